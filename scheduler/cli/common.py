@@ -1,0 +1,204 @@
+"""What every command shares: the lazily built application context, errors, and output helpers.
+
+Commands never print tracebacks: a known error (bad setting, unreachable database, unknown id,
+bad date) is one line on stderr and exit code 1; anything unexpected is one line too, with the
+traceback only under ``--debug``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import logging
+import sys
+from collections.abc import Callable, Iterable, Sequence
+from datetime import date, datetime
+from decimal import Decimal
+from enum import Enum
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+
+from scheduler.settings import Settings, SettingsError, load_settings, make_clock
+from storage.db import Database, DatabaseError
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+# Markup off: scraped titles may contain "[...]", which must print as text.
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+class CliError(Exception):
+    """A user-facing error: printed as one line, exit code 1."""
+
+
+class AppContext:
+    """Settings, clock and database for one command, built on first use."""
+
+    def __init__(self, config: Path | None = None, debug: bool = False) -> None:
+        self.config_path = config
+        self.debug = debug
+        self._settings: Settings | None = None
+        self._db: Database | None = None
+        self._clock: Callable[[], datetime] | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+            configure_logging(self._settings.log_level, debug=self.debug)
+        return self._settings
+
+    @property
+    def clock(self) -> Callable[[], datetime]:
+        if self._clock is None:
+            self._clock = make_clock(self.settings)
+        return self._clock
+
+    def now(self) -> datetime:
+        return self.clock()
+
+    @property
+    def db(self) -> Database:
+        """The database, migrated to the latest schema (migrations run implicitly on start)."""
+        if self._db is None:
+            db = Database(self.settings.database_url)
+            db.upgrade()
+            self._db = db
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.dispose()
+            self._db = None
+
+
+def configure_logging(level: str, *, debug: bool = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if debug else getattr(logging, level),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    # httpx logs every request URL at INFO, and every Bot API URL contains the bot token.
+    for noisy in ("httpx", "httpcore", "telegram.request", "apscheduler.executors.default"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def context(ctx: typer.Context) -> AppContext:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, AppContext):
+        obj = AppContext()
+        ctx.find_root().obj = obj
+    return obj
+
+
+def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
+    """Turn known failures into a one-line message and exit code 1 (traceback only with --debug)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        debug = "--debug" in sys.argv or any(
+            isinstance(a, typer.Context) and context(a).debug for a in [*args, *kwargs.values()]
+        )
+        try:
+            return fn(*args, **kwargs)
+        except (typer.Exit, typer.Abort, typer.BadParameter):
+            raise
+        except (SettingsError, DatabaseError, CliError) as exc:
+            if debug:
+                raise
+            for line in str(exc).splitlines() or [type(exc).__name__]:
+                err.print(f"[red]error:[/red] {line}", markup=True)
+            raise typer.Exit(1) from None
+        except KeyboardInterrupt:
+            err.print("interrupted")
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if debug:
+                raise
+            text = str(exc).strip().splitlines()
+            err.print(
+                f"[red]error:[/red] {type(exc).__name__}: {text[0] if text else ''} (run with --debug for details)",
+                markup=True,
+            )
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def parse_date_option(value: str | None, name: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{name}: bad date {value!r} (expected YYYY-MM-DD)") from None
+
+
+def jsonable(value: Any) -> Any:
+    """Turn views (dataclasses, datetimes, Decimals, enums, tuples) into plain JSON values."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if hasattr(value, "model_dump"):
+        return jsonable(value.model_dump())
+    if isinstance(value, (datetime, date)):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(jsonable(value), ensure_ascii=False, indent=2) + "\n")
+
+
+def fmt_dt(value: datetime | None, tz: Any, *, precision: str | None = None) -> str:
+    if value is None:
+        return "—"
+    local = value.astimezone(tz)
+    if precision == "date":
+        return local.strftime("%Y-%m-%d")
+    return local.strftime("%Y-%m-%d %H:%M")
+
+
+def fmt_money(value: Decimal | None) -> str:
+    if value is None:
+        return "—"
+    whole = f"{value:,.2f}".replace(",", "_").replace(".", ",").replace("_", ".")
+    if whole.endswith(",00"):
+        whole = whole[:-3]
+    return f"€ {whole}"
+
+
+def short(text: str, width: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def read_text_arg(path: Path) -> Iterable[str]:
+    """Lines of a file, or of standard input for ``-``."""
+    if str(path) == "-":
+        return sys.stdin
+    if not path.is_file():
+        raise CliError(f"no such file: {path}")
+    try:
+        return path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as exc:
+        raise CliError(f"{path} is not UTF-8 text: {exc}") from None
+
+
+def require_one(items: Sequence[Any], what: str, key: Any) -> Any:
+    if not items:
+        raise CliError(f"unknown {what} {key!r}")
+    return items[0]

@@ -1,0 +1,249 @@
+"""Sentinella's one settings object: the only code that reads configuration files or the environment.
+
+Where values come from, strongest first:
+
+1. ``SENTINELLA_*`` environment variables; nested keys use ``__``
+   (``SENTINELLA_TELEGRAM__TOKEN``, ``SENTINELLA_SOURCES__SEDIA__ENABLED=false``);
+2. the TOML file: ``--config PATH``, else ``$SENTINELLA_CONFIG``, else ``./sentinella.toml`` if present;
+3. defaults, which run with no file at all (SQLite ``./sentinella.db``, Europe/Rome, Italian,
+   console delivery).
+
+A wrong or unknown key fails at start-up with :class:`SettingsError`, whose message names the key
+and where it came from (the file, or the environment variable). Secrets are ``SecretStr``: they
+print as ``**********``.
+
+Every other package receives the typed sections it needs (``settings.crawl``, ``settings.sources``,
+``settings.telegram`` …); none of them reads the environment.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import tomllib
+from collections.abc import Callable, Mapping
+from contextvars import ContextVar
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from crawler.config import CrawlConfig, SourcesConfig
+from notifier.config import (
+    DeliveryConfig,
+    DigestConfig,
+    EmailConfig,
+    MatchingConfig,
+    RemindersConfig,
+    TelegramConfig,
+)
+
+ENV_PREFIX = "SENTINELLA_"
+DEFAULT_CONFIG = Path("sentinella.toml")
+#: Environment variables with our prefix that are not settings.
+NOT_SETTINGS = {"SENTINELLA_CONFIG", "SENTINELLA_TEST_POSTGRES_URL"}
+
+_toml_path: ContextVar[Path | None] = ContextVar("sentinella_toml_path", default=None)
+
+
+class SettingsError(Exception):
+    """Configuration that cannot be used; the message is meant for the user, one line a problem."""
+
+
+class HousekeepingConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    #: Crawl runs and sent outbox rows older than this are pruned; calls and events never are.
+    keep_days: int = Field(default=180, ge=7)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    #: SQLAlchemy URL; ``postgresql://user@host/db`` for production.
+    database_url: str = "sqlite:///./sentinella.db"
+    timezone: str = "Europe/Rome"
+    #: Default language of user-facing text: "it" or "en".
+    language: str = "it"
+    #: Pins "now" for the whole program (tests, the offline demo); unset = the real clock.
+    now: datetime | None = None
+    log_level: str = "INFO"
+
+    crawl: CrawlConfig = Field(default_factory=CrawlConfig)
+    sources: SourcesConfig = Field(default_factory=SourcesConfig)
+    telegram: TelegramConfig = Field(default_factory=TelegramConfig)
+    email: EmailConfig = Field(default_factory=EmailConfig)
+    delivery: DeliveryConfig = Field(default_factory=DeliveryConfig)
+    matching: MatchingConfig = Field(default_factory=MatchingConfig)
+    digest: DigestConfig = Field(default_factory=DigestConfig)
+    reminders: RemindersConfig = Field(default_factory=RemindersConfig)
+    housekeeping: HousekeepingConfig = Field(default_factory=HousekeepingConfig)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("language")
+    @classmethod
+    def _known_language(cls, value: str) -> str:
+        if value not in ("it", "en"):
+            raise ValueError("must be 'it' or 'en'")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        value = value.upper()
+        if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+            raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
+        return value
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def pinned_now(self) -> datetime | None:
+        """The pinned instant, aware (a naive ``now`` is read in the configured time zone)."""
+        if self.now is None:
+            return None
+        return self.now if self.now.tzinfo else self.now.replace(tzinfo=self.tz)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = _toml_path.get()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+def config_path(explicit: str | Path | None, environ: Mapping[str, str]) -> tuple[Path | None, bool]:
+    """The TOML file to read and whether the user named it (a named file must exist)."""
+    if explicit:
+        return Path(explicit), True
+    if environ.get("SENTINELLA_CONFIG"):
+        return Path(environ["SENTINELLA_CONFIG"]), True
+    return (DEFAULT_CONFIG, False) if DEFAULT_CONFIG.exists() else (None, False)
+
+
+def _has_path(data: Mapping[str, Any], loc: tuple[Any, ...]) -> bool:
+    node: Any = data
+    for part in loc:
+        if isinstance(node, Mapping) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def _describe(exc: ValidationError, file_data: Mapping[str, Any], path: Path | None) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        key = ".".join(str(p) for p in loc)
+        if path is not None and _has_path(file_data, loc):
+            where = f"in {path}"
+        else:
+            where = f"from ${ENV_PREFIX}{'__'.join(str(p) for p in loc).upper()}"
+            if err["type"] == "missing":
+                where = "(required)"
+        message = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        lines.append(f"setting {key!r} {where}: {message}")
+    return "\n".join(lines)
+
+
+def _unknown_env(environ: Mapping[str, str]) -> list[str]:
+    known = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields}
+    problems = []
+    for var in environ:
+        if not var.startswith(ENV_PREFIX) or var in NOT_SETTINGS:
+            continue
+        head = var.split("__", 1)[0]
+        if head not in known:
+            problems.append(f"setting ${var} from the environment: unknown setting")
+    return problems
+
+
+def load_settings(
+    config: str | Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Build the settings from file, environment and defaults, or raise :class:`SettingsError`."""
+    env = os.environ if environ is None else environ
+    path, named = config_path(config, env)
+    file_data: dict[str, Any] = {}
+    if path is not None:
+        if not path.is_file():
+            if named:
+                raise SettingsError(f"configuration file {path} does not exist")
+            path = None
+        else:
+            try:
+                file_data = tomllib.loads(path.read_text(encoding="utf-8"))
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise SettingsError(f"configuration file {path} is not valid TOML: {exc}") from exc
+    problems = _unknown_env(env)
+    if problems:
+        raise SettingsError("\n".join(problems))
+    token = _toml_path.set(path)
+    saved = None
+    try:
+        if environ is not None:
+            # pydantic-settings reads os.environ; swap in the given mapping for this call only.
+            saved = dict(os.environ)
+            os.environ.clear()
+            os.environ.update(environ)
+        return Settings(**overrides)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, file_data, path)) from None
+    finally:
+        _toml_path.reset(token)
+        if saved is not None:
+            os.environ.clear()
+            os.environ.update(saved)
+
+
+def make_clock(settings: Settings) -> Callable[[], datetime]:
+    """The program's one clock: the real time in the configured zone, or, when ``now`` is set,
+    a clock that starts at that instant and runs on from there.
+
+    A pinned clock still moves, so a daemon started on the recordings' date still sees retries
+    and reminders fall due; a one-shot command sees the pinned instant (to the millisecond).
+    Every "now" in crawler, matching, reminders and the scheduler comes from this callable.
+    """
+    tz = settings.tz
+    pinned = settings.pinned_now()
+    if pinned is not None:
+        start = pinned.astimezone(tz)
+        origin = time.monotonic()
+        return lambda: start + timedelta(seconds=time.monotonic() - origin)
+    return lambda: datetime.now(tz)
