@@ -154,9 +154,9 @@ def config_path(explicit: str | Path | None, environ: Mapping[str, str]) -> tupl
 def _has_path(data: Mapping[str, Any], loc: tuple[Any, ...]) -> bool:
     node: Any = data
     for part in loc:
-        if isinstance(node, Mapping) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (isinstance(node, Mapping) and part in node) or (
+            isinstance(node, list) and isinstance(part, int) and part < len(node)
+        ):
             node = node[part]
         else:
             return False

@@ -9,6 +9,9 @@ import typer
 
 from scheduler.cli.calls import calls_app, sources_command
 from scheduler.cli.common import AppContext, context, handles_errors, out
+from scheduler.cli.crawl import crawl_command
+from scheduler.cli.daemon import run_command
+from scheduler.cli.deliver import digest_command, dispatch_command
 
 app = typer.Typer(
     name="sentinella",
@@ -25,7 +28,9 @@ def root(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="TOML settings file (default $SENTINELLA_CONFIG or ./sentinella.toml)."),
+        typer.Option(
+            "--config", "-c", help="TOML settings file (default $SENTINELLA_CONFIG or ./sentinella.toml)."
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
 ) -> None:
@@ -45,6 +50,10 @@ def db_upgrade(ctx: typer.Context) -> None:
 app.add_typer(db_app, name="db")
 app.add_typer(calls_app, name="calls")
 app.command("sources")(sources_command)
+app.command("crawl")(crawl_command)
+app.command("dispatch")(dispatch_command)
+app.command("digest")(digest_command)
+app.command("run")(run_command)
 
 
 def main() -> None:

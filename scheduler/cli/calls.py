@@ -40,8 +40,10 @@ def _calls_table(rows: list[calls_store.CallView], tz: object, now: datetime) ->
     table.add_column("closes")
     table.add_column("title")
     for call in rows:
-        closes = "sportello" if call.sportello and call.closes is None else fmt_dt(
-            call.closes, tz, precision=call.closes_precision
+        closes = (
+            "sportello"
+            if call.sportello and call.closes is None
+            else fmt_dt(call.closes, tz, precision=call.closes_precision)
         )
         status = call.status.value if hasattr(call.status, "value") else str(call.status)
         if call.status == "open" and not call.is_open(now):
@@ -56,7 +58,9 @@ def list_calls(
     ctx: typer.Context,
     open_only: Annotated[bool, typer.Option("--open", help="Only calls accepting applications now.")] = False,
     source: Annotated[str | None, typer.Option("--source", help="Only this source.")] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Changed on or after DATE (YYYY-MM-DD).")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Changed on or after DATE (YYYY-MM-DD).")
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 200,
     as_json: JsonOpt = False,
 ) -> None:
@@ -121,7 +125,9 @@ def show_call(
         ("last changed", fmt_dt(call.last_changed, tz)),
     ]
     if len(call.deadlines) > 1:
-        lines.append(("deadlines", ", ".join(fmt_dt(d.at, tz, precision=d.precision) for d in call.deadlines)))
+        lines.append(
+            ("deadlines", ", ".join(fmt_dt(d.at, tz, precision=d.precision) for d in call.deadlines))
+        )
     for key, value in lines:
         out.print(f"  {key:<15} {value}")
     if call.summary:

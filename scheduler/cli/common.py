@@ -85,7 +85,7 @@ def configure_logging(level: str, *, debug: bool = False) -> None:
         stream=sys.stderr,
     )
     # httpx logs every request URL at INFO, and every Bot API URL contains the bot token.
-    for noisy in ("httpx", "httpcore", "telegram.request", "apscheduler.executors.default"):
+    for noisy in ("httpx", "httpcore", "telegram.request", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -1,0 +1,118 @@
+"""Telling admins about notices: a source degraded, deliveries failing, reminders unsent.
+
+Conditions are raised and cleared by whoever finds them (crawl runs, the dispatcher, the
+daemon's checks) through :mod:`storage.notices`; :func:`notify_admins` delivers what is pending,
+once per raise and once per recovery, to every admin: the chats in
+``TelegramConfig.admin_chat_ids`` and the active members with role ``admin`` (Telegram if they
+have a working chat, else e-mail). With no channel configured the console stands in.
+
+A notice is marked told when at least one admin got it, or when there is nobody to tell (then
+the log line is the report, so it is not repeated every minute). When every attempt failed it
+stays pending and the next run tries again.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Mapping
+from datetime import datetime
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from notifier.channels import ConsoleChannel, DeliveryError, EmailChannel, TelegramChannel
+from notifier.config import EmailConfig, TelegramConfig
+from storage import notices
+from storage.db import Database
+from storage.members import list_members
+from storage.notices import NoticeView
+
+log = logging.getLogger(__name__)
+
+#: Telegram's limit is 4096 characters; notices are short, a long list is cut.
+MAX_TEXT = 3500
+
+HEAD = {
+    "it": ("⚠️ Sentinella: problema", "✅ Sentinella: risolto"),
+    "en": ("⚠️ Sentinella: problem", "✅ Sentinella: recovered"),
+}
+
+
+def notice_text(items: list[NoticeView], lang: str = "it", *, as_html: bool = False) -> str:
+    problem, recovered = HEAD.get(lang, HEAD["it"])
+    lines = []
+    for n in items:
+        head = problem if n.active else recovered
+        message = html.escape(n.message) if as_html else n.message
+        lines.append(f"<b>{head}</b>\n{message}" if as_html else f"{head}\n{message}")
+    text = "\n\n".join(lines)
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+async def notify_admins(
+    db: Database,
+    channels: Mapping[str, Any],
+    *,
+    telegram: TelegramConfig,
+    email: EmailConfig,
+    now: datetime,
+) -> int:
+    """Deliver pending notices to admins; returns how many notices were marked told."""
+    pending = notices.pending_notices(db)
+    if not pending:
+        return 0
+    admins = [m for m in list_members(db, active=True) if m.role == "admin"]
+    chats: dict[int, str] = {chat: "it" for chat in telegram.admin_chat_ids}
+    mails: dict[str, str] = {}
+    for admin in admins:
+        if admin.telegram_chat_id is not None and admin.telegram_ok:
+            chats[admin.telegram_chat_id] = admin.language
+        elif admin.email:
+            mails[admin.email] = admin.language
+
+    delivered = 0
+    attempted = 0
+    tg = channels.get("telegram")
+    if isinstance(tg, TelegramChannel) and chats:
+        bot = tg.bot
+        await bot.initialize()
+        for chat, lang in chats.items():
+            attempted += 1
+            try:
+                await bot.send_message(
+                    chat_id=chat, text=notice_text(pending, lang, as_html=True), parse_mode="HTML"
+                )
+                delivered += 1
+            except Exception as exc:  # one unreachable admin must not stop the others
+                log.warning("could not tell admin chat %s: %s", chat, type(exc).__name__)
+    mail = channels.get("email")
+    if isinstance(mail, EmailChannel) and mails:
+        for address, lang in mails.items():
+            attempted += 1
+            message = EmailMessage()
+            message["Subject"] = "Sentinella: " + (
+                "avvisi per gli amministratori" if lang == "it" else "admin notices"
+            )
+            message["From"] = email.from_address
+            message["To"] = address
+            message["Date"] = formatdate(now.timestamp(), localtime=False)
+            message["Message-ID"] = make_msgid(domain="sentinella.local")
+            message.set_content(notice_text(pending, lang))
+            try:
+                await mail.send_message(message, address)
+                delivered += 1
+            except DeliveryError as exc:
+                log.warning("could not e-mail admin notices: %s", exc)
+        await mail.end_batch()
+    if attempted == 0:
+        console = next((c for c in channels.values() if isinstance(c, ConsoleChannel)), None)
+        if console is not None and not isinstance(tg, TelegramChannel) and not isinstance(mail, EmailChannel):
+            console.console.print(notice_text(pending, "it"), markup=False)
+        for n in pending:
+            log.warning("admin notice (%s): %s", "problem" if n.active else "recovered", n.message)
+        delivered = 1
+    if delivered:
+        notices.mark_notified(db, [n.key for n in pending], now=now)
+        return len(pending)
+    return 0

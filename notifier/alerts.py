@@ -1,0 +1,351 @@
+"""Alert planning: call events → outbox rows, one per (member, duplicate group, reason, channel).
+
+:func:`plan_alerts` reads the call events stored after the last one it handled (a durable
+cursor, ``storage.planning``), decides who must hear about each, and enqueues outbox rows;
+delivery (``notifier.dispatch``) sends them later. The rules:
+
+* **new** — a new call that matches a member's profile (``notifier.matching.Matcher`` over the
+  profiles of active, unpaused members who want ``new`` alerts) gives that member a row with
+  reason ``new`` for the call's duplicate group, per channel. The row points at the group's
+  canonical call, and the unique key (member, group, reason, channel) means the same call seen
+  on a second portal alerts nobody twice. A call that *reopens* is matched again too: members
+  who never heard of it (it was closed when first seen) get it as ``new``.
+* **changed:<event id>** — a change that matters (:mod:`notifier.changes`: deadline moved,
+  reopened, closed early, opening moved, budget changed) goes to the members already alerted
+  about the group, i.e. with a ``new`` row planned at or before the change happened and not
+  given up on. Members who want no ``changes`` alerts are skipped. The row points at the call
+  that changed (its portal is the one whose diff is shown). Within one run, the same change
+  reported by two portals of a group is told once.
+* **Non per noi** — a member whose feedback on a group is ``not_for_us`` gets nothing more
+  about it, of any reason.
+* **Paused members** get nothing planned while paused: events that happen during a pause are not
+  kept for later (after ``/riprendi`` the member finds open calls with ``/bandi``). Rows already
+  in the outbox when the member paused are the dispatcher's business.
+* **Channels** are the profile's ``channels`` the member can be reached on: ``telegram`` needs a
+  chat id that Telegram has not refused (403), ``email`` an address.
+
+Payloads (what the message needs besides the call; see ``notifier.render``): ``reasons`` (plain
+lines in the member's language), ``score``; for changes ``event_id``, ``event_kind``, ``changes``
+(:func:`notifier.changes.changes_json`), ``lines`` (the same, as plain lines in the member's
+language) and ``diff`` (the raw event diff).
+
+Crash safety: the rows of each batch of events are enqueued first and *then* the cursor is
+advanced (in its own transaction). A crash in between replans the batch on the next run; the
+outbox's unique key turns the replay into a no-op, so an event is planned at least once and its
+rows exist exactly once. Replay is deterministic because "already alerted" compares the
+``new`` row's creation time with the event's time, not with the moment of planning.
+
+Known limits: the cursor relies on storage committing event ids in increasing order (ingest
+serialises its writers), so no event can appear below the cursor later. The first run on a
+database plans every stored event (the offline demo relies on it): open calls that match are
+all alerted once, closed ones never. A member who joins or edits a profile is matched only
+against events from then on, never against calls already stored (``sentinella match`` shows
+those). Two portals reporting the same change in different runs are told twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from notifier.changes import ChangeFact, changes_json, significant_changes
+from notifier.config import MatchingConfig
+from notifier.profiles import Profile
+from storage import planning
+from storage.calls import CallView, EventView, canonical_call, events_after, get_calls
+from storage.members import all_profiles
+from storage.outbox import OutboxItem, enqueue
+
+log = logging.getLogger(__name__)
+
+#: Reason lines kept in a payload, and their length: a message shows them on one line anyway.
+MAX_REASONS = 8
+MAX_REASON_CHARS = 200
+
+
+class ReasonLike(Protocol):
+    def line(self, lang: str) -> str: ...
+
+
+class MatchLike(Protocol):
+    @property
+    def member_id(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def reasons(self) -> Sequence[ReasonLike]: ...
+
+
+class MatcherLike(Protocol):
+    # ``call`` is a CallView; typed loosely because each matcher declares its own call protocol.
+    def match(self, call: Any, *, now: datetime) -> Sequence[MatchLike]: ...
+
+
+#: Builds a matcher over (member id, profile) pairs; the default is ``notifier.matching.Matcher``.
+MatcherFactory = Callable[[Sequence[tuple[int, Profile]], MatchingConfig], MatcherLike]
+
+
+@dataclass
+class PlanReport:
+    """What one :func:`plan_alerts` run did."""
+
+    #: Events read (including replays of events after a gap in the ids).
+    events: int = 0
+    #: The cursor before and after the run.
+    cursor_before: int = 0
+    cursor_after: int = 0
+    #: Outbox rows inserted, by kind (rows already present are not counted).
+    new: int = 0
+    changed: int = 0
+    #: Events that changed nothing a member needs to hear about.
+    insignificant: int = 0
+    #: (member, group) pairs left silent because the member answered "Non per noi".
+    silenced: int = 0
+    #: Members matched who have no channel they can be reached on.
+    unreachable: int = 0
+    #: Members skipped because their stored profile does not validate.
+    bad_profiles: list[int] = field(default_factory=list)
+
+    @property
+    def enqueued(self) -> int:
+        return self.new + self.changed
+
+
+@dataclass(frozen=True, slots=True)
+class Recipient:
+    """A member who may be alerted: profile validated, channels resolved."""
+
+    member_id: int
+    language: str
+    profile: Profile
+    channels: tuple[str, ...]
+
+
+def member_channels(member: Any, profile: Profile) -> tuple[str, ...]:
+    """The profile's channels this member can actually be reached on, in the profile's order."""
+    out: list[str] = []
+    for channel in profile.channels:
+        if channel == "telegram":
+            if getattr(member, "telegram_chat_id", None) is not None and getattr(member, "telegram_ok", True):
+                out.append(channel)
+        elif channel == "email":
+            if getattr(member, "email", None):
+                out.append(channel)
+        else:
+            out.append(channel)
+    return tuple(dict.fromkeys(out))
+
+
+def load_recipients(db: Any, report: PlanReport | None = None) -> dict[int, Recipient]:
+    """Active, unpaused members with a valid profile, by id (shared with the reminders)."""
+    out: dict[int, Recipient] = {}
+    for member, data in all_profiles(db, active=True):
+        if member.paused:
+            continue
+        try:
+            profile = data if isinstance(data, Profile) else Profile.model_validate(data or {})
+        except ValidationError:
+            log.warning("member %s has a profile that does not validate; no alerts for it", member.id)
+            if report is not None:
+                report.bad_profiles.append(member.id)
+            continue
+        language = profile.language or member.language or "it"
+        out[member.id] = Recipient(member.id, language, profile, member_channels(member, profile))
+    return out
+
+
+def _default_factory(profiles: Sequence[tuple[int, Profile]], config: MatchingConfig) -> MatcherLike:
+    from notifier.matching import Matcher
+
+    return Matcher(profiles, config=config)
+
+
+def plan_alerts(
+    db: Any,
+    *,
+    now: datetime,
+    config: MatchingConfig,
+    matcher_factory: MatcherFactory | None = None,
+    batch_size: int = 1000,
+) -> PlanReport:
+    """Turn the call events after the cursor into outbox rows; advance the cursor.
+
+    Safe to run at any time and concurrently with itself (rows are unique; the cursor only moves
+    forward). Returns what was done; ``report.enqueued`` is the number of rows inserted.
+    """
+    start = planning.get_cursor(db, planning.ALERTS_CURSOR)
+    report = PlanReport(cursor_before=start, cursor_after=start)
+    planner = _Planner(db, now=now, config=config, factory=matcher_factory or _default_factory, report=report)
+    cursor = start
+    while True:
+        events = events_after(db, cursor, limit=batch_size)
+        if not events:
+            break
+        report.events += len(events)
+        items = planner.plan(events)
+        new_rows = [i for i in items if i.reason == "new"]
+        report.new += enqueue(db, new_rows, now=now) if new_rows else 0
+        changed_rows = [i for i in items if i.reason != "new"]
+        report.changed += enqueue(db, changed_rows, now=now) if changed_rows else 0
+        # After the enqueue, never before: a crash in between replans the batch (harmless).
+        cursor = planning.advance_cursor(db, planning.ALERTS_CURSOR, events[-1].id, now=now)
+        if len(events) < batch_size:
+            break
+    report.cursor_after = cursor
+    log.info(
+        "planned alerts: %d events, %d new and %d change rows, cursor %d → %d",
+        report.events,
+        report.new,
+        report.changed,
+        report.cursor_before,
+        report.cursor_after,
+    )
+    return report
+
+
+class _Planner:
+    def __init__(
+        self,
+        db: Any,
+        *,
+        now: datetime,
+        config: MatchingConfig,
+        factory: MatcherFactory,
+        report: PlanReport,
+    ) -> None:
+        self.db = db
+        self.now = now
+        self.config = config
+        self.factory = factory
+        self.report = report
+        self.recipients = load_recipients(db, report)
+        self._matcher: MatcherLike | None = None
+
+    @property
+    def matcher(self) -> MatcherLike:
+        if self._matcher is None:
+            wanted = [r for r in self.recipients.values() if "new" in r.profile.alerts]
+            profiles = [(r.member_id, r.profile) for r in wanted]
+            self._matcher = self.factory(profiles, self.config)
+        return self._matcher
+
+    def plan(self, events: Sequence[EventView]) -> list[OutboxItem]:
+        calls = {c.id: c for c in get_calls(self.db, sorted({e.call_id for e in events}))}
+        group_of = {e.id: e.group_id for e in events}
+        groups = {g for g in group_of.values() if g is not None}
+        feedback = planning.feedback_for_groups(self.db, groups)
+        items: dict[tuple[int, int, str, str], OutboxItem] = {}
+
+        changes: list[tuple[EventView, CallView, int, list[ChangeFact]]] = []
+        to_match: list[tuple[CallView, int]] = []
+        for event in events:
+            call = calls.get(event.call_id)
+            group_id = group_of[event.id]
+            if call is None or group_id is None:
+                continue  # the call was deleted since
+            if event.kind == "new":
+                to_match.append((call, group_id))
+                continue
+            facts = significant_changes(event.kind, event.changes, at=event.at, deadline=call.final_deadline)
+            if not facts:
+                self.report.insignificant += 1
+                continue
+            changes.append((event, call, group_id, facts))
+            if any(f.kind == "reopened" for f in facts):
+                to_match.append((call, group_id))
+
+        self._plan_new(to_match, feedback, items)
+        self._plan_changes(changes, feedback, items)
+        return list(items.values())
+
+    def _plan_new(
+        self,
+        calls: Iterable[tuple[CallView, int]],
+        feedback: Mapping[tuple[int, int], str],
+        items: dict[tuple[int, int, str, str], OutboxItem],
+    ) -> None:
+        best: dict[tuple[int, int], MatchLike] = {}
+        for call, group_id in calls:
+            if not self.recipients:
+                return
+            for match in self.matcher.match(call, now=self.now):
+                key = (match.member_id, group_id)
+                if key not in best or match.score > best[key].score:
+                    best[key] = match
+        if not best:
+            return
+        canonical: dict[int, int] = {}
+        for (member_id, group_id), match in sorted(best.items()):
+            recipient = self.recipients.get(member_id)
+            if recipient is None:
+                continue
+            if feedback.get((member_id, group_id)) == "not_for_us":
+                self.report.silenced += 1
+                continue
+            if not recipient.channels:
+                self.report.unreachable += 1
+                continue
+            if group_id not in canonical:
+                canonical[group_id] = canonical_call(self.db, group_id).id
+            payload = {
+                "reasons": reason_lines(match.reasons, recipient.language),
+                "score": round(float(match.score), 4),
+            }
+            for channel in recipient.channels:
+                item = OutboxItem(member_id, group_id, canonical[group_id], "new", channel, payload)
+                items.setdefault((member_id, group_id, "new", channel), item)
+
+    def _plan_changes(
+        self,
+        changes: Sequence[tuple[EventView, CallView, int, list[ChangeFact]]],
+        feedback: Mapping[tuple[int, int], str],
+        items: dict[tuple[int, int, str, str], OutboxItem],
+    ) -> None:
+        if not changes:
+            return
+        alerted = planning.alerted_members(self.db, {g for _, _, g, _ in changes})
+        told: set[tuple[int, str]] = set()
+        for event, call, group_id, facts in changes:
+            facts_json = changes_json(facts)
+            # The same change reported by two portals of one group is told once per run.
+            fingerprint = (group_id, repr(facts_json))
+            if fingerprint in told:
+                continue
+            told.add(fingerprint)
+            reason = f"changed:{event.id}"
+            for member_id, first_alert in sorted(alerted.get(group_id, {}).items()):
+                recipient = self.recipients.get(member_id)
+                if recipient is None or "changes" not in recipient.profile.alerts:
+                    continue
+                if first_alert > event.at:
+                    continue  # alerted after the change: that alert already showed it
+                if feedback.get((member_id, group_id)) == "not_for_us":
+                    self.report.silenced += 1
+                    continue
+                payload = {
+                    "event_id": event.id,
+                    "event_kind": event.kind,
+                    "changes": facts_json,
+                    "lines": [f.line(recipient.language) for f in facts],
+                    "diff": dict(event.changes),
+                }
+                for channel in recipient.channels:
+                    item = OutboxItem(member_id, group_id, call.id, reason, channel, payload)
+                    items.setdefault((member_id, group_id, reason, channel), item)
+
+
+def reason_lines(reasons: Iterable[ReasonLike], lang: str) -> list[str]:
+    """The match reasons as distinct plain lines in ``lang``, capped in number and length."""
+    lines: list[str] = []
+    for reason in reasons:
+        text = " ".join(reason.line(lang).split())[:MAX_REASON_CHARS]
+        if text and text not in lines:
+            lines.append(text)
+        if len(lines) >= MAX_REASONS:
+            break
+    return lines

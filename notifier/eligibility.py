@@ -1,0 +1,581 @@
+"""What a call says about itself, read once per call: its text as tokens, the topics it is
+about, whom it admits, where, and whether it is about another sector; and the rules that
+exclude a member from a call whatever its words.
+
+Plain keyword matching finds calls that *talk about* packaging or energy; most of them are not
+for a Lombard cosmetics firm. Precision comes from these rules, each with a name that
+``explain`` reports:
+
+``territory``
+    The call is restricted to another territory. Read from the source's ``regions`` field (all
+    twenty regions = national, no restriction), the granting body and the text: "Regione
+    Veneto", "sede operativa in Lombardia", "imprese con sede in provincia di Brescia",
+    "Camera di Commercio di Bergamo" (a chamber funds firms of its own area), "PMI lombarde".
+    Calls of the Bandi e Servizi portal are Lombard unless they say more. A member's region is
+    the profile's (or its province's) or the cluster's; a member with no province passes a
+    province restriction inside their region (benefit of the doubt).
+``beneficiary``
+    The call admits only applicant types the member is not: public bodies only ("Comuni"),
+    research bodies only, non-profits, individuals, large firms, start-ups. Read from the
+    beneficiary field, the title, the summary and the "who can apply" section only, so a
+    passing mention elsewhere does not restrict. A call naming no type admits everyone; a
+    profile declaring no type is taken for a company of any size.
+``applicant-sector``
+    The call is reserved to firms of one sector (agriculture and agri-food, tourism and
+    catering, retail, culture, transport, construction): "imprese agricole", "strutture
+    ricettive", or ATECO codes all in that sector. A member belongs to a sector through its
+    ATECO codes. A call that also names firms in general ("PMI e imprese agricole") is open.
+``ateco``
+    The call lists admitted ATECO codes and none agrees with the member's (when the member
+    gave codes; "Tutti i settori economici" means no list).
+``other-sector``
+    The call is about another sector (its title, or two cues in its keywords and summary: soil,
+    vehicles, health care, ICT research ...) and names nothing of the cosmetics chain: then only
+    chain topics' anchor words and the member's own keywords count, not cross-cutting themes
+    ("research", "digital") that every such call mentions.
+
+Known limits: restrictions written only in attachments are not seen; a territory named in an
+unusual phrasing ("per le aziende del territorio orobico") is missed (the call then matches:
+the rules err towards recall); a city call ("Comune di Milano") is taken for its province.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Protocol
+
+from notifier.text import BOUNDARY, Hit, Token, analyse
+from notifier.vocabulary import Vocabulary
+
+FIELDS = ("title", "keywords", "summary", "programme", "description")
+COMPANY_TYPES = frozenset({"micro", "pmi", "grande-impresa", "startup"})
+#: With this many regions or more in the source's field a call is national.
+NATIONAL_REGIONS = 15
+#: Sources whose calls are all for their own region unless they say more.
+SOURCE_REGIONS = {"lombardia": "Lombardia"}
+
+_TRIGGER_PROVINCE = ("provinc",)
+_TRIGGER_SEAT = ("sed", "operativ", "ubicat", "localizzat", "insediat", "territor", "legal")
+_TRIGGER_REGION = ("region", "fesr", "fse", "psr", "por")
+_FIRM_WORDS = (
+    "impres", "aziend", "pmi", "mpmi", "imprenditor", "operator", "realta", "soggett", "comun", "societ", "commerc",
+)
+_FILLERS = ("autonom", "metropolitan", "industri", "artigian", "agricoltur", "territorial", "citta")
+_NEGATIONS = ("esclus", "eccett", "eccezion", "tranne", "except", "exclud", "salvo")
+_NOT = frozenset({"non", "not", "no"})
+_ELIGIBLE = ("eligib", "ammess", "ammissib", "ammiss", "posson", "can", "may")
+#: After an applicant: it takes part only in a minor role ("solo come partner").
+_ONLY = frozenset({"solo", "soltanto", "unicamente", "esclusivamente", "only"})
+
+
+class CallLike(Protocol):
+    """What matching reads of a call (``storage.calls.CallView`` has it all)."""
+
+    id: int
+    source: str
+    title: str
+    summary: str
+    description: str
+    status: Any
+    closes: datetime | None
+    budget_total: Decimal | None
+    contribution_max: Decimal | None
+    beneficiaries: tuple[str, ...]
+    programme: str
+    funding_source: str
+    granting_body: str
+    regions: tuple[str, ...]
+    ateco_codes: tuple[str, ...]
+    keywords: tuple[str, ...]
+
+    @property
+    def final_deadline(self) -> datetime | None: ...
+
+    def is_open(self, now: datetime) -> bool: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FieldText:
+    text: str
+    tokens: list[Token]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicEvidence:
+    """One term of a topic found in a call: where (best field), how strong, what it says."""
+
+    topic: str
+    strength: str
+    field: str
+    surface: str
+    weight: float
+
+
+@dataclass(frozen=True, slots=True)
+class Territory:
+    regions: frozenset[str] | None = None
+    provinces: frozenset[str] | None = None
+    evidence: str = ""
+
+    @property
+    def restricted(self) -> bool:
+        return self.regions is not None or self.provinces is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Applicants:
+    #: Beneficiary types the call admits; empty = it does not say (everyone).
+    admits: frozenset[str] = frozenset()
+    #: Applicant sectors the call is reserved to; empty = any sector.
+    sectors: frozenset[str] = frozenset()
+    #: Evidence per beneficiary type or sector id: the words the call used.
+    evidence: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """Everything about one call that does not depend on who is matched against it."""
+
+    fields: Mapping[str, FieldText]
+    #: "closed", "deadline-passed" or None (open, or not open yet: members hear of it early).
+    unavailable: str | None
+    budget: Decimal | None
+    territory: Territory
+    applicants: Applicants
+    ateco: tuple[str, ...]
+    #: Sector id and the words when the call is about another sector (see the module docstring).
+    other_sector: tuple[str, str] | None
+    #: Topic id → its evidence (best field per distinct term), all strengths.
+    topics: Mapping[str, tuple[TopicEvidence, ...]]
+
+
+def availability(call: CallLike, now: datetime) -> str | None:
+    """None when members should hear of the call (open, or announced and not yet open);
+    else the rule that says why not: ``closed`` or ``deadline-passed``."""
+    if call.is_open(now):
+        return None
+    end = call.final_deadline
+    if end is not None and end < now:
+        return "deadline-passed"
+    if str(getattr(call.status, "value", call.status)) == "closed":
+        return "closed"
+    return None
+
+
+def field_texts(call: CallLike, *, max_description: int) -> dict[str, FieldText]:
+    values = {
+        "title": call.title,
+        "summary": call.summary,
+        "keywords": " ; ".join(call.keywords),
+        "programme": " ; ".join(p for p in (call.programme, call.funding_source) if p),
+        "description": call.description,
+    }
+    out: dict[str, FieldText] = {}
+    for name, value in values.items():
+        text, toks = analyse(value or "", limit=max_description if name == "description" else None)
+        out[name] = FieldText(text, toks)
+    return out
+
+
+# --- helpers on token sequences ---------------------------------------------------------------
+
+
+def _starts(token: Token, prefixes: Sequence[str]) -> bool:
+    return token.stem != BOUNDARY and token.word.startswith(tuple(prefixes))
+
+
+def _span(text: str, toks: Sequence[Token], start: int, end: int, *, limit: int = 90) -> str:
+    surface = " ".join(text[toks[start].start : toks[end - 1].end].split())
+    return surface if len(surface) <= limit else surface[: limit - 1] + "…"
+
+
+def _negated(toks: Sequence[Token], start: int, window: int = 3) -> bool:
+    for k in range(start - 1, max(-1, start - 1 - window), -1):
+        if toks[k].stem == BOUNDARY:
+            return False
+        if _starts(toks[k], _NEGATIONS):
+            return True
+    return False
+
+
+# --- territory ---------------------------------------------------------------------------------
+
+
+def _place_hits(vocab: Vocabulary, text: str, toks: list[Token]) -> list[tuple[str, frozenset[str], str]]:
+    """Places named as a restriction in one text: ``(kind, keys, evidence)`` with kind
+    ``region`` (keys = region names) or ``province`` (keys = province codes)."""
+    out: list[tuple[str, frozenset[str], str]] = []
+    hits = vocab.place_index.find(toks)
+    accepted_end = -1
+    accepted_kind = ""
+    for hit in hits:
+        kind, key = hit.payload  # type: ignore[misc]
+        keys = frozenset(key.split(",")) if kind == "chamber" else frozenset([key])
+        is_region = kind in ("region", "region-adj")
+        ambiguous = kind == "province" and any(vocab.provinces[k].ambiguous for k in keys)
+        # Walk back over fillers ("Provincia *autonoma* di", "Camera di Commercio *Industria
+        # Artigianato e Agricoltura* di") to the word that says what the name is.
+        i = hit.start - 1
+        while i >= 0 and _starts(toks[i], _FILLERS):
+            i -= 1
+        prev = toks[i] if i >= 0 else None
+        trigger_at = i
+        accept = False
+        j = accepted_end
+        while 0 <= j < hit.start and _starts(toks[j], _FILLERS):
+            j += 1
+        if accepted_end >= 0 and j == hit.start:
+            # A list right after an accepted name: "province di Bergamo, Brescia e Cremona".
+            accept = kind == "chamber" or accepted_kind == ("region" if is_region else "province")
+            trigger_at = hit.start
+        elif prev is None or prev.stem == BOUNDARY:
+            accept = False
+        elif kind in ("region-adj", "province-adj"):
+            accept = any(_starts(toks[k], _FIRM_WORDS) for k in range(max(0, hit.start - 2), hit.start))
+        elif _starts(prev, _TRIGGER_PROVINCE) or prev.stem in ("cciaa", "comun", "comuni"):
+            accept = True
+        elif prev.stem == "commerc" and i >= 1 and toks[i - 1].stem.startswith("camer"):
+            trigger_at = i - 1
+            accept = True
+        elif is_region and _starts(prev, _TRIGGER_REGION):
+            accept = True
+        elif not ambiguous:
+            # "sede operativa [...] in Lombardia": a seat word shortly before, same sentence.
+            for k in range(hit.start - 1, max(-1, hit.start - 7), -1):
+                if toks[k].stem == BOUNDARY:
+                    break
+                if _starts(toks[k], _TRIGGER_SEAT) or (is_region and _starts(toks[k], _TRIGGER_REGION)):
+                    accept = True
+                    trigger_at = k
+                    break
+        if not accept:
+            continue
+        start = trigger_at if 0 <= trigger_at < hit.start and hit.start - trigger_at <= 8 else hit.start
+        evidence = _span(text, toks, start, hit.end)
+        if is_region:
+            out.append(("region", keys, evidence))
+            accepted_kind = "region"
+        else:
+            out.append(("province", keys, evidence))
+            accepted_kind = "province"
+        accepted_end = hit.end
+    return out
+
+
+def territory_of(call: CallLike, fields: Mapping[str, FieldText], vocab: Vocabulary) -> Territory:
+    field_regions = {r for r in (vocab.region_named(v) for v in call.regions) if r is not None}
+    national = len(field_regions) >= NATIONAL_REGIONS
+    text_regions: set[str] = set()
+    provinces: set[str] = set()
+    evidence = ""
+    _, body_toks = analyse(call.granting_body or "")
+    segments: list[tuple[str, list[Token]]] = [(call.granting_body or "", body_toks)]
+    segments += [(fields[name].text, fields[name].tokens) for name in ("title", "summary", "description")]
+    ben_text, ben_toks = analyse(" ; ".join(call.beneficiaries))
+    segments.append((ben_text, ben_toks))
+    for text, toks in segments:
+        for kind, keys, said in _place_hits(vocab, text, toks):
+            if kind == "region":
+                text_regions |= keys
+            else:
+                provinces |= keys
+            evidence = evidence or said
+    if national:
+        regions: set[str] | None = None
+    elif field_regions:
+        regions = field_regions
+        if not evidence:
+            evidence = ", ".join(sorted(field_regions))
+    elif text_regions:
+        regions = text_regions
+    elif call.source in SOURCE_REGIONS:
+        regions = {SOURCE_REGIONS[call.source]}
+        evidence = evidence or SOURCE_REGIONS[call.source]
+    else:
+        regions = None
+    if provinces and regions is not None:
+        # A province outside the call's regions is a mention, not a restriction.
+        inside = {p for p in provinces if vocab.provinces[p].region in regions}
+        provinces = inside
+    return Territory(
+        regions=frozenset(regions) if regions else None,
+        provinces=frozenset(provinces) if provinces else None,
+        evidence=evidence,
+    )
+
+
+def territory_ok(territory: Territory, region: str, province: str | None, vocab: Vocabulary) -> bool:
+    if territory.provinces:
+        if province:
+            return province in territory.provinces
+        return any(vocab.provinces[p].region == region for p in territory.provinces)
+    if territory.regions:
+        return region in territory.regions
+    return True
+
+
+def describe_territory(territory: Territory, vocab: Vocabulary, lang: str) -> str:
+    if territory.provinces:
+        names = ", ".join(sorted(vocab.provinces[p].name for p in territory.provinces))
+        return (f"province: {names}" if lang == "en" else f"province: {names}") + _said(territory.evidence)
+    if territory.regions:
+        names = ", ".join(sorted(territory.regions))
+        return (f"region: {names}" if lang == "en" else f"regione: {names}") + _said(territory.evidence)
+    return "any" if lang == "en" else "nessuna restrizione"
+
+
+def _said(evidence: str) -> str:
+    return f" («{evidence}»)" if evidence else ""
+
+
+# --- applicants ---------------------------------------------------------------------------------
+
+
+def _eligibility_sections(vocab: Vocabulary, toks: list[Token]) -> list[tuple[int, int]]:
+    """Token ranges of the "who can apply" parts of a description."""
+    marks = sorted(vocab.heading_index.find(toks), key=lambda h: h.start)
+    ranges: list[tuple[int, int]] = []
+    for n, hit in enumerate(marks):
+        if hit.payload == "stop":
+            continue
+        window = vocab.section_tokens if hit.payload == "heading" else vocab.inline_tokens
+        end = min(len(toks), hit.end + window)
+        for later in marks[n + 1 :]:
+            if later.payload in ("stop", "heading") and later.start >= hit.end:
+                end = min(end, later.start)
+                break
+        if hit.payload == "inline":
+            for k in range(hit.end, end):
+                if toks[k].stem == BOUNDARY:
+                    end = k
+                    break
+        if end > hit.end:
+            ranges.append((hit.end, end))
+    return ranges
+
+
+def _applicant_hits(
+    vocab: Vocabulary, text: str, toks: list[Token], start: int = 0, end: int | None = None
+) -> list[tuple[Hit, str, list[Token]]]:
+    """Applicant cues in ``toks[start:end]``; denial is judged on the whole text around them
+    (a section may start right after "non sono ammesse")."""
+    window = toks[start:end]
+    out = []
+    for h in vocab.applicant_index.find(window):
+        if _denied(toks, Hit(h.payload, h.start + start, h.end + start)):
+            continue
+        out.append((h, _span(text, window, h.start, h.end, limit=60), window))
+    return out
+
+
+def _denied(toks: Sequence[Token], hit: Hit) -> bool:
+    """Whether the text denies or subordinates the applicant it names: "non sono ammesse
+    imprese", "escluse le grandi imprese", "SMEs are not eligible", "PMI … solo come fornitrici"."""
+    if _negated(toks, hit.start) or any(
+        toks[k].word in _NOT for k in range(max(0, hit.start - 3), hit.start) if toks[k].stem != BOUNDARY
+    ):
+        return True
+    after = [t for t in toks[hit.end : hit.end + 4] if t.stem != BOUNDARY]
+    words = [t.word for t in after]
+    if any(w in _NOT for w in words[:2]) and any(w.startswith(_ELIGIBLE) for w in words):
+        return True
+    return any(w in _ONLY for w in words)
+
+
+def applicants_of(call: CallLike, fields: Mapping[str, FieldText], vocab: Vocabulary) -> Applicants:
+    """Whom the call admits. Specific company types ("PMI", "startup innovative", "grandi
+    imprese") win over words naming firms in general ("imprese", or a source's coarse "Impresa"
+    tag), which only count when nothing more specific is said."""
+    others: set[str] = set()
+    specific: set[str] = set()
+    generic: set[str] = set()
+    text_sectors: set[str] = set()
+    open_sector = False
+    evidence: dict[str, str] = {}
+
+    def collect(hits: list[tuple[Hit, str, list[Token]]], *, structured: bool) -> None:
+        nonlocal open_sector
+        for n, (hit, said, _window) in enumerate(hits):
+            kind, value, ben = hit.payload  # type: ignore[misc]
+            if kind == "sector":
+                text_sectors.add(value)
+                generic.update(COMPANY_TYPES)
+                evidence.setdefault(value, said)
+                continue
+            types = set(value.split(","))
+            others.update(types - COMPANY_TYPES)
+            (specific if ben else generic).update(types & COMPANY_TYPES)
+            for t in types:
+                evidence.setdefault(t, said)
+            if structured or not types & COMPANY_TYPES:
+                continue
+            # "imprese del settore turistico", "PMI operanti nel comparto agricolo": a generic
+            # word qualified by a sector right after it is not open to every sector.
+            qualified = False
+            for later, _, _ in hits[n + 1 : n + 3]:
+                if later.start - hit.end > 4:
+                    break
+                if later.payload[0] == "sector":  # type: ignore[index]
+                    qualified = True
+                    break
+            if not qualified:
+                open_sector = True
+
+    ben_text, ben_toks = analyse(" ; ".join(call.beneficiaries))
+    collect(_applicant_hits(vocab, ben_text, ben_toks), structured=True)
+    for name in ("title", "summary"):
+        collect(_applicant_hits(vocab, fields[name].text, fields[name].tokens), structured=False)
+    desc = fields["description"]
+    for start, end in _eligibility_sections(vocab, desc.tokens):
+        collect(_applicant_hits(vocab, desc.text, desc.tokens, start, end), structured=False)
+    admits = others | (specific or generic)
+
+    ateco = normalised_ateco(call.ateco_codes)
+    ateco_sectors = sectors_of_ateco(ateco, vocab) if ateco else frozenset()
+    if ateco and not ateco_sectors_cover(ateco, ateco_sectors, vocab):
+        ateco_sectors = frozenset()
+    if ateco_sectors:
+        sectors = ateco_sectors
+        for s in ateco_sectors:
+            evidence.setdefault(s, "ATECO " + ", ".join(ateco[:4]) + ("…" if len(ateco) > 4 else ""))
+    else:
+        sectors = frozenset() if open_sector else frozenset(text_sectors)
+    return Applicants(admits=frozenset(admits), sectors=sectors, evidence=evidence)
+
+
+# --- ATECO ------------------------------------------------------------------------------------
+
+
+def normalised_ateco(codes: Iterable[str]) -> tuple[str, ...]:
+    """The call's codes as ``"20.42"`` / ``"13"`` (``"13.00"`` is the whole division); empty
+    when the source says every sector. Splits "20.42; 22.22" lists."""
+    out: list[str] = []
+    for raw in codes:
+        for part in str(raw).replace(",", ";").split(";"):
+            part = part.strip()
+            if not part:
+                continue
+            if not part[0].isdigit():
+                return ()  # "Tutti i settori economici"
+            pieces = [p for p in part.split(".") if p]
+            if not all(p.isdigit() for p in pieces):
+                continue
+            while len(pieces) > 1 and int(pieces[-1]) == 0:
+                pieces.pop()
+            code = ".".join(pieces)
+            if code not in out:
+                out.append(code)
+    return tuple(out)
+
+
+def ateco_agrees(a: str, b: str) -> bool:
+    """Codes agree when one contains the other ("20" and "20.42", "20.4" and "20.42")."""
+    pa, pb = a.split("."), b.split(".")
+    n = min(len(pa), len(pb))
+    return pa[:n] == pb[:n]
+
+
+def sectors_of_ateco(codes: Iterable[str], vocab: Vocabulary) -> frozenset[str]:
+    out = set()
+    for code in codes:
+        division = code.split(".")[0]
+        for sector in vocab.applicant_sectors.values():
+            if division in sector.ateco:
+                out.add(sector.id)
+    return frozenset(out)
+
+
+def ateco_sectors_cover(codes: Sequence[str], sectors: frozenset[str], vocab: Vocabulary) -> bool:
+    """Whether every code falls in one of ``sectors`` (then the list reserves the call)."""
+    divisions = {a for s in sectors for a in vocab.applicant_sectors[s].ateco}
+    return bool(codes) and all(code.split(".")[0] in divisions for code in codes)
+
+
+# --- other sector -----------------------------------------------------------------------------
+
+
+def other_sector_of(fields: Mapping[str, FieldText], vocab: Vocabulary) -> tuple[str, str] | None:
+    for name in FIELDS:
+        f = fields[name]
+        if vocab.anchor_index.find_all(f.tokens):
+            return None
+    title = fields["title"]
+    for hit in vocab.sector_index.find(title.tokens):
+        if not _negated(title.tokens, hit.start):
+            return str(hit.payload), _span(title.text, title.tokens, hit.start, hit.end)
+    seen: dict[str, str] = {}
+    count: dict[str, int] = {}
+    for name in ("keywords", "summary"):
+        f = fields[name]
+        for hit in vocab.sector_index.find(f.tokens):
+            if _negated(f.tokens, hit.start):
+                continue
+            sid = str(hit.payload)
+            seen.setdefault(sid, _span(f.text, f.tokens, hit.start, hit.end))
+            count[sid] = count.get(sid, 0) + 1
+    if sum(count.values()) >= 2:
+        best = max(count, key=lambda s: count[s])
+        return best, seen[best]
+    return None
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+
+def topic_evidence(
+    fields: Mapping[str, FieldText],
+    vocab: Vocabulary,
+    weights: Mapping[str, float],
+    weak_weight: float,
+    repeat_weight: float = 0.0,
+) -> dict[str, tuple[TopicEvidence, ...]]:
+    """Per topic, each distinct term found (identified by its words): its best field, and a
+    weight of that field's plus ``repeat_weight`` of every further field it appears in."""
+    found: dict[tuple[str, tuple[str, ...]], dict[str, tuple[str, str]]] = {}
+    for name in FIELDS:
+        f = fields[name]
+        for hit in vocab.topic_index.find(f.tokens):
+            kind, topic, strength = hit.payload  # type: ignore[misc]
+            if kind != "topic":
+                continue
+            key = (topic, tuple(t.stem for t in f.tokens[hit.start : hit.end]))
+            per_field = found.setdefault(key, {})
+            if name not in per_field or (per_field[name][0] == "weak" and strength != "weak"):
+                per_field[name] = (strength, _span(f.text, f.tokens, hit.start, hit.end, limit=60))
+    out: dict[str, list[TopicEvidence]] = {}
+    for (topic, _words), per_field in found.items():
+        scored = sorted(
+            (weights[name] * (weak_weight if strength == "weak" else 1.0), name, strength, said)
+            for name, (strength, said) in per_field.items()
+        )
+        best_weight, best_field, best_strength, best_said = scored[-1]
+        weight = best_weight + repeat_weight * sum(w for w, *_ in scored[:-1])
+        out.setdefault(topic, []).append(TopicEvidence(topic, best_strength, best_field, best_said, weight))
+    return {t: tuple(sorted(evs, key=lambda e: -e.weight)) for t, evs in out.items()}
+
+
+def call_facts(
+    call: CallLike,
+    *,
+    now: datetime,
+    vocab: Vocabulary,
+    weights: Mapping[str, float],
+    weak_weight: float,
+    max_description: int,
+    repeat_weight: float = 0.0,
+) -> CallFacts:
+    fields = field_texts(call, max_description=max_description)
+    budget = call.contribution_max if call.contribution_max is not None else call.budget_total
+    return CallFacts(
+        fields=fields,
+        unavailable=availability(call, now),
+        budget=budget,
+        territory=territory_of(call, fields, vocab),
+        applicants=applicants_of(call, fields, vocab),
+        ateco=normalised_ateco(call.ateco_codes),
+        other_sector=other_sector_of(fields, vocab),
+        topics=topic_evidence(fields, vocab, weights, weak_weight, repeat_weight),
+    )

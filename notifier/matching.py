@@ -1,0 +1,716 @@
+"""Matching calls to member profiles, with the reasons of every match.
+
+A call matches a profile when
+
+1. members should hear of it at all: not closed, final deadline not passed (a call announced
+   but not open yet does match: members want to know before a "sportello" opens);
+2. its **score** reaches ``MatchingConfig.threshold``. The call's title, summary, description,
+   keywords and programme are normalised (:mod:`notifier.text`) and searched for the terms of
+   the profile's topics (:mod:`notifier.vocabulary`) and for the member's own keywords. Each
+   distinct term adds the weight of the best field it was found in (title 3, keywords 2.5,
+   summary 2, programme 1.5, description 1 by default); weak terms count a fraction, the
+   member's keywords a multiple; a topic adds at most ``topic_cap``. So "imballaggi" in the
+   title matches on its own, while "innovazione" somewhere in a description does not;
+3. no **hard rule** excludes it: the profile's sources, minimum budget and exclusion words, and
+   the eligibility rules of :mod:`notifier.eligibility` (territory, beneficiary type, applicant
+   sector, ATECO codes, and the "other sector" rule that stops cross-cutting themes from
+   matching calls about soil health or vehicles).
+
+Every match carries :class:`Reason` objects (which words, in which field, for which topic) that
+an alert shows in one line; :func:`explain` says for one call and one profile why it matched or
+which rule excluded it.
+
+Speed: the vocabulary is one phrase index searched once per call, whatever the number of
+profiles, and the members' keywords and exclusions another. Profiles with the same topics share
+one group: a call's topic scores are added once per group, and only groups the call touched,
+or profiles whose own keywords were found, are looked at. Eligibility is decided once per
+distinct (territory, types, sectors, sources, budget) key of the profiles. Nothing compares
+every call with every profile.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import ValidationError
+
+from notifier.config import MatchingConfig
+from notifier.eligibility import (
+    COMPANY_TYPES,
+    FIELDS,
+    CallFacts,
+    CallLike,
+    ateco_agrees,
+    call_facts,
+    describe_territory,
+    sectors_of_ateco,
+    territory_ok,
+)
+from notifier.profiles import Profile, parse_profile
+from notifier.text import PhraseIndex, TermError, compile_term
+from notifier.vocabulary import Vocabulary, default_vocabulary
+
+log = logging.getLogger(__name__)
+
+FIELD_IT = {
+    "title": "nel titolo",
+    "summary": "nella sintesi",
+    "description": "nella descrizione",
+    "keywords": "nelle parole chiave",
+    "programme": "nel programma",
+}
+FIELD_EN = {
+    "title": "in the title",
+    "summary": "in the summary",
+    "description": "in the description",
+    "keywords": "in the keywords",
+    "programme": "in the programme",
+}
+#: The rules a match can be refused by, in the order they are checked.
+RULES = (
+    "closed",
+    "deadline-passed",
+    "source",
+    "budget",
+    "exclusion",
+    "territory",
+    "beneficiary",
+    "applicant-sector",
+    "ateco",
+    "other-sector",
+    "threshold",
+)
+_MAX_TERM_CHARS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """Why a call matched: ``kind`` is ``topic`` or ``keyword``; ``term`` what the call says;
+    ``field`` where; ``topic`` the topic id (None for a member's keyword)."""
+
+    kind: str
+    term: str
+    field: str
+    topic: str | None = None
+
+    def line(self, lang: str = "it") -> str:
+        """One line for an alert: ``argomento Packaging: «imballaggi» nel titolo``."""
+        term = " ".join(self.term.split())
+        if len(term) > _MAX_TERM_CHARS:
+            term = term[: _MAX_TERM_CHARS - 1] + "…"
+        if lang == "en":
+            where = FIELD_EN.get(self.field, f"in {self.field}")
+            if self.kind == "topic" and self.topic:
+                return f"topic {default_vocabulary().topic_label(self.topic, 'en')}: “{term}” {where}"
+            return f"keyword “{term}” {where}"
+        where = FIELD_IT.get(self.field, f"in {self.field}")
+        if self.kind == "topic" and self.topic:
+            return f"argomento {default_vocabulary().topic_label(self.topic, 'it')}: «{term}» {where}"
+        return f"parola chiave «{term}» {where}"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "term": self.term, "field": self.field, "topic": self.topic}
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    member_id: int
+    score: float
+    reasons: tuple[Reason, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why one call matched one profile, or which rule excluded it (``excluded_by``, one of
+    :data:`RULES`). ``score`` and ``reasons`` are given even for an excluded call."""
+
+    matched: bool
+    score: float
+    reasons: tuple[Reason, ...]
+    excluded_by: str | None
+    detail_it: str = ""
+    detail_en: str = ""
+    #: What the call was read to say (territory, applicants, sector), for tuning a profile.
+    notes: tuple[str, ...] = ()
+
+    def detail(self, lang: str = "it") -> str:
+        return self.detail_en if lang == "en" else self.detail_it
+
+    def lines(self, lang: str = "it") -> list[str]:
+        out = [r.line(lang) for r in self.reasons]
+        if self.excluded_by:
+            label = "excluded by" if lang == "en" else "escluso dalla regola"
+            out.append(f"{label} {self.excluded_by}: {self.detail(lang)}")
+        return out
+
+
+# --- compiled profiles ------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class _Compiled:
+    member_id: int
+    profile: Profile
+    topics: frozenset[str]
+    keyword_ids: tuple[int, ...]
+    exclude_ids: tuple[int, ...]
+    sources: frozenset[str]
+    min_budget: Decimal | None
+    types: frozenset[str]
+    sectors: frozenset[str]
+    region: str
+    province: str | None
+    ateco: tuple[str, ...]
+    elig_key: int = 0
+
+
+@dataclass(slots=True)
+class _Part:
+    """Score evidence kept apart by field: the description's share is capped when totalled."""
+
+    text: float = 0.0
+    description: float = 0.0
+    evidence: list[tuple[float, Reason]] = field(default_factory=list)
+
+    def add(self, weight: float, reason: Reason) -> None:
+        if reason.field == "description":
+            self.description += weight
+        else:
+            self.text += weight
+        self.evidence.append((weight, reason))
+
+    def merge(self, other: _Part) -> None:
+        self.text += other.text
+        self.description += other.description
+        self.evidence.extend(other.evidence)
+
+
+def _compile_terms(terms: Iterable[str], registry: dict[str, int], index: PhraseIndex, owner: int) -> tuple[int, ...]:
+    ids: list[int] = []
+    for term in terms:
+        key = term.casefold()
+        term_id = registry.get(key)
+        if term_id is None:
+            try:
+                compiled = compile_term(term)
+            except TermError:
+                log.warning("member %s: cannot match %r; ignored", owner, term)
+                continue
+            term_id = len(registry)
+            registry[key] = term_id
+            index.add(compiled, term_id)
+        ids.append(term_id)
+    return tuple(dict.fromkeys(ids))
+
+
+class Matcher:
+    """Profiles compiled for matching many calls (build once, call :meth:`match` per call)."""
+
+    def __init__(
+        self,
+        profiles: Sequence[tuple[int, Profile]],
+        *,
+        config: MatchingConfig | None = None,
+        vocabulary: Vocabulary | None = None,
+    ) -> None:
+        self.config = config or MatchingConfig()
+        self.vocab = vocabulary or default_vocabulary()
+        self.weights = self.config.field_weights.model_dump()
+        region = self.vocab.region_named(self.config.region)
+        if region is None:
+            raise ValueError(f"matching: unknown region {self.config.region!r}")
+        self.default_region = region
+        self._keyword_index = PhraseIndex()
+        self._exclude_index = PhraseIndex()
+        self._keyword_terms: dict[str, int] = {}
+        self._exclude_terms: dict[str, int] = {}
+        self.profiles: list[_Compiled] = []
+        elig_keys: dict[tuple[Any, ...], int] = {}
+        self._elig_rep: list[_Compiled] = []
+        for member_id, profile in profiles:
+            types = frozenset(profile.beneficiaries) or COMPANY_TYPES
+            c = _Compiled(
+                member_id=member_id,
+                profile=profile,
+                topics=frozenset(t for t in profile.topics if t in self.vocab.topics),
+                keyword_ids=_compile_terms(profile.keywords, self._keyword_terms, self._keyword_index, member_id),
+                exclude_ids=_compile_terms(profile.exclude, self._exclude_terms, self._exclude_index, member_id),
+                sources=frozenset(profile.sources),
+                min_budget=Decimal(profile.min_budget_eur) if profile.min_budget_eur else None,
+                types=types,
+                sectors=sectors_of_ateco(profile.ateco, self.vocab),
+                region=profile.member_region(self.default_region),
+                province=profile.province,
+                ateco=tuple(profile.ateco),
+            )
+            key = (c.sources, c.min_budget, c.types, c.sectors, c.region, c.province, c.ateco)
+            if key not in elig_keys:
+                elig_keys[key] = len(elig_keys)
+                self._elig_rep.append(c)
+            c.elig_key = elig_keys[key]
+            self.profiles.append(c)
+        # Profiles with the same topics share their topic score: one addition per group.
+        groups: dict[frozenset[str], int] = {}
+        self._group_members: list[list[int]] = []
+        self._group_topics: list[frozenset[str]] = []
+        self._profile_group: list[int] = []
+        for n, c in enumerate(self.profiles):
+            g = groups.get(c.topics)
+            if g is None:
+                g = groups[c.topics] = len(self._group_members)
+                self._group_members.append([])
+                self._group_topics.append(c.topics)
+            self._group_members[g].append(n)
+            self._profile_group.append(g)
+        self._groups_of_topic: dict[str, list[int]] = {}
+        for g, topics in enumerate(self._group_topics):
+            for t in topics:
+                self._groups_of_topic.setdefault(t, []).append(g)
+        self._profiles_of_keyword: dict[int, list[int]] = {}
+        self._profiles_of_exclusion: dict[int, list[int]] = {}
+        for n, c in enumerate(self.profiles):
+            for k in c.keyword_ids:
+                self._profiles_of_keyword.setdefault(k, []).append(n)
+            for k in c.exclude_ids:
+                self._profiles_of_exclusion.setdefault(k, []).append(n)
+
+    # --- per call ---------------------------------------------------------------------------
+
+    def facts(self, call: CallLike, *, now: datetime) -> CallFacts:
+        return call_facts(
+            call,
+            now=now,
+            vocab=self.vocab,
+            weights=self.weights,
+            weak_weight=self.config.weak_term_weight,
+            max_description=self.config.max_description_chars,
+            repeat_weight=self.config.repeat_weight,
+        )
+
+    def _topic_scores(self, facts: CallFacts) -> tuple[dict[str, _Part], set[str]]:
+        """Topic → its capped score (split into text and description parts) and reasons, after
+        the other-sector rule; and the topics the rule silenced (they would have scored)."""
+        off = self.config.sector_rule and facts.other_sector is not None
+        cap = self.config.topic_cap
+        out: dict[str, _Part] = {}
+        silenced: set[str] = set()
+        for topic, evidence in facts.topics.items():
+            kind = self.vocab.topics[topic].kind
+            part = _Part()
+            for ev in evidence:
+                if off and (kind == "theme" or ev.strength != "anchor"):
+                    silenced.add(topic)
+                    continue
+                part.add(ev.weight, Reason("topic", ev.surface, ev.field, topic))
+            if part.text + part.description > 0:
+                part.text = min(part.text, cap)
+                part.description = min(part.description, cap - part.text)
+                out[topic] = part
+        return out, silenced - set(out)
+
+    def _term_hits(self, facts: CallFacts, index: PhraseIndex, fields: Iterable[str]) -> dict[int, tuple[float, Reason]]:
+        """Member term id → (weight, reason) for keywords or exclusions: the best field's weight
+        plus ``repeat_weight`` of every further field the term appears in."""
+        per_term: dict[int, list[tuple[float, Reason]]] = {}
+        if not len(index):
+            return {}
+        for name in fields:
+            f = facts.fields[name]
+            w = self.weights[name]
+            seen: set[int] = set()
+            for hit in index.find(f.tokens):
+                term_id = int(hit.payload)  # type: ignore[call-overload]
+                if term_id in seen:
+                    continue
+                seen.add(term_id)
+                surface = f.text[f.tokens[hit.start].start : f.tokens[hit.end - 1].end]
+                per_term.setdefault(term_id, []).append((w, Reason("keyword", surface, name)))
+        out: dict[int, tuple[float, Reason]] = {}
+        for term_id, found in per_term.items():
+            found.sort(key=lambda e: -e[0])
+            weight = found[0][0] + self.config.repeat_weight * sum(w for w, _ in found[1:])
+            out[term_id] = (weight, found[0][1])
+        return out
+
+    def _total(self, text: float, description: float) -> float:
+        return text + min(self.config.description_cap, description)
+
+    def _rule(self, facts: CallFacts, c: _Compiled, call_source: str) -> tuple[str, str, str] | None:
+        """The first hard rule (after availability and exclusions) that refuses the call to this
+        profile: ``(rule, detail_it, detail_en)``; None when it passes."""
+        if c.sources and call_source not in c.sources:
+            return "source", f"fonte {call_source} non seguita", f"source {call_source} not followed"
+        if c.min_budget is not None and facts.budget is not None and facts.budget < c.min_budget:
+            amount = f"{facts.budget:,.0f}".replace(",", ".")
+            return (
+                "budget",
+                f"importo € {amount} sotto il minimo del profilo",
+                f"amount € {amount} below the profile's minimum",
+            )
+        if not self.config.eligibility_rules:
+            return None
+        territory = facts.territory
+        if territory.restricted and not territory_ok(territory, c.region, c.province, self.vocab):
+            where = c.province or c.region
+            return (
+                "territory",
+                f"riservato a {describe_territory(territory, self.vocab, 'it')}; il membro è in {where}",
+                f"restricted to {describe_territory(territory, self.vocab, 'en')}; the member is in {where}",
+            )
+        applicants = facts.applicants
+        if applicants.admits and not (applicants.admits & c.types):
+            names_it = ", ".join(
+                self.vocab.beneficiaries[t].label("it") for t in sorted(applicants.admits) if t in self.vocab.beneficiaries
+            )
+            names_en = ", ".join(
+                self.vocab.beneficiaries[t].label("en") for t in sorted(applicants.admits) if t in self.vocab.beneficiaries
+            )
+            said = next((applicants.evidence[t] for t in sorted(applicants.admits) if t in applicants.evidence), "")
+            return (
+                "beneficiary",
+                f"riservato a: {names_it} («{said}»)",
+                f"only for: {names_en} (“{said}”)",
+            )
+        if applicants.sectors and not (applicants.sectors & c.sectors):
+            sectors = sorted(applicants.sectors)
+            said = applicants.evidence.get(sectors[0], "")
+            return (
+                "applicant-sector",
+                "riservato a " + ", ".join(self.vocab.applicant_sectors[s].label("it") for s in sectors) + f" («{said}»)",
+                "only for " + ", ".join(self.vocab.applicant_sectors[s].label("en") for s in sectors) + f" (“{said}”)",
+            )
+        if facts.ateco and c.ateco and not any(ateco_agrees(a, b) for a in facts.ateco for b in c.ateco):
+            shown = ", ".join(facts.ateco[:6]) + ("…" if len(facts.ateco) > 6 else "")
+            return (
+                "ateco",
+                f"codici ATECO ammessi {shown}; il membro ha {', '.join(c.ateco)}",
+                f"admitted ATECO codes {shown}; the member has {', '.join(c.ateco)}",
+            )
+        return None
+
+    def match(self, call: CallLike, *, now: datetime) -> list[Match]:
+        """The profiles this call matches, best score first."""
+        facts = self.facts(call, now=now)
+        if facts.unavailable or not self.profiles:
+            return []
+        threshold = self.config.threshold
+        topic_scores, _silenced = self._topic_scores(facts)
+        kw_hits = self._term_hits(facts, self._keyword_index, FIELDS)
+        kw_weight = self.config.keyword_weight
+        extra: dict[int, _Part] = {}
+        for term_id, (w, reason) in kw_hits.items():
+            for n in self._profiles_of_keyword.get(term_id, ()):
+                extra.setdefault(n, _Part()).add(w * kw_weight, reason)
+        excluded: set[int] = set()
+        if len(self._exclude_index):
+            for term_id in self._term_hits(facts, self._exclude_index, self.config.exclusion_fields):
+                excluded.update(self._profiles_of_exclusion.get(term_id, ()))
+
+        groups: dict[int, _Part] = {}
+        for topic, part in topic_scores.items():
+            for g in self._groups_of_topic.get(topic, ()):
+                groups.setdefault(g, _Part()).merge(part)
+        candidates: set[int] = set(extra)
+        for g, part in groups.items():
+            if self._total(part.text, part.description) >= threshold:
+                candidates.update(self._group_members[g])
+
+        verdicts: dict[int, bool] = {}
+        group_reasons: dict[int, list[tuple[float, Reason]]] = {}
+        empty = _Part()
+        out: list[Match] = []
+        for n in candidates:
+            g = self._profile_group[n]
+            part = groups.get(g, empty)
+            own = extra.get(n, empty)
+            total = self._total(part.text + own.text, part.description + own.description)
+            if total < threshold or n in excluded:
+                continue
+            c = self.profiles[n]
+            ok = verdicts.get(c.elig_key)
+            if ok is None:
+                ok = verdicts[c.elig_key] = self._rule(facts, c, call.source) is None
+            if not ok:
+                continue
+            if g not in group_reasons:
+                group_reasons[g] = sorted(part.evidence, key=lambda e: -e[0])
+            evidence = group_reasons[g]
+            if own.evidence:
+                evidence = sorted([*evidence, *own.evidence], key=lambda e: -e[0])
+            reasons = tuple(r for _w, r in evidence[: self.config.max_reasons])
+            out.append(Match(c.member_id, round(total, 2), reasons))
+        out.sort(key=lambda m: (-m.score, m.member_id))
+        return out
+
+    def explain(self, call: CallLike, member_id: int, *, now: datetime) -> Explanation:
+        """Why this call matched the member's profile, or the first rule that excluded it."""
+        found = [n for n, c in enumerate(self.profiles) if c.member_id == member_id]
+        if not found:
+            raise KeyError(f"no profile for member {member_id}")
+        return self._explain(self.facts(call, now=now), call, found[0])
+
+    def explain_all(self, call: CallLike, *, now: datetime) -> list[tuple[int, Explanation]]:
+        """An explanation for every profile the call says something to (a topic or keyword
+        found), matched or not; none when the call is closed."""
+        facts = self.facts(call, now=now)
+        if facts.unavailable:
+            return []
+        touched: set[int] = set()
+        for topic in facts.topics:
+            for g in self._groups_of_topic.get(topic, ()):
+                touched.update(self._group_members[g])
+        for term_id in self._term_hits(facts, self._keyword_index, FIELDS):
+            touched.update(self._profiles_of_keyword.get(term_id, ()))
+        return [(self.profiles[n].member_id, self._explain(facts, call, n)) for n in sorted(touched)]
+
+    def _explain(self, facts: CallFacts, call: CallLike, n: int) -> Explanation:
+        c = self.profiles[n]
+        topic_scores, silenced = self._topic_scores(facts)
+        total = _Part()
+        for topic in c.topics:
+            if topic in topic_scores:
+                total.merge(topic_scores[topic])
+        kw_weight = self.config.keyword_weight
+        for term_id, (w, reason) in self._term_hits(facts, self._keyword_index, FIELDS).items():
+            if term_id in c.keyword_ids:
+                total.add(w * kw_weight, reason)
+        evidence = sorted(total.evidence, key=lambda e: -e[0])
+        reasons = tuple(r for _w, r in evidence[: self.config.max_reasons])
+        score = round(self._total(total.text, total.description), 2)
+        notes = self._notes(facts)
+
+        def refuse(rule: str, it: str, en: str) -> Explanation:
+            return Explanation(False, score, reasons, rule, it, en, notes)
+
+        if facts.unavailable == "closed":
+            return refuse("closed", "il bando è chiuso", "the call is closed")
+        if facts.unavailable == "deadline-passed":
+            return refuse("deadline-passed", "la scadenza è passata", "the deadline has passed")
+        rule = self._rule(facts, c, call.source)
+        if rule is not None and rule[0] in ("source", "budget"):
+            return refuse(*rule)
+        for term_id, (_w, reason) in self._term_hits(facts, self._exclude_index, self.config.exclusion_fields).items():
+            if term_id in c.exclude_ids:
+                where_it = FIELD_IT.get(reason.field, reason.field)
+                where_en = FIELD_EN.get(reason.field, reason.field)
+                return refuse(
+                    "exclusion",
+                    f"parola esclusa «{reason.term}» {where_it}",
+                    f"excluded word “{reason.term}” {where_en}",
+                )
+        if rule is not None:
+            return refuse(*rule)
+        threshold = self.config.threshold
+        if score < threshold:
+            lost = silenced & c.topics
+            if lost and facts.other_sector is not None:
+                sector_id, said = facts.other_sector
+                sector = self.vocab.sectors[sector_id]
+                return refuse(
+                    "other-sector",
+                    f"il bando riguarda {sector.label('it')} («{said}»): contano solo i termini della filiera "
+                    "cosmetica e le parole chiave del membro",
+                    f"the call is about {sector.label('en')} (“{said}”): only cosmetics-chain terms and the "
+                    "member's own keywords count",
+                )
+            return refuse(
+                "threshold",
+                f"punteggio {score:g} sotto la soglia {threshold:g}",
+                f"score {score:g} below the threshold {threshold:g}",
+            )
+        return Explanation(True, score, reasons, None, "", "", notes)
+
+    def _notes(self, facts: CallFacts) -> tuple[str, ...]:
+        notes = [f"territory: {describe_territory(facts.territory, self.vocab, 'en')}"]
+        if facts.applicants.admits:
+            notes.append("applicants: " + ", ".join(sorted(facts.applicants.admits)))
+        if facts.applicants.sectors:
+            notes.append("reserved to sectors: " + ", ".join(sorted(facts.applicants.sectors)))
+        if facts.ateco:
+            notes.append("ATECO: " + ", ".join(facts.ateco[:8]) + ("…" if len(facts.ateco) > 8 else ""))
+        if facts.other_sector:
+            notes.append(f"about another sector: {facts.other_sector[0]} (“{facts.other_sector[1]}”)")
+        return tuple(notes)
+
+
+def explain(call: CallLike, profile: Profile, *, now: datetime, config: MatchingConfig | None = None) -> Explanation:
+    """Why ``call`` matches ``profile``, or which rule excludes it (see :data:`RULES`)."""
+    return Matcher([(0, profile)], config=config).explain(call, 0, now=now)
+
+
+def reasons_line(reasons: Sequence[Reason], lang: str = "it", *, limit: int = 2) -> str:
+    """The first reasons joined for one line of an alert."""
+    return "; ".join(r.line(lang) for r in reasons[:limit])
+
+
+# --- dry run (``sentinella match``) -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class MatchRow:
+    """One (member, call) line of a dry run; with ``explain``, also the near misses."""
+
+    member_id: int
+    member_name: str
+    call_id: int
+    group_id: int | None
+    source: str
+    title: str
+    url: str
+    status: str
+    opens: datetime | None
+    deadline: datetime | None
+    score: float
+    matched: bool
+    reasons: tuple[Reason, ...]
+    excluded_by: str | None = None
+    detail: str = ""
+    notes: tuple[str, ...] = ()
+
+    def reason_line(self, lang: str = "it", *, limit: int = 2) -> str:
+        return reasons_line(self.reasons, lang, limit=limit)
+
+    def to_json(self, lang: str = "it") -> dict[str, Any]:
+        return {
+            "member_id": self.member_id,
+            "member_name": self.member_name,
+            "call_id": self.call_id,
+            "group_id": self.group_id,
+            "source": self.source,
+            "title": self.title,
+            "url": self.url,
+            "status": self.status,
+            "opens": self.opens.isoformat() if self.opens else None,
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "score": self.score,
+            "matched": self.matched,
+            "reasons": [r.line(lang) for r in self.reasons],
+            "reason_details": [r.to_json() for r in self.reasons],
+            "excluded_by": self.excluded_by,
+            "detail": self.detail,
+            "notes": list(self.notes),
+        }
+
+
+def _as_datetime(value: date | datetime | None) -> datetime | None:
+    from storage.records import ROME, local_midnight
+
+    if value is None or isinstance(value, datetime):
+        if isinstance(value, datetime) and value.tzinfo is None:
+            return value.replace(tzinfo=ROME)
+        return value
+    return local_midnight(value)
+
+
+def dry_run(
+    db: Any,
+    *,
+    now: datetime,
+    member_id: int | None = None,
+    since: date | datetime | None = None,
+    config: MatchingConfig | None = None,
+    explain: bool = False,
+    lang: str = "it",
+) -> list[MatchRow]:
+    """Match the stored calls members can still apply to (changed since ``since``) against the
+    profiles (of active members, or of ``member_id`` whatever its state); send nothing.
+
+    One row per member and duplicate group (its best call). With ``explain``, rows for calls
+    that said something to a profile but did not match are included, with the rule that
+    excluded them (``detail`` in ``lang``). Rows: by member, matches first, soonest deadline.
+    """
+    from storage.calls import list_calls
+    from storage.members import all_profiles
+
+    config = config or MatchingConfig()
+    names: dict[int, str] = {}
+    profiles: list[tuple[int, Profile]] = []
+    for member, data in all_profiles(db, active=None if member_id is not None else True):
+        if member_id is not None and member.id != member_id:
+            continue
+        try:
+            profile = parse_profile(data)
+        except ValidationError:
+            log.warning("member %s has a profile that does not validate; skipped", member.id)
+            continue
+        names[member.id] = member.name
+        profiles.append((member.id, profile))
+    if not profiles:
+        return []
+    matcher = Matcher(profiles, config=config)
+    calls = [c for c in list_calls(db, since=_as_datetime(since)) if not (c.status == "closed" or _past(c, now))]
+    best: dict[tuple[int, int], MatchRow] = {}
+    for call in calls:
+        group = call.group_id if call.group_id is not None else -call.id
+        rows: list[MatchRow] = []
+        if explain:
+            for mid, ex in matcher.explain_all(call, now=now):
+                rows.append(_row(call, mid, names[mid], ex.score, ex.matched, ex.reasons, ex.excluded_by, ex.detail(lang), ex.notes))
+        else:
+            for m in matcher.match(call, now=now):
+                rows.append(_row(call, m.member_id, names[m.member_id], m.score, True, m.reasons, None, "", ()))
+        for row in rows:
+            key = (row.member_id, group)
+            current = best.get(key)
+            if current is None or (row.matched, row.score, -row.call_id) > (current.matched, current.score, -current.call_id):
+                best[key] = row
+    far = datetime.max.replace(tzinfo=now.tzinfo)
+    return sorted(
+        best.values(),
+        key=lambda r: (r.member_id, not r.matched, r.deadline or far, -r.score, r.call_id),
+    )
+
+
+def _past(call: Any, now: datetime) -> bool:
+    end = call.final_deadline
+    return end is not None and end < now
+
+
+def _row(
+    call: Any,
+    member_id: int,
+    name: str,
+    score: float,
+    matched: bool,
+    reasons: tuple[Reason, ...],
+    excluded_by: str | None,
+    detail: str,
+    notes: tuple[str, ...],
+) -> MatchRow:
+    return MatchRow(
+        member_id=member_id,
+        member_name=name,
+        call_id=call.id,
+        group_id=call.group_id,
+        source=call.source,
+        title=call.title,
+        url=call.url,
+        status=str(getattr(call.status, "value", call.status)),
+        opens=call.opens,
+        deadline=call.final_deadline,
+        score=score,
+        matched=matched,
+        reasons=reasons,
+        excluded_by=excluded_by,
+        detail=detail,
+        notes=notes,
+    )
+
+
+__all__ = [
+    "RULES",
+    "Explanation",
+    "Match",
+    "MatchRow",
+    "Matcher",
+    "Reason",
+    "dry_run",
+    "explain",
+    "reasons_line",
+]
+

@@ -1,0 +1,598 @@
+"""Alert messages: Telegram HTML (with its inline keyboard), plain text and e-mail, Italian or English.
+
+Everything a message shows is first gathered as plain strings (:class:`AlertFacts`); each format
+then escapes them its own way: ``html.escape`` for Telegram HTML, an autoescaping Jinja2
+environment (templates in ``notifier/templates/``) for e-mail, nothing for plain text. Scraped
+values are never pasted into markup unescaped, and single-line fields (the title) have their
+newlines folded, so a title such as ``</a><b>x`` shows as those characters.
+
+What the outbox payload may carry (written by the planners; every key optional):
+
+* ``reasons`` — why the call matched, plain strings (a list, or ``{"it": [...], "en": [...]}``);
+* ``changes`` — for ``changed:<event>`` alerts: the facts of :func:`notifier.changes.changes_json`
+  (``[{"kind", "old", "new"}]``) or a raw event diff ``{field: {"old", "new"}}`` (read with
+  :func:`notifier.changes.significant_changes`, ``event_kind`` giving the event kind);
+* ``deadline`` / ``deadline_label`` — for reminders: the (stage) deadline the reminder is about.
+
+Telegram caps a message at :attr:`telegram.constants.MessageLimit.MAX_TEXT_LENGTH` characters
+(counted in UTF-16 units). The cap is applied to the markup itself, which is stricter than
+Telegram's count after parsing; when a message is too long the longest untrusted field is cut
+(before escaping, so an entity or a tag is never split) and ends with "…".
+
+Known limits: dates are shown in Europe/Rome; the English texts use the same layout as the
+Italian ones.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+from functools import lru_cache
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
+
+from notifier.changes import ChangeFact, fmt_money, significant_changes
+from notifier.config import EmailConfig
+from storage.outbox import Recipient
+from storage.records import ROME, Precision, effective_deadline
+
+TELEGRAM_LIMIT: int = MessageLimit.MAX_TEXT_LENGTH
+#: A subject longer than this is cut (RFC 5322 recommends lines under 78 characters; clients
+#: show about this much anyway).
+SUBJECT_LIMIT = 150
+#: Longer URLs are not linked (Telegram refuses overlong button URLs; they are junk anyway).
+URL_LIMIT = 2_000
+
+#: Callback data of the feedback buttons: ``fb:i:<group id>`` (interested), ``fb:n:<group id>``.
+FEEDBACK_PREFIX = "fb"
+FEEDBACK_KINDS = {"i": "interested", "n": "not_for_us"}
+
+SOURCE_LABELS = {
+    "lombardia": "Regione Lombardia — Bandi e Servizi",
+    "sedia": "EU Funding & Tenders Portal",
+    "incentivi": "incentivi.gov.it",
+}
+
+MONTHS_IT = (
+    "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno",
+    "luglio", "agosto", "settembre", "ottobre", "novembre", "dicembre",
+)  # fmt: skip
+MONTHS_EN = (
+    "January", "February", "March", "April", "May", "June",
+    "July", "August", "September", "October", "November", "December",
+)  # fmt: skip
+
+_TEXT = {
+    "it": {
+        "new": "Nuovo bando",
+        "changed": "Bando aggiornato",
+        "reopened": "Bando riaperto",
+        "closed_early": "Bando chiuso in anticipo",
+        "deadline": "Scadenza spostata",
+        "reminder-open": "Promemoria: il bando apre a breve",
+        "reminder-close": "Promemoria: scadenza vicina",
+        "reminder": "Promemoria",
+        "source": "Fonte",
+        "status": "Stato",
+        "opens": "Apertura",
+        "closes": "Scadenza",
+        "next_deadline": "Prossima scadenza",
+        "sportello": "A sportello: fino a esaurimento fondi",
+        "budget": "Dotazione",
+        "why": "Perché",
+        "open": "Apri il bando",
+        "interested": "Mi interessa",
+        "not_for_us": "Non per noi",
+        "footer": "Ricevi questo avviso perché il bando corrisponde al profilo della tua organizzazione.",
+        "unsubscribe": "Per non ricevere più questi messaggi",
+        "at": "ore",
+    },
+    "en": {
+        "new": "New call",
+        "changed": "Call updated",
+        "reopened": "Call reopened",
+        "closed_early": "Call closed early",
+        "deadline": "Deadline moved",
+        "reminder-open": "Reminder: the call opens soon",
+        "reminder-close": "Reminder: deadline approaching",
+        "reminder": "Reminder",
+        "source": "Source",
+        "status": "Status",
+        "opens": "Opens",
+        "closes": "Deadline",
+        "next_deadline": "Next deadline",
+        "sportello": "First come, first served: until funds run out",
+        "budget": "Budget",
+        "why": "Why",
+        "open": "Open the call",
+        "interested": "Interested",
+        "not_for_us": "Not for us",
+        "footer": "You receive this alert because the call matches your organisation's profile.",
+        "unsubscribe": "To stop these messages",
+        "at": "",
+    },
+}
+
+_STATUS = {
+    "it": {"open": "aperto", "forthcoming": "in apertura", "closed": "chiuso"},
+    "en": {"open": "open", "forthcoming": "forthcoming", "closed": "closed"},
+}
+
+_ICONS = {
+    "new": "🆕",
+    "changed": "✏️",
+    "reopened": "🔓",
+    "closed_early": "⛔",
+    "deadline": "📅",
+    "reminder-open": "⏰",
+    "reminder-close": "⏰",
+    "reminder": "⏰",
+}
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+
+
+class CallLike(Protocol):
+    """What a message needs of a call (``storage.calls.CallView`` has it all)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def group_id(self) -> int | None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def title(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def opens(self) -> datetime | None: ...
+    @property
+    def opens_precision(self) -> Precision | None: ...
+    @property
+    def closes(self) -> datetime | None: ...
+    @property
+    def closes_precision(self) -> Precision | None: ...
+    @property
+    def sportello(self) -> bool: ...
+    @property
+    def budget_total(self) -> Decimal | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One outbox row ready to send: who, which call, why, and the moment it is sent."""
+
+    outbox_id: int
+    reason: str
+    channel: str
+    recipient: Recipient
+    call: CallLike
+    payload: Mapping[str, Any]
+    now: datetime
+    #: The group the feedback buttons refer to (defaults to the call's group).
+    group_id: int | None = None
+
+    @property
+    def lang(self) -> str:
+        return "en" if self.recipient.language.lower().startswith("en") else "it"
+
+    @property
+    def feedback_group(self) -> int:
+        group = self.group_id if self.group_id is not None else self.call.group_id
+        return group if group is not None else 0
+
+
+@dataclass(slots=True)
+class AlertFacts:
+    """Everything an alert says, as plain (unescaped) strings."""
+
+    lang: str
+    kind: str
+    headline: str
+    icon: str
+    title: str
+    changes: str
+    source: str
+    status: str
+    opens: str
+    closes: str
+    budget: str
+    why: str
+    url: str | None
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class TelegramMessage:
+    html: str
+    text: str
+    keyboard: InlineKeyboardMarkup
+
+
+# --- small formatting helpers ---------------------------------------------------------------
+
+
+def one_line(text: str) -> str:
+    """Fold newlines, tabs and control characters of a scraped value into single spaces."""
+    return " ".join(_CONTROL.sub(" ", text).split())
+
+
+def tg_len(text: str) -> int:
+    """Length as Telegram counts it (UTF-16 code units)."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def safe_url(url: str | None) -> str | None:
+    """The URL if it is a plain http(s) link fit to put in an href or a button, else None."""
+    if not url:
+        return None
+    url = url.strip()
+    if len(url) > URL_LIMIT or any(c.isspace() or c in '<>"' for c in url) or _CONTROL.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    return url
+
+
+def fmt_day(value: datetime, lang: str, precision: Precision | str | None = Precision.DATETIME) -> str:
+    """``30 settembre 2026, ore 12:00`` / ``30 September 2026, 12:00`` (date only for DATE)."""
+    local = value.astimezone(ROME)
+    months = MONTHS_EN if lang == "en" else MONTHS_IT
+    day = f"{local.day} {months[local.month - 1]} {local.year}"
+    if precision == Precision.DATE or (local.hour, local.minute) == (0, 0):
+        return day
+    at = _TEXT[lang]["at"]
+    return f"{day}, {at} {local:%H:%M}" if at else f"{day}, {local:%H:%M}"
+
+
+def countdown(at: datetime, now: datetime, lang: str, *, verb: str, precision: Precision | None) -> str:
+    """``chiude tra 5 giorni`` / ``closes in 5 days``; ``verb`` is "closes" or "opens".
+
+    Days are counted on the Rome calendar, so a call closing tomorrow at 09:00 "closes tomorrow"
+    even when fewer than 24 hours remain.
+    """
+    en = lang == "en"
+    if at <= now:
+        if verb == "closes":
+            return "closed" if en else "chiuso"
+        return "open" if en else "aperto"
+    days = (at.astimezone(ROME).date() - now.astimezone(ROME).date()).days
+    word = {"closes": ("closes", "chiude"), "opens": ("opens", "apre")}[verb][0 if en else 1]
+    hour = "" if precision == Precision.DATE else at.astimezone(ROME).strftime("%H:%M")
+    if days <= 0:
+        if hour:
+            return f"{word} today at {hour}" if en else f"{word} oggi alle {hour}"
+        return f"{word} today" if en else f"{word} oggi"
+    if days == 1:
+        return f"{word} tomorrow" if en else f"{word} domani"
+    return f"{word} in {days} days" if en else f"{word} tra {days} giorni"
+
+
+def _parse_dt(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            return None
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=ROME)
+    return None
+
+
+def _fact_value(kind: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if kind == "budget":
+        try:
+            return Decimal(str(value))
+        except (InvalidOperation, ValueError):
+            return str(value)
+    if isinstance(value, list):
+        return [_fact_value(kind, v) for v in value]
+    parsed = _parse_dt(value)
+    return parsed if parsed is not None else value
+
+
+def change_facts(payload: Mapping[str, Any], *, now: datetime) -> list[ChangeFact]:
+    """The change facts a ``changed:`` alert carries (see the module docstring for the forms)."""
+    raw = payload.get("changes")
+    if isinstance(raw, list):
+        facts = []
+        for item in raw:
+            if isinstance(item, Mapping) and isinstance(item.get("kind"), str):
+                kind = item["kind"]
+                old, new = _fact_value(kind, item.get("old")), _fact_value(kind, item.get("new"))
+                facts.append(ChangeFact(kind, old, new))
+        return facts
+    if isinstance(raw, Mapping):
+        kind = str(payload.get("event_kind") or "changed")
+        return significant_changes(kind, raw, at=now)
+    return []
+
+
+def reasons_line(payload: Mapping[str, Any], lang: str) -> str:
+    """The "why it matched" line from the payload's plain-string reasons."""
+    raw: Any = payload.get("reasons") or payload.get("why") or ()
+    if isinstance(raw, Mapping):
+        raw = raw.get(lang) or raw.get("it") or next(iter(raw.values()), ())
+    if isinstance(raw, str):
+        raw = [raw]
+    lines: list[str] = []
+    for item in raw if isinstance(raw, Sequence) else ():
+        if isinstance(item, Mapping):
+            item = item.get(lang) or item.get("it") or ""
+        text = one_line(str(item))
+        if text and text not in lines:
+            lines.append(text)
+    return "; ".join(lines)
+
+
+def alert_kind(reason: str) -> str:
+    """``new``, ``changed``, ``reminder-open``, ``reminder-close`` or ``reminder`` from a reason."""
+    if reason.startswith("changed"):
+        return "changed"
+    if reason.startswith("reminder-open"):
+        return "reminder-open"
+    if reason.startswith("reminder-close"):
+        return "reminder-close"
+    if reason.startswith("reminder"):
+        return "reminder"
+    return "new"
+
+
+def facts(alert: Alert) -> AlertFacts:
+    """Gather what the alert says, in the member's language, as plain strings."""
+    lang, call, now = alert.lang, alert.call, alert.now
+    t = _TEXT[lang]
+    kind = alert_kind(alert.reason)
+    headline_key = kind
+    change_lines = ""
+    if kind == "changed":
+        found = change_facts(alert.payload, now=now)
+        kinds = [f.kind for f in found]
+        for special in ("reopened", "closed_early", "deadline"):
+            if special in kinds:
+                headline_key = special
+                break
+        change_lines = "\n".join(one_line(f.line(lang)) for f in found)
+    status = _STATUS[lang].get(str(call.status), "")
+    opens = ""
+    if call.opens is not None:
+        opens = f"{t['opens']}: {fmt_day(call.opens, lang, call.opens_precision)}"
+        if call.opens > now:
+            opens += f" ({countdown(call.opens, now, lang, verb='opens', precision=call.opens_precision)})"
+    closes = ""
+    deadline = _parse_dt(alert.payload.get("deadline"))
+    if kind.startswith("reminder") and deadline is not None and deadline != call.closes:
+        label = one_line(str(alert.payload.get("deadline_label") or ""))
+        closes = f"{t['next_deadline']}: {fmt_day(deadline, lang)}"
+        closes += f" ({countdown(deadline, now, lang, verb='closes', precision=None)})"
+        if label:
+            closes += f" — {label}"
+    elif call.closes is not None:
+        final = effective_deadline(call.closes, call.closes_precision) or call.closes
+        closes = f"{t['closes']}: {fmt_day(call.closes, lang, call.closes_precision)}"
+        closes += f" ({countdown(final, now, lang, verb='closes', precision=call.closes_precision)})"
+    elif call.sportello:
+        closes = t["sportello"]
+    budget = fmt_money(call.budget_total, lang) if call.budget_total is not None else ""
+    return AlertFacts(
+        lang=lang,
+        kind=kind,
+        headline=t[headline_key],
+        icon=_ICONS[headline_key],
+        title=one_line(call.title) or "—",
+        changes=change_lines,
+        source=one_line(SOURCE_LABELS.get(call.source, call.source)),
+        status=status,
+        opens=opens,
+        closes=closes,
+        budget=budget,
+        why=reasons_line(alert.payload, lang),
+        url=safe_url(call.url),
+        labels=t,
+    )
+
+
+# --- Telegram ---------------------------------------------------------------------------------
+
+#: Fields cut, longest first, when a message is over the limit (all of them scraped or derived
+#: from scraped text; the fixed labels are short).
+_CUTTABLE = ("title", "why", "changes", "source", "closes")
+
+
+def _compose(f: AlertFacts, *, markup: bool) -> str:
+    esc: Callable[[str], str] = html.escape if markup else (lambda s: s)
+
+    def bold(s: str) -> str:
+        return f"<b>{s}</b>" if markup else s
+
+    t = f.labels
+    lines = [f"{f.icon} {bold(esc(f.headline))}"]
+    if f.changes:
+        lines.append(esc(f.changes))
+    lines.append(bold(esc(f.title)))
+    source = f"{esc(t['source'])}: {esc(f.source)}"
+    if f.status:
+        source += f" · {esc(t['status'])}: {esc(f.status)}"
+    lines.append(source)
+    for extra in (f.opens, f.closes):
+        if extra:
+            lines.append(esc(extra))
+    if f.budget:
+        lines.append(f"{esc(t['budget'])}: {esc(f.budget)}")
+    if f.why:
+        lines.append(f"{esc(t['why'])}: {esc(f.why)}")
+    if f.url:
+        if markup:
+            lines.append(f'🔗 <a href="{html.escape(f.url, quote=True)}">{esc(t["open"])}</a>')
+        else:
+            lines.append(f"🔗 {t['open']}: {f.url}")
+    return "\n".join(lines)
+
+
+def _fit(f: AlertFacts, *, markup: bool, limit: int) -> str:
+    """Compose, cutting the longest untrusted field until the message fits ``limit``."""
+    esc: Callable[[str], str] = html.escape if markup else (lambda s: s)
+    for _ in range(len(_CUTTABLE) * 4):
+        out = _compose(f, markup=markup)
+        over = tg_len(out) - limit
+        if over <= 0:
+            return out
+        name = max(_CUTTABLE, key=lambda n: tg_len(esc(getattr(f, n))))
+        raw: str = getattr(f, name)
+        if not raw or raw == "…":
+            break
+        # Cut the raw value (before escaping, so no entity or tag is ever split) to the longest
+        # prefix whose escaped form is ``over`` units shorter, "…" included.
+        target = tg_len(esc(raw)) - over - 1
+        lo, hi = 0, len(raw)
+        while lo < hi:
+            mid = (lo + hi + 1) // 2
+            if tg_len(esc(raw[:mid])) <= target:
+                lo = mid
+            else:
+                hi = mid - 1
+        setattr(f, name, raw[:lo].rstrip() + "…")
+    if f.url and tg_len(_compose(f, markup=markup)) > limit:
+        f.url = None
+    out = _compose(f, markup=markup)
+    if tg_len(out) > limit:  # only with absurd limits; never split markup
+        out = _compose(f, markup=False)[: limit // 2]
+    return out
+
+
+def keyboard(alert: Alert, url: str | None) -> InlineKeyboardMarkup:
+    """The feedback buttons (and "open the call" when the link is safe)."""
+    t = _TEXT[alert.lang]
+    group = alert.feedback_group
+    rows = [
+        [
+            InlineKeyboardButton(t["interested"], callback_data=feedback_data("i", group)),
+            InlineKeyboardButton(t["not_for_us"], callback_data=feedback_data("n", group)),
+        ]
+    ]
+    if url:
+        rows.append([InlineKeyboardButton(t["open"], url=url)])
+    return InlineKeyboardMarkup(rows)
+
+
+def feedback_data(kind: str, group_id: int) -> str:
+    data = f"{FEEDBACK_PREFIX}:{kind}:{group_id}"
+    assert len(data.encode()) <= InlineKeyboardButtonLimit.MAX_CALLBACK_DATA
+    return data
+
+
+def parse_feedback(data: str | None) -> tuple[str, int] | None:
+    """``"fb:i:42"`` → ``("interested", 42)``; None for anything else (forged data included)."""
+    if not data:
+        return None
+    match = re.fullmatch(r"fb:([in]):(\d{1,18})", data)
+    if not match:
+        return None
+    return FEEDBACK_KINDS[match.group(1)], int(match.group(2))
+
+
+def render_telegram(alert: Alert, *, limit: int = TELEGRAM_LIMIT) -> TelegramMessage:
+    """The alert as Telegram HTML, its plain-text twin (the fallback) and the inline keyboard."""
+    f = facts(alert)
+    html_text = _fit(f, markup=True, limit=limit)
+    text = _fit(facts(alert), markup=False, limit=limit)
+    return TelegramMessage(html=html_text, text=text, keyboard=keyboard(alert, f.url))
+
+
+def render_text(alert: Alert, *, limit: int = TELEGRAM_LIMIT) -> str:
+    """The alert as plain text (console channel, Telegram fallback)."""
+    return _fit(facts(alert), markup=False, limit=limit)
+
+
+# --- e-mail ----------------------------------------------------------------------------------
+
+
+@lru_cache(maxsize=1)
+def email_environment() -> Environment:
+    """Jinja2 over ``notifier/templates``: ``*.html.j2`` autoescaped, ``*.txt.j2`` not."""
+    return Environment(
+        loader=PackageLoader("notifier", "templates"),
+        autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+
+
+def clean_subject(text: str, *, limit: int = SUBJECT_LIMIT) -> str:
+    """One line, no control characters (so no header injection), at most ``limit`` characters."""
+    text = one_line(text)
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _domain(address: str) -> str:
+    return address.rsplit("@", 1)[-1] or "localhost"
+
+
+def message_id(alert: Alert, config: EmailConfig) -> str:
+    """Stable per outbox row, so a re-sent alert carries the same Message-ID (clients dedupe)."""
+    return f"<alert-{alert.outbox_id}.sentinella@{_domain(config.from_address)}>"
+
+
+def render_email(alert: Alert, config: EmailConfig) -> EmailMessage:
+    """A multipart/alternative message (text + HTML) addressed to the member."""
+    f = facts(alert)
+    to = alert.recipient.email or ""
+    if not to or _CONTROL.search(to) or "\n" in to or "\r" in to:
+        raise ValueError("the member has no usable e-mail address")
+    env = email_environment()
+    context = {"f": f, "t": f.labels, "unsubscribe": _unsubscribe_text(config)}
+    msg = EmailMessage()
+    msg["Subject"] = clean_subject(f"[{config.subject_prefix}] {f.headline}: {f.title}")
+    msg["From"] = formataddr((config.from_name, config.from_address))
+    msg["To"] = formataddr((one_line(alert.recipient.name)[:80], to))
+    msg["Date"] = format_datetime(alert.now)
+    msg["Message-ID"] = (
+        message_id(alert, config) if alert.outbox_id else make_msgid(domain=_domain(config.from_address))
+    )
+    msg["Auto-Submitted"] = "auto-generated"
+    unsubscribe = list_unsubscribe(config)
+    if unsubscribe:
+        msg["List-Unsubscribe"] = unsubscribe
+    msg["Content-Language"] = f.lang
+    msg.set_content(env.get_template("alert.txt.j2").render(context))
+    msg.add_alternative(env.get_template("alert.html.j2").render(context), subtype="html")
+    return msg
+
+
+def list_unsubscribe(config: EmailConfig) -> str | None:
+    parts = []
+    if config.list_unsubscribe_url:
+        parts.append(f"<{config.list_unsubscribe_url}>")
+    if config.list_unsubscribe_mailto:
+        parts.append(f"<mailto:{config.list_unsubscribe_mailto}?subject=unsubscribe>")
+    return ", ".join(parts) or None
+
+
+def _unsubscribe_text(config: EmailConfig) -> str:
+    if config.list_unsubscribe_url:
+        return config.list_unsubscribe_url
+    if config.list_unsubscribe_mailto:
+        return f"mailto:{config.list_unsubscribe_mailto}?subject=unsubscribe"
+    return ""

@@ -1,0 +1,327 @@
+"""Text normalisation for matching: tokens, light Italian/English stemming, phrase search.
+
+Calls and profiles meet on *token sequences*. A text is split into word tokens (offsets into the
+cleaned text are kept, so a match can quote what the call really says); each token is folded
+(case, accents) and lightly stemmed, stop words are dropped and punctuation that ends a sentence
+becomes a boundary no phrase may cross. A term such as "plastica riciclata" or "ricicl*" is
+compiled the same way into a sequence of *matchers*: a stem that must be equal, or a prefix
+(a trailing ``*``) that the folded word must start with.
+
+:class:`PhraseIndex` finds every compiled term in a token sequence in one pass: terms are indexed
+by their first matcher, so the cost grows with the text, not with the number of terms. Overlaps
+are resolved leftmost-longest, so "credito d'imposta" hides the "credito" inside it.
+
+Known limits: stemming is deliberately light (plural and gender endings, English plural ``-s``);
+verb forms are not conflated ("riciclare" ≠ "riciclato": the vocabulary uses prefixes for that).
+There is no translation: Italian and English terms are listed side by side in the vocabulary.
+Boundaries are put at ``. ; : ! ? |`` and line breaks, not at commas (lists of places or
+beneficiaries are written with commas).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import unicodedata
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+#: Marks a sentence boundary in a token sequence; no term can match across it.
+BOUNDARY = "\x00"
+
+_TAG = re.compile(r"<[^>]{0,2000}>")
+#: Numbers with separators stay whole ("4.0", "20.42", "1.500.000,00"); words may be joined by
+#: "-" or "&" ("e-commerce", "R&S"); the rest of the pattern are sentence boundaries.
+_WORD = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:[-&][^\W_]+)*|[.;:!?|\n]", re.UNICODE)
+_BOUNDARY_CHARS = frozenset(".;:!?|\n")
+
+
+def _raw_words(text: str) -> Iterable[tuple[str, int, int]]:
+    """``(raw word, start, end)`` of each word, ``(BOUNDARY, start, end)`` at a boundary.
+
+    A compound with "&" is one word ("R&S" → "RS"); a hyphenated one is one word when a part
+    is a single letter or two ("e-commerce", "make-up", "start-up"), else its parts
+    ("Cremona-Mantova-Pavia", "bio-based").
+    """
+    for m in _WORD.finditer(text):
+        raw = m.group()
+        if raw in _BOUNDARY_CHARS:
+            yield BOUNDARY, m.start(), m.end()
+        elif "&" in raw:
+            yield raw.replace("&", "").replace("-", ""), m.start(), m.end()
+        elif "-" in raw:
+            parts = raw.split("-")
+            if any(len(p) <= 2 for p in parts):
+                yield "".join(parts), m.start(), m.end()
+            else:
+                pos = m.start()
+                for part in parts:
+                    yield part, pos, pos + len(part)
+                    pos += len(part) + 1
+        else:
+            yield raw, m.start(), m.end()
+
+
+#: Function words of Italian and English; they carry no topic and break phrase matching
+#: ("piccole e medie imprese" vs "piccole medie imprese"), so they are dropped on both sides.
+#: Negations ("non", "not", "no") are kept: eligibility rules read them.
+STOPWORDS = frozenset(
+    """
+    il lo la i gli le l un uno una un d di a da in con su per tra fra e ed o od ne
+    del dello della dei degli delle dell al allo alla ai agli alle all dal dallo dalla dai dagli
+    dalle dall nel nello nella nei negli nelle nell sul sullo sulla sui sugli sulle sull col coi
+    che cui chi quale quali come anche piu o oppure sia ovvero ossia nonche
+    questo questa questi queste quello quella quelli quelle quest quell
+    essere e sono stato stata stati state ha hanno sara
+    suo sua suoi sue loro proprio propria propri proprie
+    ogni tutto tutti tutte tutta altro altri altre altra
+    the a an of and or to in on at by for with from as is are be been was were this that these
+    those its their it into than such which who whom whose nor also via per
+    """.split()
+)
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: ``"Attività"`` → ``"attivita"``."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def clean(text: str) -> str:
+    """Markup removed and entities decoded (scraped fields may still carry HTML)."""
+    if "<" in text:
+        text = _TAG.sub(" ", text)
+    if "&" in text:
+        text = html.unescape(text)
+    return text
+
+
+_VOWELS = frozenset("aeiouy")
+
+
+@lru_cache(maxsize=200_000)
+def stem(word: str) -> str:
+    """A light stem of one folded word, shared by Italian and English.
+
+    English plural ``-s``/``-ies`` goes first, then one final vowel (Italian gender and number:
+    imballaggio/imballaggi → imballagg, cosmetici/cosmetics → cosmetic); ``-chi/-che`` and
+    ``-ghi/-ghe`` keep their hard sound (bianchi → bianc, like bianco). Short words and
+    numbers are kept whole.
+    """
+    if len(word) <= 3 or not word.isalpha():
+        return word
+    if word.endswith("ies") and len(word) > 4:
+        word = word[:-3] + "y"
+    elif word.endswith("s") and not word.endswith(("ss", "us", "is")):
+        word = word[:-1]
+    if len(word) > 4:
+        if word.endswith(("che", "chi", "ghe", "ghi")):
+            return word[:-2]
+        if word[-1] in _VOWELS:
+            word = word[:-1]
+            # "-io/-ia": "ingredient" stays, but "energia" → "energ" like "energie"/"energy".
+            if word.endswith("i") and len(word) > 4:
+                word = word[:-1]
+    return word
+
+
+@dataclass(frozen=True, slots=True)
+class Token:
+    """One word of a text: its stem, its folded form and where it stands in the cleaned text."""
+
+    stem: str
+    word: str
+    start: int
+    end: int
+
+
+@lru_cache(maxsize=200_000)
+def _analyse_word(raw: str) -> tuple[str, str] | None:
+    word = fold(raw)
+    if word in STOPWORDS:
+        return None
+    # Italian elisions ("dell'", "l'") are split off by the tokenizer and dropped as stop words;
+    # the same for stray single letters except digits ("4.0" → "4", "0").
+    if len(word) == 1 and not word.isdigit():
+        return None
+    return stem(word), word
+
+
+def tokens(text: str, *, limit: int | None = None) -> list[Token]:
+    """The token sequence of ``text`` (already :func:`clean`), at most ``limit`` characters read."""
+    if limit is not None and len(text) > limit:
+        text = text[:limit]
+    out: list[Token] = []
+    append = out.append
+    last_boundary = True
+    for raw, start, end in _raw_words(text):
+        if raw == BOUNDARY:
+            if not last_boundary:
+                append(Token(BOUNDARY, BOUNDARY, start, end))
+                last_boundary = True
+            continue
+        analysed = _analyse_word(raw)
+        if analysed is None:
+            continue
+        append(Token(analysed[0], analysed[1], start, end))
+        last_boundary = False
+    return out
+
+
+def analyse(text: str, *, limit: int | None = None) -> tuple[str, list[Token]]:
+    """``(cleaned text, tokens)``: the cleaned text is what token offsets point into."""
+    cleaned = clean(text)
+    return cleaned, tokens(cleaned, limit=limit)
+
+
+# --- compiled terms and the phrase index ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Matcher:
+    """One position of a term: an exact stem, or a prefix of the folded word (``ricicl*``)."""
+
+    value: str
+    prefix: bool = False
+
+    def accepts(self, token: Token) -> bool:
+        if token.stem == BOUNDARY:
+            return False
+        if self.prefix:
+            return token.word.startswith(self.value)
+        return token.stem == self.value
+
+
+Term = tuple[Matcher, ...]
+
+
+class TermError(ValueError):
+    """A term that cannot be matched (empty after normalisation, a prefix too short)."""
+
+
+def compile_term(text: str) -> Term:
+    """Compile a vocabulary term or a member's keyword into matchers.
+
+    Words are normalised like call text; a trailing ``*`` makes a word a prefix (at least three
+    letters, or it would match half the dictionary). Stop words inside a phrase are dropped on
+    both sides, so "piccole e medie imprese" matches "piccole medie imprese".
+    """
+    out: list[Matcher] = []
+    text = clean(text)
+    for raw, _start, end in _raw_words(text):
+        if raw == BOUNDARY:
+            continue
+        if text[end : end + 1] == "*":
+            word = fold(raw)
+            if len(word) < 3:
+                raise TermError(f"prefix {raw + '*'!r} is too short (three letters at least)")
+            out.append(Matcher(word, prefix=True))
+            continue
+        analysed = _analyse_word(raw)
+        if analysed is None:
+            continue
+        out.append(Matcher(analysed[0]))
+    if not out:
+        raise TermError(f"{text!r} has no word that can be matched")
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    """A term found in a token sequence: token positions ``[start, end)`` and the payload."""
+
+    payload: Hashable
+    start: int
+    end: int
+
+    def surface(self, text: str, toks: Sequence[Token]) -> str:
+        """What the text really says there (original case and accents)."""
+        return text[toks[self.start].start : toks[self.end - 1].end]
+
+
+class PhraseIndex:
+    """Many terms, each with a payload, found in a token sequence in one pass.
+
+    Terms are keyed by their first matcher: exact stems in a dict, prefixes in a dict by length,
+    so a lookup per token costs a few dict probes whatever the number of terms. The same term
+    may carry several payloads (a word in two topics).
+    """
+
+    def __init__(self) -> None:
+        self._exact: dict[str, list[tuple[Term, Hashable]]] = {}
+        self._prefix: dict[int, dict[str, list[tuple[Term, Hashable]]]] = {}
+        self._seen: set[tuple[Term, Hashable]] = set()
+        self._size = 0
+
+    def __len__(self) -> int:
+        return self._size
+
+    def add(self, term: Term, payload: Hashable) -> None:
+        """Index ``term`` with ``payload``; adding the same pair twice is a no-op."""
+        if (term, payload) in self._seen:
+            return
+        self._seen.add((term, payload))
+        first = term[0]
+        if first.prefix:
+            bucket = self._prefix.setdefault(len(first.value), {})
+            bucket.setdefault(first.value, []).append((term, payload))
+        else:
+            self._exact.setdefault(first.value, []).append((term, payload))
+        self._size += 1
+
+    def _candidates(self, token: Token) -> Iterable[tuple[Term, Hashable]]:
+        found = self._exact.get(token.stem)
+        if found:
+            yield from found
+        word = token.word
+        for length, bucket in self._prefix.items():
+            if len(word) >= length:
+                more = bucket.get(word[:length])
+                if more:
+                    yield from more
+
+    def find_all(self, toks: Sequence[Token]) -> list[Hit]:
+        """Every occurrence of every term, overlapping ones included."""
+        hits: list[Hit] = []
+        n = len(toks)
+        for i, token in enumerate(toks):
+            if token.stem == BOUNDARY:
+                continue
+            for term, payload in self._candidates(token):
+                size = len(term)
+                if i + size > n:
+                    continue
+                if size > 1 and not all(term[k].accepts(toks[i + k]) for k in range(1, size)):
+                    continue
+                hits.append(Hit(payload, i, i + size))
+        return hits
+
+    def find(self, toks: Sequence[Token]) -> list[Hit]:
+        """Occurrences resolved leftmost-longest: a hit inside a longer hit is dropped.
+
+        Every payload of the winning term is kept (one term may belong to several topics).
+        """
+        hits = self.find_all(toks)
+        if not hits:
+            return hits
+        hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
+        kept: list[Hit] = []
+        covered_until = -1
+        span: tuple[int, int] | None = None
+        for hit in hits:
+            if span is not None and (hit.start, hit.end) == span:
+                kept.append(hit)
+                continue
+            if hit.start < covered_until:
+                continue
+            kept.append(hit)
+            span = (hit.start, hit.end)
+            covered_until = hit.end
+        return kept
+
+
+def find_in(index: PhraseIndex, text: str, *, limit: int | None = None) -> list[tuple[Hashable, str]]:
+    """Convenience for tests and one-off checks: ``(payload, surface)`` of each resolved hit."""
+    cleaned, toks = analyse(text, limit=limit)
+    return [(h.payload, h.surface(cleaned, toks)) for h in index.find(toks)]

@@ -1,0 +1,105 @@
+"""``sentinella dispatch`` and ``sentinella digest``."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from notifier.digest import (
+    DigestSendReport,
+    build_digest,
+    digest_for_date,
+    digest_senders,
+    render_digest,
+    send_digest,
+)
+from scheduler.cli.common import CliError, context, handles_errors, out, parse_date_option, print_json
+from scheduler.delivery import DeliveryRound, close_channels, delivery_round, make_channels
+
+
+@handles_errors
+def dispatch_command(
+    ctx: typer.Context,
+    limit: Annotated[
+        int | None, typer.Option("--limit", min=1, help="Send at most this many alerts.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the round's figures as JSON.")] = False,
+) -> None:
+    """Plan alerts and reminders from new events, then send what is due now."""
+    app = context(ctx)
+    settings, db = app.settings, app.db
+
+    async def run() -> DeliveryRound:
+        channels = make_channels(settings, console=out)
+        try:
+            return await delivery_round(settings, db, channels, now=app.now(), limit=limit)
+        finally:
+            await close_channels(channels)
+
+    result = asyncio.run(run())
+    if as_json:
+        print_json(result)
+        return
+    plan, report = result.plan, result.dispatch
+    out.print(
+        f"Planned {plan.enqueued} alert(s) ({plan.new} new, {plan.changed} changes) and "
+        f"{result.reminders} reminder(s); {report.summary()}."
+    )
+    for line in report.errors[:20]:
+        out.print(f"  {line}")
+    if report.dead:
+        raise typer.Exit(1)
+
+
+@handles_errors
+def digest_command(
+    ctx: typer.Context,
+    day: Annotated[
+        str | None, typer.Option("--date", help="The digest of that day's slot (YYYY-MM-DD); default: now.")
+    ] = None,
+    send: Annotated[bool, typer.Option("--send", help="Send it to the staff who subscribed.")] = False,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the HTML digest to this file.")
+    ] = None,
+    language: Annotated[str, typer.Option("--language", help="it or en (for --out and the printout).")] = "",
+) -> None:
+    """Render the staff digest (new calls and changes, deadlines of the next days, source health)."""
+    app = context(ctx)
+    settings, db = app.settings, app.db
+    lang = language or settings.language
+    if lang not in ("it", "en"):
+        raise CliError("--language must be 'it' or 'en'")
+    chosen = parse_date_option(day, "--date")
+    now = app.now()
+    if chosen is not None:
+        digest = digest_for_date(db, chosen, config=settings.digest, matching=settings.matching)
+    else:
+        digest = build_digest(db, now=now, config=settings.digest, matching=settings.matching)
+    html, text = render_digest(digest, language=lang)
+    if out_file is not None:
+        try:
+            out_file.write_text(html, encoding="utf-8")
+        except OSError as exc:
+            raise CliError(f"cannot write {out_file}: {exc.strerror}") from None
+        out.print(f"Digest written to {out_file}.")
+    if send:
+
+        async def run() -> DigestSendReport:
+            channels = make_channels(settings, console=out)
+            try:
+                senders = digest_senders(channels, email=settings.email, config=settings.digest)
+                return await send_digest(db, digest, now=now, senders=senders, config=settings.digest)
+            finally:
+                await close_channels(channels)
+
+        sent_report = asyncio.run(run())
+        sent = len(sent_report.sent)
+        failed = len(sent_report.failed)
+        out.print(f"Digest sent to {sent} recipient(s), {failed} failed.")
+        if failed:
+            raise typer.Exit(1)
+    elif out_file is None:
+        out.print(text)

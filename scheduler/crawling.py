@@ -1,0 +1,51 @@
+"""Crawls as the rest of the program starts them: the CLI, the daemon's jobs and the bot's /crawl.
+
+Wraps :func:`crawler.run.run_crawl` (which isolates each source in its own process) with what
+follows a crawl: a source that keeps failing raises an admin notice, told once; its recovery
+clears it, told once too (the notifier delivers pending notices to admins).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from crawler.run import Progress, SourceSummary, run_crawl
+from scheduler.settings import Settings
+from storage import notices
+from storage.db import Database
+
+
+def source_notice_key(name: str) -> str:
+    return f"source:{name}"
+
+
+def record_notices(db: Database, summaries: Sequence[SourceSummary], *, now: datetime) -> None:
+    for s in summaries:
+        key = source_notice_key(s.name)
+        if s.notify == "failing":
+            reason = f": {s.reason}" if s.reason else ""
+            notices.raise_notice(db, key, f"Source {s.name} keeps failing ({s.outcome}){reason}", now=now)
+        elif s.notify == "recovered":
+            notices.clear_notice(db, key, now=now)
+
+
+def crawl(
+    settings: Settings,
+    db: Database,
+    sources: Sequence[str],
+    *,
+    now: datetime,
+    progress: Progress | None = None,
+) -> list[SourceSummary]:
+    """Crawl the named sources (all enabled ones when empty) and record admin notices."""
+    summaries = run_crawl(
+        db.url,
+        list(sources),
+        crawl=settings.crawl,
+        sources_config=settings.sources,
+        now=now,
+        progress=progress,
+    )
+    record_notices(db, summaries, now=now)
+    return summaries

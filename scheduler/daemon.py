@@ -1,0 +1,370 @@
+"""``sentinella run``: the daemon. One asyncio loop runs the APScheduler 3 jobs and the Telegram bot.
+
+Jobs (stable ids, ``replace_existing``, ``coalesce``, ``max_instances=1``; see
+:mod:`scheduler.jobs`):
+
+* ``crawl:<source>`` — each enabled source on its own schedule. A crawl runs as a child
+  ``sentinella crawl <source> --json`` process in its own process group (Scrapy's reactor cannot
+  restart; a crash or hang of a crawl never touches the daemon), with the daemon's settings and
+  clock. The crawler's per-source lock keeps a CLI crawl and a scheduled one apart too.
+* ``dispatch`` — every minute: plan alerts and reminders, send what is due, tell admins.
+* ``digest`` — daily at ``digest.time`` in ``digest.timezone`` (08:00 Europe/Rome by default).
+* ``checks`` — every 15 minutes: deliveries or reminders overdue by more than an hour raise an
+  admin notice (told once, and once on recovery).
+* ``housekeeping`` — daily: old crawl runs and settled change/reminder rows are pruned.
+
+At start-up, runs missed while the daemon was down are coalesced into one run now (a source
+whose schedule fell due since its last run; the digest if a slot passed since the last one).
+
+SIGTERM/SIGINT: the scheduler stops taking work; the dispatcher's ``stop`` event makes in-flight
+sends finish or go back to the outbox; running crawl processes are terminated (their run is
+recorded as failed by the next crawl of the source); the bot stops polling. The process exits 0
+within ``SHUTDOWN_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from crawler.run import SourceSummary
+from notifier.bot.app import build_application, cancel_background, publish_commands
+from notifier.bot.common import BotServices
+from notifier.channels import Channel, TelegramChannel
+from notifier.digest import digest_senders, run_digest
+from scheduler.delivery import close_channels, delivery_round, make_channels
+from scheduler.jobs import MISFIRE_GRACE, digest_missed, digest_trigger, missed_while_down, trigger_for
+from scheduler.settings import Settings
+from storage import housekeeping, notices, outbox, planning, sources
+from storage.db import Database
+
+log = logging.getLogger("sentinella.daemon")
+
+#: The whole shutdown (sends finishing, crawls terminated, bot stopped) fits in this.
+SHUTDOWN_SECONDS = 8.0
+#: Deliveries due longer ago than this and still unsent make an admin notice.
+OVERDUE_AFTER = timedelta(hours=1)
+
+
+@dataclass
+class DaemonState:
+    """What /stato and the logs show of the running daemon."""
+
+    started_at: datetime
+    last_jobs: dict[str, str] = field(default_factory=dict)
+    crawls_running: set[str] = field(default_factory=set)
+
+
+class Daemon:
+    def __init__(
+        self,
+        settings: Settings,
+        db: Database,
+        clock: Callable[[], datetime],
+        *,
+        config_path: str | None = None,
+        console: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.db = db
+        self.clock = clock
+        self.config_path = config_path
+        self.console = console
+        self.stop = asyncio.Event()
+        self.state = DaemonState(started_at=clock())
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._crawl_procs: dict[str, asyncio.subprocess.Process] = {}
+        self.channels: dict[str, Channel] = {}
+        self.scheduler: AsyncIOScheduler | None = None
+
+    # --- jobs ---------------------------------------------------------------------------------
+
+    def _tracked(self, name: str, fn: Callable[..., Coroutine[Any, Any, Any]]) -> Callable[..., Any]:
+        """Wrap a job: registered for shutdown, never raising into the scheduler."""
+
+        async def job(*args: Any) -> None:
+            if self.stop.is_set():
+                return
+            task = asyncio.current_task()
+            if task is not None:
+                self._tasks.add(task)
+            try:
+                await fn(*args)
+                self.state.last_jobs[name] = f"ok {self.clock().isoformat(timespec='seconds')}"
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # A crashed job is logged and retried on its next run; the daemon goes on.
+                log.exception("job %s failed", name)
+                self.state.last_jobs[name] = f"failed {type(exc).__name__}"
+            finally:
+                if task is not None:
+                    self._tasks.discard(task)
+
+        job.__name__ = f"job_{name}"
+        return job
+
+    def _child_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.settings.now is not None:
+            # The child starts its clock where the daemon's pinned clock has got to.
+            env["SENTINELLA_NOW"] = self.clock().isoformat()
+        return env
+
+    async def run_crawl(self, names: Sequence[str]) -> list[SourceSummary]:
+        """Crawl in a child process; its summaries (empty when it could not report)."""
+        args = [sys.executable, "-m", "scheduler", "crawl", *names, "--json"]
+        if self.config_path:
+            args[3:3] = ["--config", self.config_path]
+        key = ",".join(names) or "all"
+        proc = await asyncio.create_subprocess_exec(
+            *args,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env=self._child_env(),
+            start_new_session=True,
+        )
+        self._crawl_procs[key] = proc
+        self.state.crawls_running.add(key)
+        try:
+            stdout, stderr = await proc.communicate()
+        finally:
+            self._crawl_procs.pop(key, None)
+            self.state.crawls_running.discard(key)
+        try:
+            rows = json.loads(stdout.decode("utf-8") or "[]")
+        except json.JSONDecodeError:
+            rows = None
+        if not isinstance(rows, list):
+            tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            log.error("crawl %s ended with code %s: %s", key, proc.returncode, tail[0])
+            return []
+        summaries = [_summary(row) for row in rows if isinstance(row, dict)]
+        for s in summaries:
+            log.info(
+                "crawl %s: %s, %d new, %d changed, %d errors", s.name, s.outcome, s.new, s.changed, s.errors
+            )
+        return summaries
+
+    async def _crawl_job(self, name: str) -> None:
+        await self.run_crawl([name])
+
+    async def _dispatch_job(self) -> None:
+        result = await delivery_round(self.settings, self.db, self.channels, now=self.clock(), stop=self.stop)
+        if result.dispatch.claimed or result.plan.enqueued:
+            log.info(
+                "delivery: planned %d, reminders %d; %s",
+                result.plan.enqueued,
+                result.reminders,
+                result.dispatch.summary(),
+            )
+
+    async def _digest_job(self) -> None:
+        senders = digest_senders(self.channels, email=self.settings.email, config=self.settings.digest)
+        report = await run_digest(
+            self.db,
+            now=self.clock(),
+            config=self.settings.digest,
+            senders=senders,
+            matching=self.settings.matching,
+        )
+        log.info("digest: %s sent, %s failed %s", len(report.sent), len(report.failed), report.skipped)
+
+    async def _checks_job(self) -> None:
+        now = self.clock()
+        counts = await asyncio.to_thread(outbox.overdue, self.db, before=now - OVERDUE_AFTER)
+        for kind, message in (
+            ("alerts", "{n} alert(s) due for more than an hour are still unsent"),
+            ("reminders", "{n} reminder(s) due for more than an hour are still unsent"),
+        ):
+            key = f"overdue:{kind}"
+            if counts[kind]:
+                await asyncio.to_thread(
+                    notices.raise_notice, self.db, key, message.format(n=counts[kind]), now=now
+                )
+            else:
+                await asyncio.to_thread(notices.clear_notice, self.db, key, now=now)
+
+    async def _housekeeping_job(self) -> None:
+        before = self.clock() - timedelta(days=self.settings.housekeeping.keep_days)
+        pruned = await asyncio.to_thread(housekeeping.prune, self.db, before=before)
+        log.info("housekeeping: pruned %s", pruned)
+
+    # --- status for /stato ---------------------------------------------------------------------
+
+    def status(self) -> Mapping[str, Any]:
+        return {
+            "started": self.state.started_at.isoformat(timespec="seconds"),
+            "crawls running": ", ".join(sorted(self.state.crawls_running)) or "-",
+            **{f"job {k}": v for k, v in sorted(self.state.last_jobs.items())},
+        }
+
+    # --- set-up --------------------------------------------------------------------------------
+
+    def schedule_jobs(self, scheduler: AsyncIOScheduler, now: datetime) -> list[str]:
+        """Add every job; returns the ids of the jobs that run now to catch up."""
+        tz = self.settings.tz
+        catch_up: list[str] = []
+        common: dict[str, Any] = {"replace_existing": True, "coalesce": True, "max_instances": 1}
+        for name in self.settings.sources.enabled():
+            config = getattr(self.settings.sources, name)
+            state = sources.get_source(self.db, name)
+            extra: dict[str, Any] = {}
+            if missed_while_down(state.last_run_at, config.schedule, now, tz):
+                extra["next_run_time"] = now
+                catch_up.append(f"crawl:{name}")
+            scheduler.add_job(
+                self._tracked(f"crawl:{name}", self._crawl_job),
+                trigger_for(config.schedule, tz),
+                args=[name],
+                id=f"crawl:{name}",
+                name=f"crawl:{name}",
+                misfire_grace_time=MISFIRE_GRACE["crawl"],
+                **common,
+                **extra,
+            )
+        scheduler.add_job(
+            self._tracked("dispatch", self._dispatch_job),
+            IntervalTrigger(seconds=60, timezone=tz),
+            id="dispatch",
+            name="dispatch",
+            next_run_time=now,
+            misfire_grace_time=MISFIRE_GRACE["dispatch"],
+            **common,
+        )
+        digest = self.settings.digest
+        if digest.enabled:
+            extra = {}
+            if digest_missed(planning.last_digest_end(self.db), now, digest.time, digest.tz):
+                extra["next_run_time"] = now
+                catch_up.append("digest")
+            scheduler.add_job(
+                self._tracked("digest", self._digest_job),
+                digest_trigger(digest.time, digest.tz),
+                id="digest",
+                name="digest",
+                misfire_grace_time=MISFIRE_GRACE["digest"],
+                **common,
+                **extra,
+            )
+        scheduler.add_job(
+            self._tracked("checks", self._checks_job),
+            IntervalTrigger(minutes=15, timezone=tz),
+            id="checks",
+            name="checks",
+            misfire_grace_time=MISFIRE_GRACE["dispatch"],
+            **common,
+        )
+        scheduler.add_job(
+            self._tracked("housekeeping", self._housekeeping_job),
+            CronTrigger(hour=3, minute=30, timezone=tz),
+            id="housekeeping",
+            name="housekeeping",
+            misfire_grace_time=MISFIRE_GRACE["housekeeping"],
+            **common,
+        )
+        return catch_up
+
+    def _warn_unconfigured(self) -> None:
+        if not self.settings.telegram.enabled:
+            log.warning(
+                "no Telegram bot token set (telegram.token): the bot is off and alerts go to the console"
+            )
+        if not self.settings.email.enabled:
+            log.warning(
+                "no SMTP server set (email.host): e-mail alerts and the e-mail digest go to the console"
+            )
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, self.stop.set)
+        self._warn_unconfigured()
+        app = None
+        if self.settings.telegram.enabled:
+            services = BotServices(
+                start_crawl=self.run_crawl,
+                status=self.status,
+                sources=tuple(self.settings.sources.enabled()),
+                matching=self.settings.matching,
+                reminders=self.settings.reminders,
+            )
+            app = build_application(
+                db=self.db, config=self.settings.telegram, clock=self.clock, services=services
+            )
+        self.channels = make_channels(self.settings, console=self.console)
+        if app is not None:
+            # Alerts and bot replies share one bot, so one rate limiter paces them all.
+            self.channels["telegram"] = TelegramChannel(self.settings.telegram, bot=app.bot)
+            await app.initialize()
+            await publish_commands(app.bot)
+            await app.start()
+            assert app.updater is not None
+            await app.updater.start_polling(drop_pending_updates=False)
+        scheduler = AsyncIOScheduler(timezone=self.settings.tz)
+        self.scheduler = scheduler
+        catch_up = self.schedule_jobs(scheduler, self.clock())
+        scheduler.start()
+        log.info(
+            "Sentinella is running: %d job(s)%s",
+            len(scheduler.get_jobs()),
+            f"; catching up: {', '.join(catch_up)}" if catch_up else "",
+        )
+        await self.stop.wait()
+        log.info("stopping")
+        await self._shutdown(app)
+        return 0
+
+    async def _shutdown(self, app: Any) -> None:
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
+        deadline = asyncio.get_running_loop().time() + SHUTDOWN_SECONDS
+        for proc in list(self._crawl_procs.values()):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+        if app is not None:
+            await cancel_background(app)
+        pending = [t for t in self._tasks if not t.done()]
+        if pending:
+            remaining = max(0.5, deadline - asyncio.get_running_loop().time() - 2.0)
+            _, still = await asyncio.wait(pending, timeout=remaining)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1.0)
+        for proc in list(self._crawl_procs.values()):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        if app is not None:
+            with contextlib.suppress(Exception):
+                if app.updater is not None and app.updater.running:
+                    await app.updater.stop()
+                await app.stop()
+                await app.shutdown()
+        await close_channels(self.channels)
+
+
+def _summary(row: Mapping[str, Any]) -> SourceSummary:
+    known = set(SourceSummary.__dataclass_fields__)
+    values = {k: v for k, v in row.items() if k in known}
+    if "error_messages" in values:
+        values["error_messages"] = tuple(values["error_messages"])
+    return SourceSummary(**values)
+
+
+def run_daemon(settings: Settings, db: Database, clock: Callable[[], datetime], **kwargs: Any) -> int:
+    return asyncio.run(Daemon(settings, db, clock, **kwargs).run())

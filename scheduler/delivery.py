@@ -1,0 +1,59 @@
+"""Delivery as the CLI and the daemon run it: plan alerts and reminders, send what is due,
+tell admins what they must know. ``sentinella dispatch`` runs one round; the daemon one a minute.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from notifier.admin import notify_admins
+from notifier.alerts import PlanReport, plan_alerts
+from notifier.channels import Channel, build_channels
+from notifier.dispatch import DispatchReport, dispatch
+from notifier.reminders import plan_reminders
+from scheduler.settings import Settings
+from storage.db import Database
+
+
+@dataclass
+class DeliveryRound:
+    plan: PlanReport
+    reminders: int
+    dispatch: DispatchReport
+    notices_told: int
+
+
+def make_channels(settings: Settings, console: Any = None) -> dict[str, Channel]:
+    return build_channels(settings.telegram, settings.email, console=console)
+
+
+async def delivery_round(
+    settings: Settings,
+    db: Database,
+    channels: dict[str, Channel],
+    *,
+    now: datetime,
+    stop: asyncio.Event | None = None,
+    limit: int | None = None,
+) -> DeliveryRound:
+    """One round: new events → outbox, due reminders → outbox, due rows → channels, notices → admins."""
+    # Planning is synchronous database work: keep it off the event loop (the bot shares it).
+    plan = await asyncio.to_thread(plan_alerts, db, now=now, config=settings.matching)
+    reminders = 0
+    if settings.reminders.enabled:
+        reminders = await asyncio.to_thread(plan_reminders, db, now=now, config=settings.reminders)
+    report = await dispatch(db, channels, now=now, limit=limit, stop=stop, config=settings.delivery)
+    told = await notify_admins(db, channels, telegram=settings.telegram, email=settings.email, now=now)
+    return DeliveryRound(plan=plan, reminders=reminders, dispatch=report, notices_told=told)
+
+
+async def close_channels(channels: dict[str, Channel]) -> None:
+    seen: set[int] = set()
+    for channel in channels.values():
+        if id(channel) in seen:
+            continue
+        seen.add(id(channel))
+        await channel.aclose()

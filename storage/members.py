@@ -1,0 +1,574 @@
+"""Members, their profiles, invitations, feedback on alerts and the audit log.
+
+The people Sentinella serves and what they told it. Profiles are kept as one JSON document per
+member: their shape and validation belong to ``notifier.profiles`` (storage only stores dicts).
+
+Identity: a member is found by e-mail (stored lower-cased) or by Telegram chat id, both unique.
+:func:`upsert_member` updates the member either one names, so importing the same file twice
+changes nothing; when the e-mail names one member and the chat id another it refuses
+(:class:`MemberConflict`) rather than merge two people. Two concurrent upserts of a new member
+race on the unique constraints: the loser retries once and then updates the winner's row.
+
+Invitations: the code is 128 random bits (``secrets``, URL-safe so it fits a Telegram
+``/start`` deep link) and only its SHA-256 is stored, so a database dump does not leak usable
+codes. A code works once, until it expires; redeeming is one conditional ``UPDATE … WHERE
+used_at IS NULL``, so two chats racing on one code cannot both win. A code made for a known
+member binds the redeeming chat to that member; otherwise it creates a member with the code's
+role, or gives that role to the member already bound to the chat.
+
+Deleting a member removes their profile, feedback, outbox rows and pending invitations
+(foreign keys cascade); audit entries keep only what callers wrote in them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Literal, cast
+
+from sqlalchemy import Connection, Table, delete, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import IntegrityError
+
+from storage.db import Database
+from storage.models import AuditLog, Feedback, Invitation, Member, Profile
+from storage.records import ROME
+
+_members = cast(Table, Member.__table__)
+_profiles = cast(Table, Profile.__table__)
+_invitations = cast(Table, Invitation.__table__)
+_feedback = cast(Table, Feedback.__table__)
+_audit = cast(Table, AuditLog.__table__)
+
+ROLES = ("member", "staff", "admin")
+FEEDBACK_KINDS = ("interested", "not_for_us")
+MAX_NAME = 200
+MAX_ORGANISATION = 200
+MAX_EMAIL = 320
+#: Caps on what the audit log keeps: admins type free text into it.
+MAX_AUDIT_ACTOR = 200
+MAX_AUDIT_TEXT = 2_000
+
+_UNSET: Any = object()
+
+
+class MemberConflict(ValueError):
+    """The e-mail and the chat id given belong to two different members."""
+
+
+class InvitationError(ValueError):
+    """An invitation code cannot be redeemed. ``kind``: unknown, used, expired or conflict
+    (the code binds a member but the chat already belongs to another one)."""
+
+    def __init__(self, kind: Literal["unknown", "used", "expired", "conflict"], message: str = "") -> None:
+        super().__init__(message or f"invitation {kind}")
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class MemberView:
+    id: int
+    name: str
+    organisation: str
+    role: str
+    telegram_chat_id: int | None
+    email: str | None
+    language: str
+    active: bool
+    paused: bool
+    telegram_ok: bool
+    digest_email: bool
+    digest_telegram: bool
+    created_at: datetime
+    updated_at: datetime
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in ("staff", "admin")
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class InvitationView:
+    id: int
+    role: str
+    member_id: int | None
+    created_by: str
+    created_at: datetime
+    expires_at: datetime
+    used_at: datetime | None
+    used_by_member_id: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackView:
+    member_id: int
+    group_id: int
+    kind: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    action: str
+    detail: dict[str, Any]
+
+
+def _member(row: Mapping[str, Any]) -> MemberView:
+    values = {name: row[name] for name in MemberView.__dataclass_fields__}
+    values["created_at"] = values["created_at"].astimezone(ROME)
+    values["updated_at"] = values["updated_at"].astimezone(ROME)
+    return MemberView(**values)
+
+
+def normalise_email(email: str | None) -> str | None:
+    """E-mail addresses are compared case-insensitively: stored stripped and lower-cased."""
+    if email is None:
+        return None
+    email = email.strip().lower()
+    return email or None
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
+
+
+# --- members ----------------------------------------------------------------------------------
+
+
+def _find(conn: Connection, *, email: str | None, chat_id: int | None) -> list[Mapping[str, Any]]:
+    conditions = []
+    if email is not None:
+        conditions.append(_members.c.email == email)
+    if chat_id is not None:
+        conditions.append(_members.c.telegram_chat_id == chat_id)
+    if not conditions:
+        return []
+    return list(conn.execute(select(_members).where(or_(*conditions)).order_by(_members.c.id)).mappings())
+
+
+def upsert_member(
+    db: Database,
+    *,
+    now: datetime,
+    name: str,
+    organisation: str = "",
+    role: str = "member",
+    email: str | None = None,
+    telegram_chat_id: int | None = None,
+    language: str = "it",
+    active: bool | None = None,
+) -> MemberView:
+    """Create the member, or update the one with this e-mail or chat id (idempotent).
+
+    ``active=None`` keeps an existing member's state (new members are active). A chat id or
+    e-mail not given is kept as it is. Raises :class:`MemberConflict` when the e-mail and the
+    chat id belong to two different members, ValueError for a bad role or no identity at all.
+    """
+    _check_role(role)
+    email = normalise_email(email)
+    if email is None and telegram_chat_id is None:
+        raise ValueError("a member needs an e-mail or a Telegram chat id")
+    values: dict[str, Any] = {
+        "name": name.strip()[:MAX_NAME],
+        "organisation": organisation.strip()[:MAX_ORGANISATION],
+        "role": role,
+        "language": language,
+    }
+    if email is not None:
+        values["email"] = email[:MAX_EMAIL]
+    if telegram_chat_id is not None:
+        values["telegram_chat_id"] = telegram_chat_id
+    for attempt in (1, 2):
+        try:
+            with db.engine.begin() as conn:
+                found = _find(conn, email=email, chat_id=telegram_chat_id)
+                if len(found) > 1:
+                    raise MemberConflict(
+                        f"e-mail {email} belongs to member {found[0]['id']} and chat id "
+                        f"{telegram_chat_id} to member {found[1]['id']}"
+                    )
+                if found:
+                    row = found[0]
+                    changes = {k: v for k, v in values.items() if row[k] != v}
+                    if active is not None and row["active"] != active:
+                        changes["active"] = active
+                    if changes:
+                        changes["updated_at"] = now
+                        conn.execute(update(_members).where(_members.c.id == row["id"]).values(**changes))
+                    member_id = row["id"]
+                else:
+                    member_id = conn.execute(
+                        insert(_members)
+                        .values(
+                            **values,
+                            active=True if active is None else active,
+                            created_at=now,
+                            updated_at=now,
+                        )
+                        .returning(_members.c.id)
+                    ).scalar_one()
+                return _member(
+                    conn.execute(select(_members).where(_members.c.id == member_id)).mappings().one()
+                )
+        except IntegrityError:
+            # Another writer inserted the same e-mail or chat id between our read and our
+            # insert: the second pass finds and updates their row.
+            if attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
+def update_member(
+    db: Database,
+    member_id: int,
+    *,
+    now: datetime,
+    name: str = _UNSET,
+    organisation: str = _UNSET,
+    role: str = _UNSET,
+    email: str | None = _UNSET,
+    telegram_chat_id: int | None = _UNSET,
+    language: str = _UNSET,
+    active: bool = _UNSET,
+    paused: bool = _UNSET,
+    telegram_ok: bool = _UNSET,
+    digest_email: bool = _UNSET,
+    digest_telegram: bool = _UNSET,
+) -> MemberView | None:
+    """Change some attributes of a member (those passed); None when there is no such member.
+
+    Raises :class:`MemberConflict` when the new e-mail or chat id belongs to someone else.
+    """
+    changes: dict[str, Any] = {
+        key: value
+        for key, value in {
+            "name": name if name is _UNSET else name.strip()[:MAX_NAME],
+            "organisation": organisation
+            if organisation is _UNSET
+            else organisation.strip()[:MAX_ORGANISATION],
+            "role": role,
+            "email": email if email is _UNSET else normalise_email(email),
+            "telegram_chat_id": telegram_chat_id,
+            "language": language,
+            "active": active,
+            "paused": paused,
+            "telegram_ok": telegram_ok,
+            "digest_email": digest_email,
+            "digest_telegram": digest_telegram,
+        }.items()
+        if value is not _UNSET
+    }
+    if "role" in changes:
+        _check_role(changes["role"])
+    try:
+        with db.engine.begin() as conn:
+            if changes:
+                changes["updated_at"] = now
+                conn.execute(update(_members).where(_members.c.id == member_id).values(**changes))
+            row = conn.execute(select(_members).where(_members.c.id == member_id)).mappings().first()
+            return None if row is None else _member(row)
+    except IntegrityError as exc:
+        raise MemberConflict(
+            f"the e-mail or chat id given to member {member_id} belongs to another member"
+        ) from exc
+
+
+def get_member(db: Database, member_id: int) -> MemberView | None:
+    with db.engine.connect() as conn:
+        row = conn.execute(select(_members).where(_members.c.id == member_id)).mappings().first()
+    return None if row is None else _member(row)
+
+
+def find_member(db: Database, *, email: str | None = None, chat_id: int | None = None) -> MemberView | None:
+    """The member with this e-mail (case-insensitive) or this Telegram chat id."""
+    if (email is None) == (chat_id is None):
+        raise ValueError("give exactly one of email= or chat_id=")
+    with db.engine.connect() as conn:
+        found = _find(conn, email=normalise_email(email), chat_id=chat_id)
+    return _member(found[0]) if found else None
+
+
+def list_members(db: Database, *, role: str | None = None, active: bool | None = None) -> list[MemberView]:
+    query = select(_members).order_by(_members.c.id)
+    if role is not None:
+        query = query.where(_members.c.role == role)
+    if active is not None:
+        query = query.where(_members.c.active == active)
+    with db.engine.connect() as conn:
+        return [_member(row) for row in conn.execute(query).mappings()]
+
+
+def delete_member(db: Database, member_id: int) -> bool:
+    """Delete a member and everything that hangs on them; False when there was no such member."""
+    with db.engine.begin() as conn:
+        return bool(conn.execute(delete(_members).where(_members.c.id == member_id)).rowcount)
+
+
+# --- profiles ---------------------------------------------------------------------------------
+
+
+def _upsert(
+    conn: Connection, table: Table, values: dict[str, Any], keys: list[str], update_cols: list[str]
+) -> None:
+    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    stmt = make(table).values(**values)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in update_cols}
+        )
+    )
+
+
+def set_profile(db: Database, member_id: int, data: Mapping[str, Any], *, now: datetime) -> None:
+    """Store (replace) a member's profile document. ``data`` must be JSON-safe and validated
+    by the caller (``notifier.profiles.Profile``). Raises ValueError for an unknown member."""
+    try:
+        with db.engine.begin() as conn:
+            _upsert(
+                conn, _profiles, {"member_id": member_id, "data": dict(data), "updated_at": now},
+                ["member_id"], ["data", "updated_at"],
+            )  # fmt: skip
+    except IntegrityError as exc:
+        raise ValueError(f"no member {member_id}") from exc
+
+
+def get_profile(db: Database, member_id: int) -> dict[str, Any] | None:
+    with db.engine.connect() as conn:
+        data = conn.execute(
+            select(_profiles.c.data).where(_profiles.c.member_id == member_id)
+        ).scalar_one_or_none()
+    return None if data is None else dict(data)
+
+
+def all_profiles(db: Database, *, active: bool | None = None) -> list[tuple[MemberView, dict[str, Any]]]:
+    """Every member that has a profile, with it, by member id (``active`` filters if given)."""
+    query = select(_members, _profiles.c.data.label("profile_data")).join(
+        _profiles, _profiles.c.member_id == _members.c.id
+    )
+    if active is not None:
+        query = query.where(_members.c.active == active)
+    with db.engine.connect() as conn:
+        rows = conn.execute(query.order_by(_members.c.id)).mappings().all()
+    return [(_member(row), dict(row["profile_data"])) for row in rows]
+
+
+# --- invitations ------------------------------------------------------------------------------
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(code.strip().encode("utf-8")).hexdigest()
+
+
+def create_invitation(
+    db: Database,
+    *,
+    role: str,
+    now: datetime,
+    ttl: timedelta,
+    created_by: str,
+    member_id: int | None = None,
+) -> str:
+    """Make a one-time code valid for ``ttl``; returns the code (only its hash is stored)."""
+    _check_role(role)
+    if ttl <= timedelta(0):
+        raise ValueError("an invitation needs a positive lifetime")
+    code = secrets.token_urlsafe(16)
+    with db.engine.begin() as conn:
+        conn.execute(
+            insert(_invitations).values(
+                code_hash=_hash(code),
+                role=role,
+                member_id=member_id,
+                created_by=created_by[:MAX_AUDIT_ACTOR],
+                created_at=now,
+                expires_at=now + ttl,
+            )
+        )
+    return code
+
+
+def redeem_invitation(
+    db: Database, code: str, *, chat_id: int, now: datetime, name: str, language: str = "it"
+) -> MemberView:
+    """Use a code for a Telegram chat: returns the member now bound to that chat.
+
+    Raises :class:`InvitationError` with kind ``unknown``, ``used``, ``expired`` or ``conflict``;
+    only a successful redemption consumes the code.
+    """
+    with db.engine.begin() as conn:
+        inv = (
+            conn.execute(select(_invitations).where(_invitations.c.code_hash == _hash(code)))
+            .mappings()
+            .first()
+        )
+        if inv is None:
+            raise InvitationError("unknown")
+        if inv["used_at"] is not None:
+            raise InvitationError("used")
+        if inv["expires_at"] <= now:
+            raise InvitationError("expired")
+        by_chat = (
+            conn.execute(select(_members).where(_members.c.telegram_chat_id == chat_id)).mappings().first()
+        )
+        target_id = inv["member_id"]
+        if target_id is not None and by_chat is not None and by_chat["id"] != target_id:
+            raise InvitationError(
+                "conflict",
+                f"chat {chat_id} already belongs to member {by_chat['id']}, the code to {target_id}",
+            )
+        claimed = conn.execute(
+            update(_invitations)
+            .where(_invitations.c.id == inv["id"], _invitations.c.used_at.is_(None))
+            .values(used_at=now)
+        ).rowcount
+        if not claimed:
+            raise InvitationError("used")
+        if target_id is not None:
+            conn.execute(
+                update(_members)
+                .where(_members.c.id == target_id)
+                .values(
+                    telegram_chat_id=chat_id, role=inv["role"], active=True, telegram_ok=True, updated_at=now
+                )
+            )
+            member_id = target_id
+        elif by_chat is not None:
+            conn.execute(
+                update(_members)
+                .where(_members.c.id == by_chat["id"])
+                .values(role=inv["role"], active=True, telegram_ok=True, updated_at=now)
+            )
+            member_id = by_chat["id"]
+        else:
+            member_id = conn.execute(
+                insert(_members)
+                .values(
+                    name=name.strip()[:MAX_NAME] or f"Telegram {chat_id}",
+                    role=inv["role"],
+                    telegram_chat_id=chat_id,
+                    language=language,
+                    created_at=now,
+                    updated_at=now,
+                )
+                .returning(_members.c.id)
+            ).scalar_one()
+        conn.execute(
+            update(_invitations).where(_invitations.c.id == inv["id"]).values(used_by_member_id=member_id)
+        )
+        conn.execute(
+            insert(_audit).values(
+                at=now,
+                actor=f"chat:{chat_id}",
+                action="invitation.redeem",
+                detail={"invitation_id": inv["id"], "member_id": member_id, "role": inv["role"]},
+            )
+        )
+        return _member(conn.execute(select(_members).where(_members.c.id == member_id)).mappings().one())
+
+
+def list_invitations(db: Database, *, now: datetime, include_spent: bool = False) -> list[InvitationView]:
+    """Invitations still usable at ``now`` (or all of them with ``include_spent``), newest first."""
+    query = select(_invitations).order_by(_invitations.c.id.desc())
+    if not include_spent:
+        query = query.where(_invitations.c.used_at.is_(None), _invitations.c.expires_at > now)
+    with db.engine.connect() as conn:
+        rows = conn.execute(query).mappings().all()
+    return [
+        InvitationView(**{name: row[name] for name in InvitationView.__dataclass_fields__}) for row in rows
+    ]
+
+
+# --- feedback ---------------------------------------------------------------------------------
+
+
+def set_feedback(db: Database, member_id: int, group_id: int, kind: str, *, now: datetime) -> None:
+    """Record a member's answer about a call group (the latest answer wins)."""
+    if kind not in FEEDBACK_KINDS:
+        raise ValueError(f"unknown feedback {kind!r} (one of {', '.join(FEEDBACK_KINDS)})")
+    with db.engine.begin() as conn:
+        _upsert(
+            conn, _feedback, {"member_id": member_id, "group_id": group_id, "kind": kind, "at": now},
+            ["member_id", "group_id"], ["kind", "at"],
+        )  # fmt: skip
+
+
+def clear_feedback(db: Database, member_id: int, group_id: int) -> bool:
+    with db.engine.begin() as conn:
+        return bool(
+            conn.execute(
+                delete(_feedback).where(_feedback.c.member_id == member_id, _feedback.c.group_id == group_id)
+            ).rowcount
+        )
+
+
+def get_feedback(db: Database, member_id: int, group_id: int) -> str | None:
+    """``interested``, ``not_for_us`` or None."""
+    with db.engine.connect() as conn:
+        return conn.execute(
+            select(_feedback.c.kind).where(
+                _feedback.c.member_id == member_id, _feedback.c.group_id == group_id
+            )
+        ).scalar_one_or_none()
+
+
+def list_feedback(
+    db: Database, *, member_id: int | None = None, kind: str | None = None
+) -> list[FeedbackView]:
+    """Feedback rows, by member then group (for reminders: ``kind="interested"``)."""
+    query = select(_feedback).order_by(_feedback.c.member_id, _feedback.c.group_id)
+    if member_id is not None:
+        query = query.where(_feedback.c.member_id == member_id)
+    if kind is not None:
+        query = query.where(_feedback.c.kind == kind)
+    with db.engine.connect() as conn:
+        return [
+            FeedbackView(row["member_id"], row["group_id"], row["kind"], row["at"])
+            for row in conn.execute(query).mappings()
+        ]
+
+
+# --- audit log --------------------------------------------------------------------------------
+
+
+def _cap(value: Any) -> Any:
+    if isinstance(value, str):
+        return value[:MAX_AUDIT_TEXT]
+    if isinstance(value, Mapping):
+        return {str(k)[:200]: _cap(v) for k, v in list(value.items())[:100]}
+    if isinstance(value, (list, tuple)):
+        return [_cap(v) for v in value[:100]]
+    return value
+
+
+def audit(db: Database, actor: str, action: str, detail: Mapping[str, Any], *, now: datetime) -> None:
+    """Append one entry to the audit log (``detail`` JSON-safe; long texts are cut)."""
+    with db.engine.begin() as conn:
+        conn.execute(
+            insert(_audit).values(
+                at=now, actor=actor[:MAX_AUDIT_ACTOR], action=action[:64], detail=_cap(detail)
+            )
+        )
+
+
+def audit_log(db: Database, *, limit: int = 50, action: str | None = None) -> list[AuditEntry]:
+    """The latest entries, newest first."""
+    query = select(_audit).order_by(_audit.c.id.desc()).limit(limit)
+    if action is not None:
+        query = query.where(_audit.c.action == action)
+    with db.engine.connect() as conn:
+        return [
+            AuditEntry(row["id"], row["at"], row["actor"], row["action"], dict(row["detail"]))
+            for row in conn.execute(query).mappings()
+        ]

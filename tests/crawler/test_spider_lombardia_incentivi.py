@@ -1,0 +1,308 @@
+"""The Lombardia and incentivi spiders end to end: replay server on loopback → crawl process → database.
+
+Each test runs :func:`crawler.run.run_crawl` (a real child process with Scrapy) against the routes of
+:mod:`tests.fakes.replay_regional`, then reads the stored calls and the run's accounting.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from crawler.config import CrawlConfig, SourcesConfig
+from crawler.run import SourceSummary, run_crawl
+from storage.calls import CallView, list_calls
+from storage.db import Database
+from storage.records import ROME, CallStatus, Precision
+from storage.sources import get_source
+from tests.fakes.replay import ReplayServer, Reply
+from tests.fakes.replay_regional import (
+    DATASET_PATH,
+    DETAIL_PREFIX,
+    SEARCH_PATH,
+    SOLR_PATH,
+    install_incentivi,
+    install_lombardia,
+    lombardia_portal,
+    lombardia_rows,
+)
+
+pytestmark = pytest.mark.integration
+
+NOW = datetime(2026, 9, 2, 9, 0, tzinfo=ROME)
+TERTIUM = "RLP12026052483"
+TERTIUM_PATH = (
+    "/servizi/servizio/bandi/dettaglio/attivita-produttive-imprese/imprese-moda-design/"
+    "bando-tertium-RLP12026052483"
+)
+
+
+@pytest.fixture
+def server() -> Iterator[ReplayServer]:
+    with ReplayServer() as replay:
+        yield replay
+
+
+def crawl_config(tmp_path: Path) -> CrawlConfig:
+    return CrawlConfig(
+        download_delay=0,
+        max_retries=0,
+        retry_backoff=0,
+        download_timeout=20,
+        lock_dir=str(tmp_path / "locks"),
+        run_timeout=120,
+    )
+
+
+def crawl(
+    db: Database, tmp_path: Path, source: str, sources: SourcesConfig, now: datetime = NOW
+) -> SourceSummary:
+    [summary] = run_crawl(db.url, [source], crawl=crawl_config(tmp_path), sources_config=sources, now=now)
+    return summary
+
+
+def calls_by_id(db: Database, source: str) -> dict[str, CallView]:
+    return {c.source_id: c for c in list_calls(db, source=source)}
+
+
+def detail_requests(server: ReplayServer) -> list[str]:
+    return [r.path for r in server.requests if r.path.startswith(DETAIL_PREFIX)]
+
+
+# --- Lombardia ----------------------------------------------------------------------------
+
+
+def test_lombardia_full_crawl_then_a_no_change_crawl(
+    server: ReplayServer, db: Database, tmp_path: Path
+) -> None:
+    section, dataset, portal = install_lombardia(server)
+    sources = SourcesConfig(lombardia=section)
+
+    first = crawl(db, tmp_path, "lombardia", sources)
+    assert first.outcome == "ok", first
+    assert first.new == 5 and first.errors == 0, first.error_messages
+    calls = calls_by_id(db, "lombardia")
+    assert set(calls) == {TERTIUM, "RLO12026055023", "RLAI2026053804", "RLP12026049999", "RLP12026058888"}
+
+    tertium = calls[TERTIUM]
+    assert tertium.url == server.url(TERTIUM_PATH)  # canonical, on the host crawled
+    assert tertium.opens == datetime(2026, 6, 16, 10, 0, tzinfo=ROME)
+    assert tertium.closes == datetime(2026, 9, 7, 12, 0, tzinfo=ROME)
+    assert tertium.closes_precision == Precision.DATETIME
+    assert tertium.published == datetime(2026, 5, 14, 9, 16, tzinfo=ROME)
+    assert tertium.status == CallStatus.OPEN
+    assert tertium.funding_source == "PR Lombardia FESR 2021-2027"
+    assert tertium.budget_total == Decimal("5000000")
+    assert len(tertium.beneficiaries) == 4 and len(tertium.attachments) == 2
+    assert calls["RLO12026055023"].status == CallStatus.FORTHCOMING
+    sportello = calls["RLAI2026053804"]
+    assert (
+        sportello.sportello and sportello.closes is None and sportello.granting_body == "Finlombarda S.p.A."
+    )
+    assert calls["RLP12026049999"].status == CallStatus.CLOSED
+    listing_only = calls["RLP12026058888"]  # not in the registry yet: found through the portal listing
+    assert listing_only.closes == datetime(2026, 10, 30, 12, 0, tzinfo=ROME)
+    assert listing_only.budget_total == Decimal("1500000")
+
+    # registry read in pages of 2 (5 rows pass the $where: 2 + 2 + 1), two listing pages, and the
+    # detail pages of the four calls not closed (never the closed one)
+    assert dataset.pages == 3
+    assert len(server.requests_to(SEARCH_PATH, "POST")) == 2
+    assert sorted(detail_requests(server)) == sorted(portal.paths[c] for c in portal.paths)
+    assert first.kinds["detail"]["requests"] == 4
+
+    server.clear()
+    dataset.pages = 0
+    second = crawl(db, tmp_path, "lombardia", sources, now=NOW + timedelta(hours=6))
+    assert second.outcome == "ok", second
+    assert (second.new, second.changed, second.unchanged) == (0, 0, 5)
+    assert detail_requests(server) == []
+    assert second.kinds["detail"]["requests"] == 0
+    assert second.bytes < first.bytes
+
+
+def test_lombardia_refetches_only_what_changed(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section, dataset, portal = install_lombardia(server)
+    sources = SourcesConfig(lombardia=section)
+    assert crawl(sqlite_db, tmp_path, "lombardia", sources).outcome == "ok"
+
+    for row in dataset.rows:
+        if row["codice_bando"] == "RLAI2026053804":
+            row["presentato"] = "999"  # the application counter moves every day: not a change
+        if row["codice_bando"] == "RLO12026055023":
+            row["titolo_bando"] = "Bando Filiere Sostenibili 2026 - rettifica"
+    server.clear()
+    again = crawl(sqlite_db, tmp_path, "lombardia", sources, now=NOW + timedelta(hours=1))
+    assert again.outcome == "ok", again
+    assert detail_requests(server) == [portal.paths["RLO12026055023"]]
+    assert again.changed == 1
+    assert calls_by_id(sqlite_db, "lombardia")["RLO12026055023"].title.endswith("rettifica")
+
+
+def test_lombardia_opening_hour_passing_refetches_the_call(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    # Registry only: it knows the opening day (1 October), the detail page the hour (10:00).
+    section, _dataset, portal = install_lombardia(server, use_portal_listing=False)
+    sources = SourcesConfig(lombardia=section)
+    rlo = "RLO12026055023"
+    assert crawl(sqlite_db, tmp_path, "lombardia", sources).outcome == "ok"
+    # Past midnight every page is older than the 7-day refresh: all refetched, the call still forthcoming.
+    early = crawl(sqlite_db, tmp_path, "lombardia", sources, now=datetime(2026, 10, 1, 0, 30, tzinfo=ROME))
+    assert early.outcome == "ok", early
+    assert calls_by_id(sqlite_db, "lombardia")[rlo].status == CallStatus.FORTHCOMING
+    server.clear()
+    # Nothing in the registry moved, but the opening hour the page gave has passed: that call only.
+    later = crawl(sqlite_db, tmp_path, "lombardia", sources, now=datetime(2026, 10, 1, 10, 30, tzinfo=ROME))
+    assert later.outcome == "ok", later
+    assert detail_requests(server) == [portal.paths[rlo]]  # the canonical URL learnt before
+    assert calls_by_id(sqlite_db, "lombardia")[rlo].status == CallStatus.OPEN
+
+
+def test_lombardia_bare_urls_fall_back_to_a_search_by_code(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    portal = lombardia_portal(bare_404=[TERTIUM], bare_error=["RLO12026055023"])
+    section, _dataset, _portal = install_lombardia(server, portal=portal, use_portal_listing=False)
+    summary = crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section))
+    assert summary.outcome == "ok", summary
+    assert summary.errors == 0, summary.error_messages
+    calls = calls_by_id(sqlite_db, "lombardia")
+    assert "RLP12026058888" not in calls  # only the portal listing knows it
+    assert calls[TERTIUM].url == server.url(TERTIUM_PATH)
+    assert calls[TERTIUM].closes == datetime(2026, 9, 7, 12, 0, tzinfo=ROME)
+    assert calls["RLO12026055023"].url == server.url(portal.paths["RLO12026055023"])
+    # served at its bare URL: the canonical link of the page gives the canonical URL
+    assert calls["RLAI2026053804"].url == server.url(portal.paths["RLAI2026053804"])
+    searched = [json.dumps(s) for s in portal.searches]
+    assert len(searched) == 2 and any(TERTIUM in s for s in searched)
+    state = get_source(sqlite_db, "lombardia").state
+    assert state["urls"][TERTIUM] == server.url(TERTIUM_PATH)
+
+
+def test_lombardia_detail_failure_costs_that_call_only(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section, _dataset, portal = install_lombardia(server)
+    server.route("GET", portal.paths["RLO12026055023"], Reply(500, b"oops", {"Content-Type": "text/plain"}))
+    summary = crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section))
+    assert summary.outcome == "ok", summary
+    assert summary.errors == 1 and "RLO12026055023" in summary.error_messages[0]
+    calls = calls_by_id(sqlite_db, "lombardia")
+    # never fetched before: stored from its registry row and listing card, retried next run
+    assert calls["RLO12026055023"].status == CallStatus.FORTHCOMING
+    assert calls["RLO12026055023"].closes == datetime(2026, 12, 15, 16, 0, tzinfo=ROME)
+    assert calls["RLO12026055023"].published is None
+    assert calls[TERTIUM].published is not None
+
+    server.route("GET", portal.paths["RLO12026055023"], lambda _r: portal.detail("RLO12026055023"))
+    server.clear()
+    retry = crawl(
+        sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section), now=NOW + timedelta(hours=1)
+    )
+    assert detail_requests(server) == [portal.paths["RLO12026055023"]]
+    assert retry.changed == 1
+    assert calls_by_id(sqlite_db, "lombardia")["RLO12026055023"].published is not None
+
+
+def test_lombardia_listing_error_page_fails_the_run(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section, _dataset, portal = install_lombardia(server)
+    server.route("POST", SEARCH_PATH, Reply(200, portal.error_page, {"Content-Type": "text/html"}))
+    summary = crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section))
+    assert summary.outcome == "failed"
+    assert "error page" in summary.reason
+    assert list_calls(sqlite_db, source="lombardia") == []
+    assert detail_requests(server) == []
+
+
+def test_lombardia_registry_error_fails_the_run(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section, _dataset, _portal = install_lombardia(server)
+    server.route("GET", DATASET_PATH, Reply(200, b"<html>maintenance</html>", {"Content-Type": "text/html"}))
+    summary = crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section))
+    assert summary.outcome == "failed"
+    assert list_calls(sqlite_db, source="lombardia") == []
+
+
+def test_lombardia_registry_pages_until_a_short_page(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    rows = lombardia_rows()
+    extra = [
+        dict(
+            rows[0],
+            codice_bando=f"RLP1202609{n:04d}",
+            titolo_bando=f"Bando {n}",
+            chiusura_adesione="2026-08-28T00:00:00.000",
+        )
+        for n in range(6)
+    ]
+    section, dataset, _portal = install_lombardia(
+        server, rows=rows + extra, page_size=3, use_portal_listing=False
+    )
+    summary = crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section))
+    assert summary.outcome == "ok", summary
+    # 11 rows pass the $where: pages of 3, 3, 3, 2
+    assert dataset.pages == 4
+    assert len(calls_by_id(sqlite_db, "lombardia")) == 10  # the personnel competition excluded
+
+
+# --- incentivi ----------------------------------------------------------------------------
+
+
+def test_incentivi_crawl_then_a_304(server: ReplayServer, db: Database, tmp_path: Path) -> None:
+    section = install_incentivi(server)
+    sources = SourcesConfig(incentivi=section)
+    first = crawl(db, tmp_path, "incentivi", sources)
+    assert first.outcome == "ok", first
+    assert first.errors == 2  # the two unreadable synthetic documents
+    calls = calls_by_id(db, "incentivi")
+    assert set(calls) == {"143", "1426", "90001", "90002", "90005"}
+    assert calls["90001"].url == server.url("/it/catalogo/bando-digitalizzazione-pmi-2026-cciaa-milomb")
+    assert calls["90001"].ateco_codes == ("20.42", "22.22", "17.21")
+    assert calls["143"].sportello and calls["143"].closes is None
+    [request] = server.requests_to(SOLR_PATH)
+    assert request.query["q"] == ["index_id:incentivi"] and request.query["wt"] == ["json"]
+    assert get_source(db, "incentivi").etag == '"solr-2026-09-02"'
+
+    server.clear()
+    second = crawl(db, tmp_path, "incentivi", sources, now=NOW + timedelta(hours=6))
+    assert second.outcome == "ok", second
+    [conditional] = server.requests_to(SOLR_PATH)
+    assert conditional.headers.get("if-none-match") == '"solr-2026-09-02"'
+    assert conditional.status == 304
+    assert (second.new, second.changed, second.unchanged) == (0, 0, 5)
+
+
+def test_incentivi_without_validators_skips_unchanged_measures(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section = install_incentivi(server, etag=None)
+    sources = SourcesConfig(incentivi=section)
+    assert crawl(sqlite_db, tmp_path, "incentivi", sources).new == 5
+    second = crawl(sqlite_db, tmp_path, "incentivi", sources, now=NOW + timedelta(hours=6))
+    assert second.outcome == "ok", second
+    assert (second.new, second.changed, second.unchanged) == (0, 0, 5)
+    # the forthcoming measure opens on 15 October: its status moves, so it is handed over again
+    later = crawl(sqlite_db, tmp_path, "incentivi", sources, now=datetime(2026, 10, 15, 9, 0, tzinfo=ROME))
+    assert later.changed == 1
+    assert calls_by_id(sqlite_db, "incentivi")["90005"].status == CallStatus.OPEN
+
+
+def test_incentivi_broken_response_fails_the_run(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section = install_incentivi(server, body=b'{"response": {"numFound": 5800, "docs": [')
+    summary = crawl(sqlite_db, tmp_path, "incentivi", SourcesConfig(incentivi=section))
+    assert summary.outcome == "failed"
+    assert list_calls(sqlite_db, source="incentivi") == []
