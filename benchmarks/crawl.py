@@ -6,9 +6,10 @@ Prints requests, bytes and seconds per source for both crawls, and checks the ta
 crawler issue: the re-crawl makes no detail or full-metadata request, and moves less than 20 % of
 the full crawl's bytes. Exit code 1 when a target is missed or a source did not end "ok".
 
-The bodies are the recordings and fixtures of the tests (``tests/data/crawler``): SEDIA's real
-search page, the synthetic feeds, the Lombardy registry/portal and the incentivi.gov.it Solr
-documents (see each README). ``--scale N`` multiplies the SEDIA topics N times (copies with
+The site is :func:`crawler.replay.site.install_site` over the bundled recordings
+(``crawler/replay/recordings``, copies of the crawler's test inputs): SEDIA's real search page,
+the synthetic feeds, the Lombardy registry/portal and the incentivi.gov.it Solr documents (see
+its README). ``--scale N`` multiplies the SEDIA topics N times (copies with
 suffixed identifiers and checksums) to see the listing/full-metadata ratio at a more realistic
 size; the real API answers ~170 KB per 100 light rows and ~1.9 MB per 100 full rows.
 
@@ -19,68 +20,22 @@ included); seconds include the start of each crawl process (about one second eac
 from __future__ import annotations
 
 import argparse
-import copy
-import json
 import sys
 import tempfile
 import time
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from crawler.config import CrawlConfig, FeedConfig, FeedsConfig, SediaConfig, SourcesConfig  # noqa: E402
+from crawler.config import CrawlConfig  # noqa: E402
+from crawler.replay.server import ReplayServer  # noqa: E402
+from crawler.replay.site import RECORDED_AT, install_site  # noqa: E402
 from crawler.run import SourceSummary, run_crawl  # noqa: E402
 from storage.db import Database  # noqa: E402
-from storage.records import ROME  # noqa: E402
-from tests.fakes.replay import ReplayServer, SediaSearch, static  # noqa: E402
-from tests.fakes.replay_regional import install_incentivi, install_lombardia  # noqa: E402
 
-DATA = ROOT / "tests" / "data" / "crawler"
-NOW = datetime(2026, 9, 2, 9, 0, tzinfo=ROME)
-SEARCH = "/search-api/prod/rest/search"
-FEEDS = {
-    "mimit-incentivi-aggiornamenti": "mimit_incentivi_aggiornamenti_synthetic.xml",
-    "eismea": "eismea_calls_synthetic.xml",
-    "eic": "eic_calls_synthetic.xml",
-    "cinea": "cinea_calls_synthetic.xml",
-}
+NOW = RECORDED_AT
 MAX_RATIO = 0.20
-
-
-def sedia_rows(scale: int) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = json.loads((DATA / "sedia" / "search_open_topics_2026.json").read_bytes())[
-        "results"
-    ]
-    out = list(rows)
-    for copy_number in range(1, scale):
-        for row in rows:
-            twin = copy.deepcopy(row)
-            metadata = twin["metadata"]
-            metadata["identifier"] = [f"{metadata['identifier'][0]}-X{copy_number}"]
-            twin["checksum"] = f"{twin.get('checksum')}-{copy_number}"
-            out.append(twin)
-    return out
-
-
-def build_site(server: ReplayServer, scale: int) -> SourcesConfig:
-    server.route("POST", SEARCH, SediaSearch(sedia_rows(scale)))
-    feeds = []
-    for name, file in FEEDS.items():
-        path = f"/feeds/{name}.xml"
-        body = (DATA / "feeds" / file).read_bytes()
-        server.route("GET", path, static(body, content_type="application/rss+xml", etag=f'"{name}-1"'))
-        feeds.append(FeedConfig(name=name, url=server.url(path)))
-    lombardia, _dataset, _portal = install_lombardia(server)
-    incentivi = install_incentivi(server)
-    return SourcesConfig(
-        lombardia=lombardia,
-        sedia=SediaConfig(search_url=server.url(SEARCH), page_size=100),
-        incentivi=incentivi,
-        feeds=FeedsConfig(feeds=feeds),
-    )
 
 
 def table(title: str, summaries: list[SourceSummary], seconds: float) -> None:
@@ -118,7 +73,7 @@ def main() -> int:
         database.dispose()
         crawl = CrawlConfig(download_delay=0, retry_backoff=0.01, lock_dir=str(Path(tmp) / "locks"))
         with ReplayServer() as server:
-            sources = build_site(server, args.scale)
+            sources = install_site(server, scale=args.scale)
             started = time.monotonic()
             full = run_crawl(url, [], crawl=crawl, sources_config=sources, now=NOW)
             full_seconds = time.monotonic() - started

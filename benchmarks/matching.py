@@ -4,8 +4,10 @@ python benchmarks/matching.py [--profiles N] [--calls N] [--sample N]
 
 Calls are generated from the 78 calls of the relevance set (real recordings and synthetic ones,
 tests/data/relevance) with varied titles, places, dates and longer texts; profiles are random
-but shaped like cluster members (1-5 topics, a few keywords and exclusions, a province, ATECO
-codes, beneficiary types). Printed:
+variations of the five kinds of cluster member (packaging maker, make-up manufacturer, ingredient
+lab, testing lab, university department): some of the kind's topics (now and then one more), up
+to four of its keywords, exclusions, a Lombard province, ATECO codes, sources, a minimum budget.
+Printed:
 
 * the indexed time: building the :class:`~notifier.matching.Matcher` once, then
   ``match(call)`` for every call (target under 5 s);
@@ -37,25 +39,43 @@ from storage.records import ROME, CallRecord, CallStatus, Deadline, Precision  #
 SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "relevance"
 NOW = datetime(2026, 9, 2, 9, 0, tzinfo=ROME)
 
-KEYWORDS = [
-    "flaconi riciclabili", "airless", "plastica riciclata", "vetro cosmetico", "make-up", "cosmetici",
-    "rossetti", "contoterzismo", "estratti vegetali", "fermentazione", "principi attivi", "upcycling",
-    "test in vitro", "sicurezza dei cosmetici", "challenge test", "laboratorio accreditato",
-    "scienze cosmetiche", "cosmetic science", "dermocosmesi", "profumi", "fragranze", "tensioattivi",
-    "emollienti", "packaging sostenibile", "ricariche", "tubetti", "pompe airless", "etichette",
-    "skincare", "haircare", "solari", "filtri UV", "microbioma", "acido ialuronico", "peptidi",
-    "formulazione", "GMP", "ISO 22716", "REACH", "nanomateriali", "bioplastiche", "carta riciclata",
-    "alluminio", "export Cina", "fiere internazionali", "Cosmoprof", "e-commerce", "industria 4.0",
-    "fotovoltaico", "efficienza energetica", "formazione tecnica", "apprendistato", "brevetti",
-    "startup innovative", "spin-off", "venture capital", "credito d'imposta", "macchinari",
-    "linee di riempimento", "automazione", "robotica", "intelligenza artificiale", "LCA",
-    "carbon footprint", "economia circolare", "rifiuti", "sottoprodotti", "alghe", "microalghe",
-    "oli essenziali", "biotecnologie", "green chemistry", "in silico", "tossicologia", "dermatologico",
-]
+#: Cluster members come in a few kinds; a generated profile takes some of its kind's topics and
+#: keywords (and now and then a topic of another kind), like the relevance set's five profiles.
+ARCHETYPES = {
+    "packaging": (
+        ["packaging", "sostenibilita-circolare", "investimenti-produttivi", "energia", "internazionalizzazione"],
+        ["flaconi riciclabili", "airless", "plastica riciclata", "vetro cosmetico", "tubetti", "pompe airless",
+         "ricariche", "bioplastiche", "carta riciclata", "alluminio", "etichette", "packaging sostenibile"],
+    ),
+    "makeup": (
+        ["investimenti-produttivi", "ricerca-innovazione", "internazionalizzazione", "fiere-promozione",
+         "digitale", "formazione-lavoro", "credito-liquidita"],
+        ["make-up", "cosmetici", "rossetti", "contoterzismo", "skincare", "haircare", "solari", "Cosmoprof",
+         "linee di riempimento", "export Cina", "fiere internazionali", "GMP"],
+    ),
+    "ingredients": (
+        ["ingredienti-biotech", "ricerca-innovazione", "sostenibilita-circolare", "startup"],
+        ["estratti vegetali", "fermentazione", "principi attivi", "upcycling", "tensioattivi", "emollienti",
+         "microalghe", "oli essenziali", "acido ialuronico", "peptidi", "biotecnologie", "green chemistry"],
+    ),
+    "testing": (
+        ["qualita-regolatorio", "ricerca-innovazione", "digitale", "formazione-lavoro"],
+        ["test in vitro", "sicurezza dei cosmetici", "challenge test", "laboratorio accreditato", "ISO 22716",
+         "REACH", "tossicologia", "dermatologico", "in silico", "microbioma", "filtri UV", "nanomateriali"],
+    ),
+    "university": (
+        ["ingredienti-biotech", "qualita-regolatorio", "sostenibilita-circolare", "ricerca-innovazione"],
+        ["scienze cosmetiche", "cosmetic science", "dermocosmesi", "formulazione", "microbioma", "peptidi",
+         "nanomateriali", "tossicologia", "in silico", "skin microbiome"],
+    ),
+}
+KINDS = [("packaging", ["pmi"], ["22.22", "22.29", "23.13", "17.21"]),
+         ("makeup", ["pmi"], ["20.42"]),
+         ("ingredients", ["pmi", "startup"], ["20.59", "72.19", "20.53"]),
+         ("testing", ["pmi"], ["71.20"]),
+         ("university", ["ricerca"], ["85.42"])]
 EXCLUDE = ["agricoltura", "pesca", "turismo", "edilizia", "zootecnia", "comuni", "sanità", "trasporti"]
 PROVINCES = ["BG", "BS", "CO", "CR", "LC", "LO", "MN", "MI", "MB", "PV", "SO", "VA"]
-ATECO = ["20.42", "22.22", "20.59", "72.19", "71.20", "85.42", "46.45", "22.29", "23.13", "17.21"]
-BENEFICIARIES = [[], ["pmi"], ["pmi"], ["pmi", "startup"], ["micro"], ["grande-impresa"], ["ricerca"]]
 SOURCES = ["lombardia", "incentivi", "sedia", "feeds"]
 PLACES = ["Bergamo", "Brescia", "Milano", "Cremona", "Como", "Lecco", "Varese", "Pavia", "Lombardia", "Italia"]
 FILLER = (
@@ -68,16 +88,21 @@ FILLER = (
 
 
 def make_profiles(n: int, rng: random.Random) -> list[tuple[int, Profile]]:
-    topics = list(topic_ids())
+    all_topics = list(topic_ids())
     out = []
     for i in range(n):
+        kind, beneficiaries, ateco = rng.choice(KINDS)
+        topics, keywords = ARCHETYPES[kind]
+        chosen = rng.sample(topics, rng.randint(1, len(topics)))
+        if rng.random() < 0.3:
+            chosen.append(rng.choice([t for t in all_topics if t not in chosen]))
         data = {
-            "topics": rng.sample(topics, rng.randint(1, 5)),
-            "keywords": rng.sample(KEYWORDS, rng.randint(0, 4)),
+            "topics": chosen,
+            "keywords": rng.sample(keywords, rng.randint(0, 4)),
             "exclude": rng.sample(EXCLUDE, rng.choice([0, 0, 1, 2])),
-            "beneficiaries": rng.choice(BENEFICIARIES),
+            "beneficiaries": beneficiaries if rng.random() < 0.9 else [],
             "province": rng.choice(PROVINCES),
-            "ateco": rng.sample(ATECO, rng.choice([0, 1, 1, 2])),
+            "ateco": rng.sample(ateco, 1) if rng.random() < 0.8 else [],
             "sources": rng.sample(SOURCES, 2) if rng.random() < 0.1 else [],
             "min_budget_eur": rng.choice([None, None, None, 10_000, 100_000]),
         }

@@ -131,6 +131,9 @@ class TelegramConfig(BaseModel):
 
     token: SecretStr | None = None
     base_url: str = TELEGRAM_API
+    #: The bot's @username without "@", for invitation links made offline by the CLI
+    #: (``sentinella members invite``); the bot's own /invita asks Telegram instead.
+    bot_username: str | None = Field(default=None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
     #: Chats that get admin commands and notices whatever their member role.
     admin_chat_ids: list[int] = Field(default_factory=list)
     #: Retries of one request after a 429 (``AIORateLimiter`` waits ``retry_after`` between them).

@@ -253,6 +253,8 @@ class PhraseIndex:
         self._prefix: dict[int, dict[str, list[tuple[Term, Hashable]]]] = {}
         self._seen: set[tuple[Term, Hashable]] = set()
         self._size = 0
+        #: (stem, word) → candidate terms: words repeat a lot, the prefix probes are paid once.
+        self._memo: dict[tuple[str, str], tuple[tuple[Term, Hashable], ...]] = {}
 
     def __len__(self) -> int:
         return self._size
@@ -262,6 +264,7 @@ class PhraseIndex:
         if (term, payload) in self._seen:
             return
         self._seen.add((term, payload))
+        self._memo.clear()
         first = term[0]
         if first.prefix:
             bucket = self._prefix.setdefault(len(first.value), {})
@@ -270,25 +273,32 @@ class PhraseIndex:
             self._exact.setdefault(first.value, []).append((term, payload))
         self._size += 1
 
-    def _candidates(self, token: Token) -> Iterable[tuple[Term, Hashable]]:
-        found = self._exact.get(token.stem)
-        if found:
-            yield from found
+    def _candidates(self, token: Token) -> tuple[tuple[Term, Hashable], ...]:
+        key = (token.stem, token.word)
+        found = self._memo.get(key)
+        if found is not None:
+            return found
+        out: list[tuple[Term, Hashable]] = list(self._exact.get(token.stem, ()))
         word = token.word
         for length, bucket in self._prefix.items():
             if len(word) >= length:
                 more = bucket.get(word[:length])
                 if more:
-                    yield from more
+                    out.extend(more)
+        if len(self._memo) > 100_000:
+            self._memo.clear()
+        result = self._memo[key] = tuple(out)
+        return result
 
     def find_all(self, toks: Sequence[Token]) -> list[Hit]:
         """Every occurrence of every term, overlapping ones included."""
         hits: list[Hit] = []
         n = len(toks)
+        candidates = self._candidates
         for i, token in enumerate(toks):
             if token.stem == BOUNDARY:
                 continue
-            for term, payload in self._candidates(token):
+            for term, payload in candidates(token):
                 size = len(term)
                 if i + size > n:
                     continue

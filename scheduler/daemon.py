@@ -35,6 +35,7 @@ from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
@@ -43,7 +44,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from crawler.run import SourceSummary
 from notifier.bot.app import build_application, cancel_background, publish_commands
 from notifier.bot.common import BotServices
-from notifier.channels import Channel, TelegramChannel
+from notifier.channels import Channel, EmailChannel, TelegramChannel
 from notifier.digest import digest_senders, run_digest
 from scheduler.delivery import close_channels, delivery_round, make_channels
 from scheduler.jobs import MISFIRE_GRACE, digest_missed, digest_trigger, missed_while_down, trigger_for
@@ -185,7 +186,11 @@ class Daemon:
 
     async def _checks_job(self) -> None:
         now = self.clock()
-        counts = await asyncio.to_thread(outbox.overdue, self.db, before=now - OVERDUE_AFTER)
+        # Only channels that can send: rows of an unconfigured channel wait for it, not late
+        # (with nothing configured the console stands in for every channel).
+        real = {n for n, ch in self.channels.items() if isinstance(ch, (TelegramChannel, EmailChannel))}
+        live = sorted(real | {"console"}) if real else list(self.channels)
+        counts = await asyncio.to_thread(outbox.overdue, self.db, before=now - OVERDUE_AFTER, channels=live)
         for kind, message in (
             ("alerts", "{n} alert(s) due for more than an hour are still unsent"),
             ("reminders", "{n} reminder(s) due for more than an hour are still unsent"),
@@ -314,7 +319,19 @@ class Daemon:
             await publish_commands(app.bot)
             await app.start()
             assert app.updater is not None
-            await app.updater.start_polling(drop_pending_updates=False)
+            tg = self.settings.telegram
+            if tg.webhook_url:
+                await app.updater.start_webhook(
+                    listen=tg.webhook_listen,
+                    port=tg.webhook_port,
+                    url_path=urlsplit(tg.webhook_url).path.lstrip("/"),
+                    webhook_url=tg.webhook_url,
+                    secret_token=tg.webhook_secret_token.get_secret_value()
+                    if tg.webhook_secret_token
+                    else None,
+                )
+            else:
+                await app.updater.start_polling(drop_pending_updates=False)
         scheduler = AsyncIOScheduler(timezone=self.settings.tz)
         self.scheduler = scheduler
         catch_up = self.schedule_jobs(scheduler, self.clock())

@@ -323,15 +323,19 @@ def switch_off_telegram(db: Database, member_id: int, *, now: datetime) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
-def overdue(db: Database, *, before: datetime) -> dict[str, int]:
+def overdue(db: Database, *, before: datetime, channels: Collection[str] | None = None) -> dict[str, int]:
     """Rows still to send that were due before ``before``, counted as ``alerts`` and
-    ``reminders`` (the daemon tells admins when deliveries or reminders fall behind)."""
+    ``reminders`` (the daemon tells admins when deliveries or reminders fall behind).
+    ``channels`` limits the count to channels that can send (rows of an unconfigured channel
+    wait for it without being late)."""
     is_reminder = _table.c.reason.like("reminder-%")
     stmt = (
         select(is_reminder.label("reminder"), func.count())
         .where(_table.c.state.in_(("pending", "failed", "sending")), _table.c.next_attempt_at < before)
         .group_by(is_reminder)
     )
+    if channels is not None:
+        stmt = stmt.where(_table.c.channel.in_(list(channels)))
     counts = {"alerts": 0, "reminders": 0}
     with db.session() as session:
         for reminder, count in session.execute(stmt):

@@ -1,0 +1,77 @@
+"""Admin notices reach admins once when raised and once on recovery (fake Bot API, real PTB)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from pydantic import SecretStr
+
+from notifier.admin import notify_admins
+from notifier.channels import ConsoleChannel, TelegramChannel
+from notifier.config import EmailConfig, TelegramConfig
+from storage import members, notices
+from storage.db import Database
+from tests.fakes.telegram_server import Answer, FakeBotAPI
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def server() -> Iterator[FakeBotAPI]:
+    with FakeBotAPI() as fake:
+        yield fake
+
+
+async def tell(db: Database, channels: dict, config: TelegramConfig, now) -> int:  # type: ignore[no-untyped-def, type-arg]
+    return await notify_admins(db, channels, telegram=config, email=EmailConfig(), now=now)
+
+
+async def test_raised_once_recovered_once(sqlite_db: Database, server: FakeBotAPI, now) -> None:  # type: ignore[no-untyped-def]
+    config = TelegramConfig(token=SecretStr(server.token), base_url=server.base_url, admin_chat_ids=[900])
+    members.upsert_member(sqlite_db, now=now, name="Ada Admin", role="admin", telegram_chat_id=901)
+    members.upsert_member(sqlite_db, now=now, name="Mario Member", role="member", telegram_chat_id=902)
+    channels = {"telegram": TelegramChannel(config)}
+
+    notices.raise_notice(sqlite_db, "source:sedia", "Source sedia keeps failing: <HTTP 500> & more", now=now)
+    assert await tell(sqlite_db, channels, config, now) == 1
+    sent = server.sent_messages()
+    assert sorted(m.chat_id for m in sent) == [900, 901]  # never the plain member
+    assert "&lt;HTTP 500&gt; &amp; more" in sent[0].text
+    assert "problema" in sent[0].text
+
+    # Raised again while active: nobody is told twice.
+    notices.raise_notice(sqlite_db, "source:sedia", "still failing", now=now + timedelta(hours=1))
+    assert await tell(sqlite_db, channels, config, now + timedelta(hours=1)) == 0
+    assert len(server.sent_messages()) == 2
+
+    notices.clear_notice(sqlite_db, "source:sedia", now=now + timedelta(hours=2))
+    assert await tell(sqlite_db, channels, config, now + timedelta(hours=2)) == 1
+    recovered = server.sent_messages()[2:]
+    assert len(recovered) == 2 and all("risolto" in m.text for m in recovered)
+    assert await tell(sqlite_db, channels, config, now + timedelta(hours=3)) == 0
+    await channels["telegram"].aclose()
+
+
+async def test_kept_pending_when_every_admin_is_unreachable(sqlite_db: Database, server: FakeBotAPI, now) -> None:  # type: ignore[no-untyped-def]
+    config = TelegramConfig(
+        token=SecretStr(server.token), base_url=server.base_url, admin_chat_ids=[900], max_retries=1
+    )
+    channels = {"telegram": TelegramChannel(config)}
+    server.script("sendMessage", Answer.server_error())
+    notices.raise_notice(sqlite_db, "overdue:alerts", "3 alerts late", now=now)
+    try:
+        assert await tell(sqlite_db, channels, config, now) == 0
+        assert [n.key for n in notices.pending_notices(sqlite_db)] == ["overdue:alerts"]
+        assert await tell(sqlite_db, channels, config, now) == 1
+        assert notices.pending_notices(sqlite_db) == []
+    finally:
+        await channels["telegram"].aclose()
+
+
+async def test_console_when_nothing_is_configured(sqlite_db: Database, now, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+    notices.raise_notice(sqlite_db, "source:feeds", "Source feeds keeps failing", now=now)
+    assert await tell(sqlite_db, {"console": ConsoleChannel()}, TelegramConfig(), now) == 1
+    assert "Source feeds keeps failing" in capsys.readouterr().out
+    assert notices.pending_notices(sqlite_db) == []
