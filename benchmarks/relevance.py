@@ -16,9 +16,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from notifier.config import MatchingConfig  # noqa: E402
-from notifier.evaluation import evaluate, load_relevance_set  # noqa: E402
-from storage.records import ROME  # noqa: E402
+from notifier.config import MatchingConfig
+from notifier.evaluation import evaluate, load_relevance_set
+from storage.records import ROME
 
 SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "relevance"
 NOW = datetime(2026, 9, 2, 9, 0, tzinfo=ROME)
@@ -35,12 +35,16 @@ def main() -> int:
     rs = load_relevance_set(SET, now=NOW)
     result = evaluate(rs, now=NOW, config=config)
     real = sum(1 for c in rs.calls if not c.synthetic)
-    print(f"relevance set: {len(rs.calls)} calls ({real} real, {len(rs.calls) - real} synthetic), "
-          f"{len(rs.profiles)} profiles, {result.pairs} labelled pairs, {result.tp + result.fn} relevant")
+    print(
+        f"relevance set: {len(rs.calls)} calls ({real} real, {len(rs.calls) - real} synthetic), "
+        f"{len(rs.profiles)} profiles, {result.pairs} labelled pairs, {result.tp + result.fn} relevant"
+    )
     if args.no_rules:
         print("eligibility and other-sector rules OFF (plain keyword matching)")
-    print(f"precision {result.precision:.3f} (target >= {PRECISION_TARGET})   "
-          f"recall {result.recall:.3f} (target >= {RECALL_TARGET})   tp {result.tp} fp {result.fp} fn {result.fn}")
+    print(
+        f"precision {result.precision:.3f} (target >= {PRECISION_TARGET})   "
+        f"recall {result.recall:.3f} (target >= {RECALL_TARGET})   tp {result.tp} fp {result.fp} fn {result.fn}"
+    )
     print(f"{'profile':<12} {'precision':>9} {'recall':>7} {'tp':>4} {'fp':>4} {'fn':>4}")
     for key, (tp, fp, fn, _tn) in result.per_profile.items():
         p = tp / (tp + fp) if tp + fp else 1.0

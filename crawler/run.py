@@ -5,10 +5,11 @@ source it takes the source's lock, records the start of a run, starts ``python -
 crawler.worker`` (a fresh process, because Twisted's reactor cannot be restarted), relays its
 progress lines to the ``progress`` callback and returns one :class:`SourceSummary` per source.
 The child crawls, ingests and closes the run itself (see :mod:`crawler.worker` for why); the parent
-closes the run as failed only when the child died, hung past ``crawl.run_timeout`` or never
-reported. A plain subprocess rather than ``multiprocessing``: the child never re-imports the
-caller's ``__main__`` (the CLI, the daemon, a benchmark script), it can be killed cleanly, and the
-JSON-lines protocol on its stdout is all the two sides share.
+closes the run as failed only when the child died, hung past ``crawl.run_timeout``, never
+reported, or was killed because the caller asked to ``stop`` (a daemon shutting down). A plain
+subprocess rather than ``multiprocessing``: the child never re-imports the caller's ``__main__``
+(the CLI, the daemon, a benchmark script), it can be killed cleanly, and the JSON-lines protocol
+on its stdout is all the two sides share.
 
 The lock is a ``flock`` on a file named after the database and the source (in
 ``crawl.lock_dir`` or the system temp dir): a second crawl of the same source against the same
@@ -127,19 +128,32 @@ def run_crawl(
     sources_config: SourcesConfig,
     now: datetime,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> list[SourceSummary]:
     """Crawl ``sources`` (all enabled ones when empty), one after the other; never raises for a
-    source's failure — it is in that source's summary (``outcome="failed"``)."""
+    source's failure — it is in that source's summary (``outcome="failed"``).
+
+    ``stop`` (set from another thread, e.g. a daemon shutting down) kills the running crawl
+    process within about a second, records its run as failed and starts no further source.
+    """
     if now.tzinfo is None:
         raise ValueError("now must be an aware datetime")
     names = resolve_sources(sources, sources_config)
     summaries = []
     started = time.monotonic()
     for name in names:
+        if stop is not None and stop.is_set():
+            break
         # Each source's run starts at the injected time plus the time the earlier sources took.
         source_now = now + timedelta(seconds=time.monotonic() - started)
         summary = _run_source(
-            db_url, name, crawl=crawl, sources_config=sources_config, now=source_now, progress=progress
+            db_url,
+            name,
+            crawl=crawl,
+            sources_config=sources_config,
+            now=source_now,
+            progress=progress,
+            stop=stop,
         )
         if progress is not None:
             progress(ProgressEvent(name, "done", summary.requests, summary.bytes, summary.seen, summary))
@@ -155,6 +169,7 @@ def _run_source(
     sources_config: SourcesConfig,
     now: datetime,
     progress: Progress | None,
+    stop: threading.Event | None = None,
 ) -> SourceSummary:
     from storage.db import Database
     from storage.sources import finish_run, start_run
@@ -178,7 +193,9 @@ def _run_source(
                 "crawl": crawl.model_dump(mode="json"),
                 "sources": sources_config.model_dump(mode="json"),
             }
-            result, problem = _run_child(job, timeout=crawl.run_timeout, name=name, progress=progress)
+            result, problem = _run_child(
+                job, timeout=crawl.run_timeout, name=name, progress=progress, stop=stop
+            )
             seconds = time.monotonic() - started
             if result is not None and result.get("finished"):
                 return _summary(name, result, seconds)
@@ -242,7 +259,12 @@ def _tail(stream: IO[bytes], limit: int = 2000) -> str:
 
 
 def _run_child(
-    job: dict[str, Any], *, timeout: float, name: str, progress: Progress | None
+    job: dict[str, Any],
+    *,
+    timeout: float,
+    name: str,
+    progress: Progress | None,
+    stop: threading.Event | None = None,
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Run the worker; returns (its result line or None, a problem description or None)."""
     with tempfile.TemporaryFile() as stderr:
@@ -269,6 +291,10 @@ def _run_child(
         result: dict[str, Any] | None = None
         problem: str | None = None
         while True:
+            if stop is not None and stop.is_set():
+                problem = "the crawl was stopped (shutdown)"
+                child.kill()
+                break
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 problem = f"the crawl took longer than {timeout:g} s and was stopped"

@@ -244,6 +244,13 @@ class DeliveryConfig(BaseModel):
 # --- matching: which calls reach which member ---------------------------------------------------
 
 
+MatchField = Literal["title", "summary", "keywords", "programme", "description"]
+
+
+def _exclusion_fields() -> list[MatchField]:
+    return ["title", "summary", "keywords", "programme"]
+
+
 class FieldWeights(BaseModel):
     """How much a term found in each field of a call counts (the best field of a term is kept)."""
 
@@ -283,9 +290,7 @@ class MatchingConfig(BaseModel):
     description_cap: float = Field(default=1.5, ge=0, le=100)
     #: Exclusion terms of a profile are looked for in these fields only: a long description
     #: mentions everything in passing ("esclusi i settori agricoltura e pesca").
-    exclusion_fields: list[Literal["title", "summary", "keywords", "programme", "description"]] = Field(
-        default_factory=lambda: ["title", "summary", "keywords", "programme"]
-    )
+    exclusion_fields: list[MatchField] = Field(default_factory=_exclusion_fields)
     #: Characters of a description read for matching (EU topic texts run to tens of thousands).
     max_description_chars: int = Field(default=20_000, ge=1_000, le=200_000)
     #: Eligibility rules (territory, applicant type and sector, ATECO) and the "other sector"
@@ -294,3 +299,13 @@ class MatchingConfig(BaseModel):
     sector_rule: bool = True
     #: Reasons kept per match (the alert shows the first one or two).
     max_reasons: int = Field(default=5, ge=1, le=50)
+
+    @field_validator("region")
+    @classmethod
+    def _known_region(cls, value: str) -> str:
+        from notifier.vocabulary import default_vocabulary
+
+        region = default_vocabulary().region_named(value)
+        if region is None:
+            raise ValueError(f"unknown Italian region {value!r}")
+        return region

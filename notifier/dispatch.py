@@ -54,7 +54,7 @@ from typing import Any
 from notifier.channels import Channel, Permanent, RecipientGone, Retryable
 from notifier.config import DeliveryConfig
 from notifier.render import Alert, CallLike
-from storage import notices, outbox
+from storage import notices, outbox, planning
 from storage.db import Database
 from storage.outbox import OutboxRow, Recipient
 
@@ -112,6 +112,7 @@ class _Run:
         self.down: dict[str, datetime] = {}
         self.recipients: dict[int, Recipient] = {}
         self.calls: dict[int, CallLike] = {}
+        self.feedback: dict[tuple[int, int], str] = {}
 
     def stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
@@ -187,6 +188,9 @@ class _Run:
             return "skipped: the member paused alerts"
         if row.call_id not in self.calls:
             return "skipped: the call no longer exists"
+        if self.feedback.get((row.member_id, row.group_id)) == "not_for_us":
+            # "Non per noi" stops every further message about the call, queued ones included.
+            return "skipped: the member answered \"not for us\""
         if row.channel == "telegram" and (recipient.telegram_chat_id is None or not recipient.telegram_ok):
             return "skipped: the member's Telegram channel is off"
         if row.channel == "email" and not recipient.email:
@@ -286,6 +290,7 @@ def _load(run: _Run, rows: Sequence[OutboxRow]) -> None:
 
     run.recipients = outbox.recipients(run.db, {r.member_id for r in rows})
     run.calls = {c.id: c for c in get_calls(run.db, sorted({r.call_id for r in rows}))}
+    run.feedback = planning.feedback_for_groups(run.db, {r.group_id for r in rows})
 
 
 async def dispatch(

@@ -18,8 +18,12 @@ for a Lombard cosmetics firm. Precision comes from these rules, each with a name
     The call admits only applicant types the member is not: public bodies only ("Comuni"),
     research bodies only, non-profits, individuals, large firms, start-ups. Read from the
     beneficiary field, the title, the summary and the "who can apply" section only, so a
-    passing mention elsewhere does not restrict. A call naming no type admits everyone; a
-    profile declaring no type is taken for a company of any size.
+    passing mention elsewhere does not restrict. Denied or subordinate applicants do not count
+    ("non sono ammesse imprese", "SMEs are not eligible", "le PMI solo come fornitrici"), and
+    a specific company type ("PMI", "startup innovative", "grandi imprese") wins over words
+    for firms in general ("imprese", a source's coarse "Impresa" tag, "Registro delle
+    imprese"). A call naming no type admits everyone; a profile declaring no type is taken for
+    a company of any size.
 ``applicant-sector``
     The call is reserved to firms of one sector (agriculture and agri-food, tourism and
     catering, retail, culture, transport, construction): "imprese agricole", "strutture
@@ -45,10 +49,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import cast
 
 from notifier.text import BOUNDARY, Hit, Token, analyse
 from notifier.vocabulary import Vocabulary
+from storage.calls import CallView
 
 FIELDS = ("title", "keywords", "summary", "programme", "description")
 COMPANY_TYPES = frozenset({"micro", "pmi", "grande-impresa", "startup"})
@@ -61,40 +66,26 @@ _TRIGGER_PROVINCE = ("provinc",)
 _TRIGGER_SEAT = ("sed", "operativ", "ubicat", "localizzat", "insediat", "territor", "legal")
 _TRIGGER_REGION = ("region", "fesr", "fse", "psr", "por")
 _FIRM_WORDS = (
-    "impres", "aziend", "pmi", "mpmi", "imprenditor", "operator", "realta", "soggett", "comun", "societ", "commerc",
+    "impres",
+    "aziend",
+    "pmi",
+    "mpmi",
+    "imprenditor",
+    "operator",
+    "realta",
+    "soggett",
+    "comun",
+    "societ",
+    "commerc",
 )
 _FILLERS = ("autonom", "metropolitan", "industri", "artigian", "agricoltur", "territorial", "citta")
 _NEGATIONS = ("esclus", "eccett", "eccezion", "tranne", "except", "exclud", "salvo")
 _NOT = frozenset({"non", "not", "no"})
+#: Nouns that start a kind of applicant of their own ("imprese agricole", "aziende ricettive").
+_FIRM_NOUNS = ("impres", "aziend", "pmi", "imprenditor", "cooperativ", "societ", "agricoltor")
 _ELIGIBLE = ("eligib", "ammess", "ammissib", "ammiss", "posson", "can", "may")
 #: After an applicant: it takes part only in a minor role ("solo come partner").
 _ONLY = frozenset({"solo", "soltanto", "unicamente", "esclusivamente", "only"})
-
-
-class CallLike(Protocol):
-    """What matching reads of a call (``storage.calls.CallView`` has it all)."""
-
-    id: int
-    source: str
-    title: str
-    summary: str
-    description: str
-    status: Any
-    closes: datetime | None
-    budget_total: Decimal | None
-    contribution_max: Decimal | None
-    beneficiaries: tuple[str, ...]
-    programme: str
-    funding_source: str
-    granting_body: str
-    regions: tuple[str, ...]
-    ateco_codes: tuple[str, ...]
-    keywords: tuple[str, ...]
-
-    @property
-    def final_deadline(self) -> datetime | None: ...
-
-    def is_open(self, now: datetime) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,7 +143,7 @@ class CallFacts:
     topics: Mapping[str, tuple[TopicEvidence, ...]]
 
 
-def availability(call: CallLike, now: datetime) -> str | None:
+def availability(call: CallView, now: datetime) -> str | None:
     """None when members should hear of the call (open, or announced and not yet open);
     else the rule that says why not: ``closed`` or ``deadline-passed``."""
     if call.is_open(now):
@@ -165,7 +156,7 @@ def availability(call: CallLike, now: datetime) -> str | None:
     return None
 
 
-def field_texts(call: CallLike, *, max_description: int) -> dict[str, FieldText]:
+def field_texts(call: CallView, *, max_description: int) -> dict[str, FieldText]:
     values = {
         "title": call.title,
         "summary": call.summary,
@@ -173,6 +164,9 @@ def field_texts(call: CallLike, *, max_description: int) -> dict[str, FieldText]
         "programme": " ; ".join(p for p in (call.programme, call.funding_source) if p),
         "description": call.description,
     }
+    # Read by the eligibility rules only (never scored): analysed once here.
+    values["_beneficiaries"] = " ; ".join(call.beneficiaries)
+    values["_granting_body"] = call.granting_body or ""
     out: dict[str, FieldText] = {}
     for name, value in values.items():
         text, toks = analyse(value or "", limit=max_description if name == "description" else None)
@@ -212,7 +206,7 @@ def _place_hits(vocab: Vocabulary, text: str, toks: list[Token]) -> list[tuple[s
     accepted_end = -1
     accepted_kind = ""
     for hit in hits:
-        kind, key = hit.payload  # type: ignore[misc]
+        kind, key = cast(tuple[str, str], hit.payload)
         keys = frozenset(key.split(",")) if kind == "chamber" else frozenset([key])
         is_region = kind in ("region", "region-adj")
         ambiguous = kind == "province" and any(vocab.provinces[k].ambiguous for k in keys)
@@ -235,7 +229,7 @@ def _place_hits(vocab: Vocabulary, text: str, toks: list[Token]) -> list[tuple[s
             accept = False
         elif kind in ("region-adj", "province-adj"):
             accept = any(_starts(toks[k], _FIRM_WORDS) for k in range(max(0, hit.start - 2), hit.start))
-        elif _starts(prev, _TRIGGER_PROVINCE) or prev.stem in ("cciaa", "comun", "comuni"):
+        elif _starts(prev, _TRIGGER_PROVINCE) or prev.word in ("cciaa", "comune", "comuni"):
             accept = True
         elif prev.stem == "commerc" and i >= 1 and toks[i - 1].stem.startswith("camer"):
             trigger_at = i - 1
@@ -265,17 +259,16 @@ def _place_hits(vocab: Vocabulary, text: str, toks: list[Token]) -> list[tuple[s
     return out
 
 
-def territory_of(call: CallLike, fields: Mapping[str, FieldText], vocab: Vocabulary) -> Territory:
+def territory_of(call: CallView, fields: Mapping[str, FieldText], vocab: Vocabulary) -> Territory:
     field_regions = {r for r in (vocab.region_named(v) for v in call.regions) if r is not None}
     national = len(field_regions) >= NATIONAL_REGIONS
     text_regions: set[str] = set()
     provinces: set[str] = set()
     evidence = ""
-    _, body_toks = analyse(call.granting_body or "")
-    segments: list[tuple[str, list[Token]]] = [(call.granting_body or "", body_toks)]
-    segments += [(fields[name].text, fields[name].tokens) for name in ("title", "summary", "description")]
-    ben_text, ben_toks = analyse(" ; ".join(call.beneficiaries))
-    segments.append((ben_text, ben_toks))
+    segments = [
+        (fields[name].text, fields[name].tokens)
+        for name in ("_granting_body", "title", "summary", "description", "_beneficiaries")
+    ]
     for text, toks in segments:
         for kind, keys, said in _place_hits(vocab, text, toks):
             if kind == "region":
@@ -318,17 +311,28 @@ def territory_ok(territory: Territory, region: str, province: str | None, vocab:
 
 
 def describe_territory(territory: Territory, vocab: Vocabulary, lang: str) -> str:
+    """``provincia di Brescia («Camera di Commercio di Brescia»)`` / ``regione Veneto (…)``."""
     if territory.provinces:
-        names = ", ".join(sorted(vocab.provinces[p].name for p in territory.provinces))
-        return (f"province: {names}" if lang == "en" else f"province: {names}") + _said(territory.evidence)
+        names = sorted(vocab.provinces[p].name for p in territory.provinces)
+        if lang == "en":
+            text = ("province of " if len(names) == 1 else "provinces of ") + ", ".join(names)
+        else:
+            text = ("provincia di " if len(names) == 1 else "province di ") + ", ".join(names)
+        return text + _said(territory.evidence, lang)
     if territory.regions:
-        names = ", ".join(sorted(territory.regions))
-        return (f"region: {names}" if lang == "en" else f"regione: {names}") + _said(territory.evidence)
-    return "any" if lang == "en" else "nessuna restrizione"
+        names = sorted(territory.regions)
+        if lang == "en":
+            text = ("region " if len(names) == 1 else "regions ") + ", ".join(names)
+        else:
+            text = ("regione " if len(names) == 1 else "regioni ") + ", ".join(names)
+        return text + _said(territory.evidence, lang)
+    return "anywhere" if lang == "en" else "nessuna restrizione"
 
 
-def _said(evidence: str) -> str:
-    return f" («{evidence}»)" if evidence else ""
+def _said(evidence: str, lang: str) -> str:
+    if not evidence:
+        return ""
+    return f" (“{evidence}”)" if lang == "en" else f" («{evidence}»)"
 
 
 # --- applicants ---------------------------------------------------------------------------------
@@ -372,20 +376,30 @@ def _applicant_hits(
 
 
 def _denied(toks: Sequence[Token], hit: Hit) -> bool:
-    """Whether the text denies or subordinates the applicant it names: "non sono ammesse
+    """Whether the sentence denies or subordinates the applicant it names: "non sono ammesse
     imprese", "escluse le grandi imprese", "SMEs are not eligible", "PMI … solo come fornitrici"."""
-    if _negated(toks, hit.start) or any(
-        toks[k].word in _NOT for k in range(max(0, hit.start - 3), hit.start) if toks[k].stem != BOUNDARY
-    ):
+    if _negated(toks, hit.start):
         return True
-    after = [t for t in toks[hit.end : hit.end + 4] if t.stem != BOUNDARY]
-    words = [t.word for t in after]
-    if any(w in _NOT for w in words[:2]) and any(w.startswith(_ELIGIBLE) for w in words):
+    before: list[str] = []
+    for k in range(hit.start - 1, max(-1, hit.start - 4), -1):
+        if toks[k].stem == BOUNDARY:
+            break
+        before.append(toks[k].word)
+    if any(w in _NOT for w in before):
         return True
-    return any(w in _ONLY for w in words)
+    after: list[str] = []
+    for token in toks[hit.end : hit.end + 4]:
+        if token.stem == BOUNDARY:
+            break
+        after.append(token.word)
+    if any(w in _NOT for w in after[:2]) and any(w.startswith(_ELIGIBLE) for w in after):
+        return True
+    return any(w in _ONLY for w in after)
 
 
-def applicants_of(call: CallLike, fields: Mapping[str, FieldText], vocab: Vocabulary) -> Applicants:
+def applicants_of(
+    call: CallView, fields: Mapping[str, FieldText], vocab: Vocabulary, ateco: tuple[str, ...] | None = None
+) -> Applicants:
     """Whom the call admits. Specific company types ("PMI", "startup innovative", "grandi
     imprese") win over words naming firms in general ("imprese", or a source's coarse "Impresa"
     tag), which only count when nothing more specific is said."""
@@ -399,7 +413,7 @@ def applicants_of(call: CallLike, fields: Mapping[str, FieldText], vocab: Vocabu
     def collect(hits: list[tuple[Hit, str, list[Token]]], *, structured: bool) -> None:
         nonlocal open_sector
         for n, (hit, said, _window) in enumerate(hits):
-            kind, value, ben = hit.payload  # type: ignore[misc]
+            kind, value, ben = cast(tuple[str, str, str], hit.payload)
             if kind == "sector":
                 text_sectors.add(value)
                 generic.update(COMPANY_TYPES)
@@ -415,17 +429,20 @@ def applicants_of(call: CallLike, fields: Mapping[str, FieldText], vocab: Vocabu
             # "imprese del settore turistico", "PMI operanti nel comparto agricolo": a generic
             # word qualified by a sector right after it is not open to every sector.
             qualified = False
-            for later, _, _ in hits[n + 1 : n + 3]:
+            for later, _, window in hits[n + 1 : n + 3]:
                 if later.start - hit.end > 4:
                     break
-                if later.payload[0] == "sector":  # type: ignore[index]
+                # "PMI e imprese agricole" lists two kinds; "PMI del settore agricolo" qualifies.
+                if cast(tuple[str, str, str], later.payload)[0] == "sector" and not _starts(
+                    window[later.start], _FIRM_NOUNS
+                ):
                     qualified = True
                     break
             if not qualified:
                 open_sector = True
 
-    ben_text, ben_toks = analyse(" ; ".join(call.beneficiaries))
-    collect(_applicant_hits(vocab, ben_text, ben_toks), structured=True)
+    ben = fields["_beneficiaries"]
+    collect(_applicant_hits(vocab, ben.text, ben.tokens), structured=True)
     for name in ("title", "summary"):
         collect(_applicant_hits(vocab, fields[name].text, fields[name].tokens), structured=False)
     desc = fields["description"]
@@ -433,7 +450,8 @@ def applicants_of(call: CallLike, fields: Mapping[str, FieldText], vocab: Vocabu
         collect(_applicant_hits(vocab, desc.text, desc.tokens, start, end), structured=False)
     admits = others | (specific or generic)
 
-    ateco = normalised_ateco(call.ateco_codes)
+    if ateco is None:
+        ateco = normalised_ateco(call.ateco_codes)
     ateco_sectors = sectors_of_ateco(ateco, vocab) if ateco else frozenset()
     if ateco and not ateco_sectors_cover(ateco, ateco_sectors, vocab):
         ateco_sectors = frozenset()
@@ -538,7 +556,7 @@ def topic_evidence(
     for name in FIELDS:
         f = fields[name]
         for hit in vocab.topic_index.find(f.tokens):
-            kind, topic, strength = hit.payload  # type: ignore[misc]
+            kind, topic, strength = cast(tuple[str, str, str], hit.payload)
             if kind != "topic":
                 continue
             key = (topic, tuple(t.stem for t in f.tokens[hit.start : hit.end]))
@@ -558,7 +576,7 @@ def topic_evidence(
 
 
 def call_facts(
-    call: CallLike,
+    call: CallView,
     *,
     now: datetime,
     vocab: Vocabulary,
@@ -569,13 +587,14 @@ def call_facts(
 ) -> CallFacts:
     fields = field_texts(call, max_description=max_description)
     budget = call.contribution_max if call.contribution_max is not None else call.budget_total
+    ateco = normalised_ateco(call.ateco_codes)
     return CallFacts(
         fields=fields,
         unavailable=availability(call, now),
         budget=budget,
         territory=territory_of(call, fields, vocab),
-        applicants=applicants_of(call, fields, vocab),
-        ateco=normalised_ateco(call.ateco_codes),
+        applicants=applicants_of(call, fields, vocab, ateco),
+        ateco=ateco,
         other_sector=other_sector_of(fields, vocab),
         topics=topic_evidence(fields, vocab, weights, weak_weight, repeat_weight),
     )

@@ -73,14 +73,18 @@ def _record_from_toml(entry: Mapping[str, Any]) -> CallRecord:
                 raise RelevanceSetError(f"call {entry.get('id')}: {name} needs a UTC offset")
             if f"{name}_precision" not in data:
                 data[f"{name}_precision"] = (
-                    Precision.DATE.value if value.timetz().replace(tzinfo=None) == time(0, 0) else Precision.DATETIME.value
+                    Precision.DATE.value
+                    if value.timetz().replace(tzinfo=None) == time(0, 0)
+                    else Precision.DATETIME.value
                 )
             data[name] = value.isoformat()
     for name in _DECIMALS:
         if name in data:
             data[name] = str(Decimal(str(data[name])))
     if "closes" in data and "deadlines" not in data:
-        data["deadlines"] = [{"at": data["closes"], "precision": data["closes_precision"], "label": "chiusura"}]
+        data["deadlines"] = [
+            {"at": data["closes"], "precision": data["closes_precision"], "label": "chiusura"}
+        ]
     record = record_from_json(data)
     if record.status == CallStatus.UNKNOWN and "status" in entry:
         raise RelevanceSetError(f"call {entry.get('id')}: unknown status {entry['status']!r}")
@@ -93,14 +97,26 @@ def load_relevance_set(directory: Path, *, now: datetime) -> RelevanceSet:
     real = json.loads((directory / "calls_real.json").read_text("utf-8"))
     for entry in real:
         record = record_from_json(entry["record"])
-        calls.append(LabelledCall(entry["id"], bool(entry.get("synthetic", False)), view_of(record, call_id=len(calls) + 1, now=now)))
+        calls.append(
+            LabelledCall(
+                entry["id"],
+                bool(entry.get("synthetic", False)),
+                view_of(record, call_id=len(calls) + 1, now=now),
+            )
+        )
     synthetic = tomllib.loads((directory / "calls_synthetic.toml").read_text("utf-8"))
     for entry in synthetic.get("call", []):
         try:
             record = _record_from_toml(entry)
         except (KeyError, ValueError, TypeError) as exc:
             raise RelevanceSetError(f"calls_synthetic.toml, call {entry.get('id')}: {exc}") from exc
-        calls.append(LabelledCall(entry["id"], bool(entry.get("synthetic", True)), view_of(record, call_id=len(calls) + 1, now=now)))
+        calls.append(
+            LabelledCall(
+                entry["id"],
+                bool(entry.get("synthetic", True)),
+                view_of(record, call_id=len(calls) + 1, now=now),
+            )
+        )
     keys = [c.key for c in calls]
     if len(set(keys)) != len(keys):
         raise RelevanceSetError("a call id is used twice")

@@ -8,24 +8,31 @@ A call matches a profile when
    keywords and programme are normalised (:mod:`notifier.text`) and searched for the terms of
    the profile's topics (:mod:`notifier.vocabulary`) and for the member's own keywords. Each
    distinct term adds the weight of the best field it was found in (title 3, keywords 2.5,
-   summary 2, programme 1.5, description 1 by default); weak terms count a fraction, the
-   member's keywords a multiple; a topic adds at most ``topic_cap``. So "imballaggi" in the
-   title matches on its own, while "innovazione" somewhere in a description does not;
+   summary 2, programme 1.5, description 1 by default) and half the weight of every further
+   field; weak terms count a fraction, the member's keywords a multiple; a topic adds at most
+   ``topic_cap`` and the description alone at most ``description_cap`` (the subject of a call
+   is in its title, summary and keywords: a long text mentions everything once). So
+   "imballaggi" in the title matches on its own, "innovazione" somewhere in a text does not;
 3. no **hard rule** excludes it: the profile's sources, minimum budget and exclusion words, and
    the eligibility rules of :mod:`notifier.eligibility` (territory, beneficiary type, applicant
    sector, ATECO codes, and the "other sector" rule that stops cross-cutting themes from
    matching calls about soil health or vehicles).
 
 Every match carries :class:`Reason` objects (which words, in which field, for which topic) that
-an alert shows in one line; :func:`explain` says for one call and one profile why it matched or
-which rule excluded it.
+an alert shows in one line; :meth:`Matcher.explain` / :func:`explain` say for one call and one
+profile why it matched or which rule (:data:`RULES`) excluded it. :meth:`Matcher.match` is the
+fast path of the same computation; a test checks on the relevance set that both agree.
 
 Speed: the vocabulary is one phrase index searched once per call, whatever the number of
-profiles, and the members' keywords and exclusions another. Profiles with the same topics share
-one group: a call's topic scores are added once per group, and only groups the call touched,
-or profiles whose own keywords were found, are looked at. Eligibility is decided once per
-distinct (territory, types, sectors, sources, budget) key of the profiles. Nothing compares
-every call with every profile.
+profiles; the members' keywords and exclusions are two more. Profiles with the same topics form
+a group whose topic score is added once; only groups over the threshold and profiles whose own
+keywords were found are looked at; each eligibility rule is decided once per distinct value
+(territory, types, sectors, ATECO codes) per call. Nothing compares every call with every
+profile: ``benchmarks/matching.py`` runs 5,000 profiles against 2,000 calls in about 4.5 s of
+CPU here, against an estimated 5 to 8 minutes pair by pair.
+
+A :class:`Matcher` holds no per-call state and may be shared; the phrase indexes memoise words
+in plain dicts (safe under the GIL).
 """
 
 from __future__ import annotations
@@ -33,10 +40,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from operator import itemgetter
+from typing import Any, NamedTuple, cast
 
 from pydantic import ValidationError
 
@@ -45,7 +52,6 @@ from notifier.eligibility import (
     COMPANY_TYPES,
     FIELDS,
     CallFacts,
-    CallLike,
     ateco_agrees,
     call_facts,
     describe_territory,
@@ -55,6 +61,7 @@ from notifier.eligibility import (
 from notifier.profiles import Profile, parse_profile
 from notifier.text import PhraseIndex, TermError, compile_term
 from notifier.vocabulary import Vocabulary, default_vocabulary
+from storage.calls import CallView
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +96,8 @@ RULES = (
 _MAX_TERM_CHARS = 60
 _weight = itemgetter(0)
 _reason = itemgetter(1)
+_member = itemgetter(0)
+_score = itemgetter(1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,8 +129,9 @@ class Reason:
         return {"kind": self.kind, "term": self.term, "field": self.field, "topic": self.topic}
 
 
-@dataclass(frozen=True, slots=True)
-class Match:
+class Match(NamedTuple):
+    """One profile a call matches (a named tuple: a run makes many of them)."""
+
     member_id: int
     score: float
     reasons: tuple[Reason, ...]
@@ -197,7 +207,9 @@ class _Part:
         self.evidence.extend(other.evidence)
 
 
-def _compile_terms(terms: Iterable[str], registry: dict[str, int], index: PhraseIndex, owner: int) -> tuple[int, ...]:
+def _compile_terms(
+    terms: Iterable[str], registry: dict[str, int], index: PhraseIndex, owner: int
+) -> tuple[int, ...]:
     ids: list[int] = []
     for term in terms:
         key = term.casefold()
@@ -248,8 +260,12 @@ class Matcher:
                 member_id=member_id,
                 profile=profile,
                 topics=frozenset(t for t in profile.topics if t in self.vocab.topics),
-                keyword_ids=_compile_terms(profile.keywords, self._keyword_terms, self._keyword_index, member_id),
-                exclude_ids=_compile_terms(profile.exclude, self._exclude_terms, self._exclude_index, member_id),
+                keyword_ids=_compile_terms(
+                    profile.keywords, self._keyword_terms, self._keyword_index, member_id
+                ),
+                exclude_ids=_compile_terms(
+                    profile.exclude, self._exclude_terms, self._exclude_index, member_id
+                ),
                 sources=frozenset(profile.sources),
                 min_budget=Decimal(profile.min_budget_eur) if profile.min_budget_eur else None,
                 types=types,
@@ -290,7 +306,7 @@ class Matcher:
 
     # --- per call ---------------------------------------------------------------------------
 
-    def facts(self, call: CallLike, *, now: datetime) -> CallFacts:
+    def facts(self, call: CallView, *, now: datetime) -> CallFacts:
         return call_facts(
             call,
             now=now,
@@ -322,7 +338,9 @@ class Matcher:
                 out[topic] = part
         return out, silenced - set(out)
 
-    def _term_hits(self, facts: CallFacts, index: PhraseIndex, fields: Iterable[str]) -> dict[int, tuple[float, Reason]]:
+    def _term_hits(
+        self, facts: CallFacts, index: PhraseIndex, fields: Iterable[str]
+    ) -> dict[int, tuple[float, Reason]]:
         """Member term id → (weight, reason) for keywords or exclusions: the best field's weight
         plus ``repeat_weight`` of every further field the term appears in."""
         per_term: dict[int, list[tuple[float, Reason]]] = {}
@@ -333,7 +351,7 @@ class Matcher:
             w = self.weights[name]
             seen: set[int] = set()
             for hit in index.find(f.tokens):
-                term_id = int(hit.payload)  # type: ignore[call-overload]
+                term_id = cast(int, hit.payload)
                 if term_id in seen:
                     continue
                 seen.add(term_id)
@@ -368,18 +386,24 @@ class Matcher:
             where = c.province or c.region
             return (
                 "territory",
-                f"riservato a {describe_territory(territory, self.vocab, 'it')}; il membro è in {where}",
-                f"restricted to {describe_territory(territory, self.vocab, 'en')}; the member is in {where}",
+                f"riservato alla {describe_territory(territory, self.vocab, 'it')}; il membro è in {where}",
+                f"restricted to the {describe_territory(territory, self.vocab, 'en')}; the member is in {where}",
             )
         applicants = facts.applicants
         if applicants.admits and not (applicants.admits & c.types):
             names_it = ", ".join(
-                self.vocab.beneficiaries[t].label("it") for t in sorted(applicants.admits) if t in self.vocab.beneficiaries
+                self.vocab.beneficiaries[t].label("it")
+                for t in sorted(applicants.admits)
+                if t in self.vocab.beneficiaries
             )
             names_en = ", ".join(
-                self.vocab.beneficiaries[t].label("en") for t in sorted(applicants.admits) if t in self.vocab.beneficiaries
+                self.vocab.beneficiaries[t].label("en")
+                for t in sorted(applicants.admits)
+                if t in self.vocab.beneficiaries
             )
-            said = next((applicants.evidence[t] for t in sorted(applicants.admits) if t in applicants.evidence), "")
+            said = next(
+                (applicants.evidence[t] for t in sorted(applicants.admits) if t in applicants.evidence), ""
+            )
             return (
                 "beneficiary",
                 f"riservato a: {names_it} («{said}»)",
@@ -390,8 +414,12 @@ class Matcher:
             said = applicants.evidence.get(sectors[0], "")
             return (
                 "applicant-sector",
-                "riservato a " + ", ".join(self.vocab.applicant_sectors[s].label("it") for s in sectors) + f" («{said}»)",
-                "only for " + ", ".join(self.vocab.applicant_sectors[s].label("en") for s in sectors) + f" (“{said}”)",
+                "riservato a "
+                + ", ".join(self.vocab.applicant_sectors[s].label("it") for s in sectors)
+                + f" («{said}»)",
+                "only for "
+                + ", ".join(self.vocab.applicant_sectors[s].label("en") for s in sectors)
+                + f" (“{said}”)",
             )
         if facts.ateco and c.ateco and not any(ateco_agrees(a, b) for a in facts.ateco for b in c.ateco):
             shown = ", ".join(facts.ateco[:6]) + ("…" if len(facts.ateco) > 6 else "")
@@ -402,7 +430,7 @@ class Matcher:
             )
         return None
 
-    def match(self, call: CallLike, *, now: datetime) -> list[Match]:
+    def match(self, call: CallView, *, now: datetime) -> list[Match]:
         """The profiles this call matches, best score first.
 
         Same outcome as :meth:`explain` for every profile, computed the fast way: topic scores
@@ -522,25 +550,29 @@ class Matcher:
         out: list[Match] = []
         append = out.append
         group_members = self._group_members
+        # Profiles with keywords found are scored in the second loop; excluded ones never.
+        skip: set[int] | dict[int, Any] = excluded.union(extra) if excluded else extra
         for g, (t, d) in group_acc.items():
             total = t + (d if d < desc_cap else desc_cap)
             if total < threshold:
                 continue
             score = round(total, 2)
-            reasons = reasons_of(g)
+            reasons: tuple[Reason, ...] | None = None  # built for the first eligible member
             # The per-profile checks of eligible(), inlined: this loop runs once per match.
             for n in group_members[g]:
-                if n in extra or n in excluded:
-                    continue  # those with keywords are scored below
+                if n in skip:
+                    continue
                 c = profiles[n]
                 if c.sources and source not in c.sources:
                     continue
-                if c.min_budget is not None and budget is not None and budget < c.min_budget:
+                if budget is not None and c.min_budget is not None and budget < c.min_budget:
                     continue
                 if territory is not None:
                     ok = verdict.get(c.territory_key)
                     if ok is None:
-                        ok = verdict[c.territory_key] = territory_ok(territory, c.region, c.province, self.vocab)
+                        ok = verdict[c.territory_key] = territory_ok(
+                            territory, c.region, c.province, self.vocab
+                        )
                     if not ok:
                         continue
                 if admits:
@@ -549,9 +581,10 @@ class Matcher:
                         ok = verdict[c.types_key] = bool(admits & c.types)
                     if not ok:
                         continue
-                if sectors or (call_ateco and c.ateco):
-                    if not eligible(c):
-                        continue
+                if (sectors or (call_ateco and c.ateco)) and not eligible(c):
+                    continue
+                if reasons is None:
+                    reasons = reasons_of(g)
                 append(Match(c.member_id, score, reasons))
         for n, (own_text, own_description, own_evidence) in extra.items():
             if n in excluded:
@@ -565,18 +598,24 @@ class Matcher:
                 continue
             c = profiles[n]
             if eligible(c):
-                append(Match(c.member_id, round(total, 2), reasons_with(g if g in group_acc else -1, own_evidence)))
-        out.sort(key=lambda m: (-m.score, m.member_id))
+                append(
+                    Match(
+                        c.member_id, round(total, 2), reasons_with(g if g in group_acc else -1, own_evidence)
+                    )
+                )
+        # Best score first, then member id: two sorts with C-level keys (stable).
+        out.sort(key=_member)
+        out.sort(key=_score, reverse=True)
         return out
 
-    def explain(self, call: CallLike, member_id: int, *, now: datetime) -> Explanation:
+    def explain(self, call: CallView, member_id: int, *, now: datetime) -> Explanation:
         """Why this call matched the member's profile, or the first rule that excluded it."""
         found = [n for n, c in enumerate(self.profiles) if c.member_id == member_id]
         if not found:
             raise KeyError(f"no profile for member {member_id}")
         return self._explain(self.facts(call, now=now), call, found[0])
 
-    def explain_all(self, call: CallLike, *, now: datetime) -> list[tuple[int, Explanation]]:
+    def explain_all(self, call: CallView, *, now: datetime) -> list[tuple[int, Explanation]]:
         """An explanation for every profile the call says something to (a topic or keyword
         found), matched or not; none when the call is closed."""
         facts = self.facts(call, now=now)
@@ -590,7 +629,7 @@ class Matcher:
             touched.update(self._profiles_of_keyword.get(term_id, ()))
         return [(self.profiles[n].member_id, self._explain(facts, call, n)) for n in sorted(touched)]
 
-    def _explain(self, facts: CallFacts, call: CallLike, n: int) -> Explanation:
+    def _explain(self, facts: CallFacts, call: CallView, n: int) -> Explanation:
         c = self.profiles[n]
         topic_scores, silenced = self._topic_scores(facts)
         total = _Part()
@@ -616,7 +655,9 @@ class Matcher:
         rule = self._rule(facts, c, call.source)
         if rule is not None and rule[0] in ("source", "budget"):
             return refuse(*rule)
-        for term_id, (_w, reason) in self._term_hits(facts, self._exclude_index, self.config.exclusion_fields).items():
+        for term_id, (_w, reason) in self._term_hits(
+            facts, self._exclude_index, self.config.exclusion_fields
+        ).items():
             if term_id in c.exclude_ids:
                 where_it = FIELD_IT.get(reason.field, reason.field)
                 where_en = FIELD_EN.get(reason.field, reason.field)
@@ -660,7 +701,9 @@ class Matcher:
         return tuple(notes)
 
 
-def explain(call: CallLike, profile: Profile, *, now: datetime, config: MatchingConfig | None = None) -> Explanation:
+def explain(
+    call: CallView, profile: Profile, *, now: datetime, config: MatchingConfig | None = None
+) -> Explanation:
     """Why ``call`` matches ``profile``, or which rule excludes it (see :data:`RULES`)."""
     return Matcher([(0, profile)], config=config).explain(call, 0, now=now)
 
@@ -765,21 +808,41 @@ def dry_run(
     if not profiles:
         return []
     matcher = Matcher(profiles, config=config)
-    calls = [c for c in list_calls(db, since=_as_datetime(since)) if not (c.status == "closed" or _past(c, now))]
+    calls = [
+        c for c in list_calls(db, since=_as_datetime(since)) if not (c.status == "closed" or _past(c, now))
+    ]
     best: dict[tuple[int, int], MatchRow] = {}
     for call in calls:
         group = call.group_id if call.group_id is not None else -call.id
         rows: list[MatchRow] = []
         if explain:
             for mid, ex in matcher.explain_all(call, now=now):
-                rows.append(_row(call, mid, names[mid], ex.score, ex.matched, ex.reasons, ex.excluded_by, ex.detail(lang), ex.notes))
+                rows.append(
+                    _row(
+                        call,
+                        mid,
+                        names[mid],
+                        ex.score,
+                        ex.matched,
+                        ex.reasons,
+                        ex.excluded_by,
+                        ex.detail(lang),
+                        ex.notes,
+                    )
+                )
         else:
             for m in matcher.match(call, now=now):
-                rows.append(_row(call, m.member_id, names[m.member_id], m.score, True, m.reasons, None, "", ()))
+                rows.append(
+                    _row(call, m.member_id, names[m.member_id], m.score, True, m.reasons, None, "", ())
+                )
         for row in rows:
             key = (row.member_id, group)
             current = best.get(key)
-            if current is None or (row.matched, row.score, -row.call_id) > (current.matched, current.score, -current.call_id):
+            if current is None or (row.matched, row.score, -row.call_id) > (
+                current.matched,
+                current.score,
+                -current.call_id,
+            ):
                 best[key] = row
     far = datetime.max.replace(tzinfo=now.tzinfo)
     return sorted(
@@ -835,4 +898,3 @@ __all__ = [
     "explain",
     "reasons_line",
 ]
-

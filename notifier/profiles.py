@@ -33,7 +33,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from notifier.text import TermError, compile_term
 from notifier.vocabulary import default_vocabulary
@@ -51,6 +59,18 @@ _TERM_CHARS = re.compile(r"[\w\s'’.,&/+*()-]+")
 _SOURCE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 _ATECO = re.compile(r"\d{2}(\.\d{1,2}){0,2}")
 _EMAIL = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+")
+
+
+Channel = Literal["telegram", "email"]
+AlertKind = Literal["new", "changes", "reminders"]
+
+
+def _all_channels() -> list[Channel]:
+    return ["telegram", "email"]
+
+
+def _all_alerts() -> list[AlertKind]:
+    return ["new", "changes", "reminders"]
 
 
 def _dedupe(values: Iterable[str]) -> list[str]:
@@ -109,8 +129,8 @@ class Profile(BaseModel):
     sources: list[str] = Field(default_factory=list)
     #: Calls offering less (largest contribution, else total budget) are left out; None = any.
     min_budget_eur: int | None = Field(default=None, ge=0, le=MAX_BUDGET)
-    channels: list[Literal["telegram", "email"]] = Field(default_factory=lambda: list(CHANNELS))
-    alerts: list[Literal["new", "changes", "reminders"]] = Field(default_factory=lambda: list(ALERT_KINDS))
+    channels: list[Channel] = Field(default_factory=_all_channels)
+    alerts: list[AlertKind] = Field(default_factory=_all_alerts)
     #: Language of the alerts; None = the member's.
     language: Literal["it", "en"] | None = None
     #: Region of the member's seat; None = the cluster's (``MatchingConfig.region``).
@@ -301,6 +321,12 @@ def _label(index: int, entry: Mapping[str, Any] | Any) -> str:
     return f"member {index}" + (f" ({who})" if who else "")
 
 
+def _position(line: str) -> int:
+    """Errors in file order: document-level ones first, then by entry."""
+    found = re.match(r"member (\d+)", line)
+    return int(found.group(1)) if found else 0
+
+
 def validate_members(data: Mapping[str, Any]) -> tuple[list[tuple[int, MemberEntry]], list[str]]:
     """Check an import document: ``(good entries with their 1-based position, errors)``.
 
@@ -347,7 +373,9 @@ def validate_members(data: Mapping[str, Any]) -> tuple[list[tuple[int, MemberEnt
     return good, errors
 
 
-def import_members(db: Database, data: Mapping[str, Any], *, now: datetime, actor: str = "import") -> ImportReport:
+def import_members(
+    db: Database, data: Mapping[str, Any], *, now: datetime, actor: str = "import"
+) -> ImportReport:
     """Validate every entry, then create or update the good ones (see the module docstring).
 
     Each member is written in its own transaction: a conflict on one (its e-mail and chat id
@@ -390,6 +418,7 @@ def import_members(db: Database, data: Mapping[str, Any], *, now: datetime, acto
         else:
             report.unchanged += 1
         report.member_ids.append(member.id)
+    report.errors.sort(key=_position)
     if report.created or report.updated:
         store.audit(
             db, actor, "members.import",

@@ -96,7 +96,9 @@ class Province:
 
 # Payloads of the compiled indexes (hashable tuples, compared by value).
 TopicPayload = tuple[str, str, str]  # ("topic", topic id, strength) or ("neutral", "", "")
-PlacePayload = tuple[str, str]  # ("region"|"region-adj"|"province"|"province-adj", key) or ("chamber", "MI,MB,LO")
+PlacePayload = tuple[
+    str, str
+]  # ("region"|"region-adj"|"province"|"province-adj", key) or ("chamber", "MI,MB,LO")
 
 
 def _strings(entry: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> tuple[str, ...]:
@@ -143,7 +145,13 @@ class Vocabulary:
             if topic_id in self.topics:
                 raise VocabularyError(f"topic {topic_id!r} is defined twice")
             self.topics[topic_id] = Topic(
-                topic_id, kind, _text(entry, "label_it", where), _text(entry, "label_en", where), anchors, terms, weak
+                topic_id,
+                kind,
+                _text(entry, "label_it", where),
+                _text(entry, "label_en", where),
+                anchors,
+                terms,
+                weak,
             )
         chain = topics_doc.get("chain", {})
         self.chain_anchors = _strings(chain, "anchors", "[chain]", required=True)
@@ -180,7 +188,9 @@ class Vocabulary:
             for e in topics_doc.get("applicant", [])
         ]
         known = set(self.beneficiaries)
-        for admits in [b.admits for b in self.beneficiaries.values()] + [a for a, _c, _s in self.applicant_cues]:
+        for admits in [b.admits for b in self.beneficiaries.values()] + [
+            a for a, _c, _s in self.applicant_cues
+        ]:
             if not admits <= known:
                 raise VocabularyError(f"'admits' names unknown beneficiary types: {sorted(admits - known)}")
 
@@ -207,7 +217,9 @@ class Vocabulary:
         for i, entry in enumerate(places_doc.get("region", []), 1):
             where = f"region #{i}"
             name = _text(entry, "name", where)
-            self.regions[name] = Region(name, _strings(entry, "aliases", where), _strings(entry, "adjectives", where))
+            self.regions[name] = Region(
+                name, _strings(entry, "aliases", where), _strings(entry, "adjectives", where)
+            )
         self.provinces: dict[str, Province] = {}
         for i, entry in enumerate(places_doc.get("province", []), 1):
             where = f"province #{i}"
@@ -296,7 +308,10 @@ class Vocabulary:
                 index.add(_compile(cue, f"beneficiary {b.id}"), ("admits", ",".join(sorted(b.admits)), b.id))
         for admits, cues, specific in self.applicant_cues:
             for cue in cues:
-                index.add(_compile(cue, "[[applicant]]"), ("admits", ",".join(sorted(admits)), "*" if specific else ""))
+                index.add(
+                    _compile(cue, "[[applicant]]"),
+                    ("admits", ",".join(sorted(admits)), "*" if specific else ""),
+                )
         for s in self.applicant_sectors.values():
             for cue in s.cues:
                 index.add(_compile(cue, f"applicant_sector {s.id}"), ("sector", s.id, ""))

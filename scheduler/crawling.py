@@ -7,6 +7,7 @@ clears it, told once too (the notifier delivers pending notices to admins).
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -37,8 +38,13 @@ def crawl(
     *,
     now: datetime,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> list[SourceSummary]:
-    """Crawl the named sources (all enabled ones when empty) and record admin notices."""
+    """Crawl the named sources (all enabled ones when empty) and record admin notices.
+
+    Blocking (each source runs in a child process); ``stop``, set from another thread, ends the
+    running source's crawl and skips the rest (see :func:`crawler.run.run_crawl`).
+    """
     summaries = run_crawl(
         db.url,
         list(sources),
@@ -46,6 +52,7 @@ def crawl(
         sources_config=settings.sources,
         now=now,
         progress=progress,
+        stop=stop,
     )
     record_notices(db, summaries, now=now)
     return summaries

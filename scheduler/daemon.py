@@ -3,10 +3,14 @@
 Jobs (stable ids, ``replace_existing``, ``coalesce``, ``max_instances=1``; see
 :mod:`scheduler.jobs`):
 
-* ``crawl:<source>`` — each enabled source on its own schedule. A crawl runs as a child
-  ``sentinella crawl <source> --json`` process in its own process group (Scrapy's reactor cannot
-  restart; a crash or hang of a crawl never touches the daemon), with the daemon's settings and
-  clock. The crawler's per-source lock keeps a CLI crawl and a scheduled one apart too.
+* ``crawl:<source>`` — each enabled source on its own schedule. The crawl itself runs in a child
+  process (``crawler.run.run_crawl`` starts one ``crawler.worker`` per source: Scrapy's reactor
+  cannot restart, and a crash or hang of a crawl never touches the daemon); the daemon only
+  supervises it from a worker thread. One crawl at a time: crawls due together (the start-up
+  catch-up, equal schedules, an admin's ``/crawl``) queue behind one another, so the daemon and
+  one crawl process are all there is — each crawl process takes about 110 MB, and four at once
+  would take the daemon past its memory budget. The crawler's per-source lock keeps a CLI crawl
+  and a scheduled one apart too. A crawl that stored something brings the next dispatch forward.
 * ``dispatch`` — every minute: plan alerts and reminders, send what is due, tell admins.
 * ``digest`` — daily at ``digest.time`` in ``digest.timezone`` (08:00 Europe/Rome by default).
 * ``checks`` — every 15 minutes: deliveries or reminders overdue by more than an hour raise an
@@ -16,27 +20,29 @@ Jobs (stable ids, ``replace_existing``, ``coalesce``, ``max_instances=1``; see
 At start-up, runs missed while the daemon was down are coalesced into one run now (a source
 whose schedule fell due since its last run; the digest if a slot passed since the last one).
 
+The scheduler fires jobs on the machine's clock; what is due is decided on the program's clock
+(:func:`scheduler.settings.make_clock`, which may be pinned by the ``now`` setting).
+
 SIGTERM/SIGINT: the scheduler stops taking work; the dispatcher's ``stop`` event makes in-flight
-sends finish or go back to the outbox; running crawl processes are terminated (their run is
-recorded as failed by the next crawl of the source); the bot stops polling. The process exits 0
-within ``SHUTDOWN_SECONDS``.
+sends finish or go back to the outbox; a running crawl process is killed and its run recorded as
+failed, and crawls still queued do not start; the bot stops polling. The process exits 0 within
+``SHUTDOWN_SECONDS``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import signal
-import sys
+import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
+from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
@@ -46,6 +52,7 @@ from notifier.bot.app import build_application, cancel_background, publish_comma
 from notifier.bot.common import BotServices
 from notifier.channels import Channel, EmailChannel, TelegramChannel
 from notifier.digest import digest_senders, run_digest
+from scheduler.crawling import crawl
 from scheduler.delivery import close_channels, delivery_round, make_channels
 from scheduler.jobs import MISFIRE_GRACE, digest_missed, digest_trigger, missed_while_down, trigger_for
 from scheduler.settings import Settings
@@ -78,16 +85,27 @@ class Daemon:
         *,
         config_path: str | None = None,
         console: Any = None,
+        wall_clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.settings = settings
         self.db = db
         self.clock = clock
+        # APScheduler fires jobs on the machine's clock, whatever the program's clock says (it
+        # may be pinned to the recordings' date): a job that must run at once is given the
+        # machine's "now", while what is due (catch-up) is decided on the program's clock.
+        self.wall_clock = wall_clock or (lambda: datetime.now(settings.tz))
         self.config_path = config_path
         self.console = console
         self.stop = asyncio.Event()
         self.state = DaemonState(started_at=clock())
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._crawl_procs: dict[str, asyncio.subprocess.Process] = {}
+        #: One crawl at a time (see the module docstring).
+        self._crawl_lock = asyncio.Lock()
+        #: Set at shutdown: the crawl running in its thread kills its process and returns.
+        self._crawl_stop = threading.Event()
+        #: A dispatch round is running; another was asked for meanwhile (see dispatch_soon).
+        self._dispatching = False
+        self._dispatch_again = False
         self.channels: dict[str, Channel] = {}
         self.scheduler: AsyncIOScheduler | None = None
 
@@ -118,60 +136,65 @@ class Daemon:
         job.__name__ = f"job_{name}"
         return job
 
-    def _child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
-        if self.settings.now is not None:
-            # The child starts its clock where the daemon's pinned clock has got to.
-            env["SENTINELLA_NOW"] = self.clock().isoformat()
-        return env
-
     async def run_crawl(self, names: Sequence[str]) -> list[SourceSummary]:
-        """Crawl in a child process; its summaries (empty when it could not report)."""
-        args = [sys.executable, "-m", "scheduler", "crawl", *names, "--json"]
-        if self.config_path:
-            args[3:3] = ["--config", self.config_path]
+        """Crawl the named sources (all enabled ones when empty), after any crawl running now;
+        their summaries (never raises for a source's failure: it is in its summary)."""
         key = ",".join(names) or "all"
-        proc = await asyncio.create_subprocess_exec(
-            *args,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            env=self._child_env(),
-            start_new_session=True,
-        )
-        self._crawl_procs[key] = proc
-        self.state.crawls_running.add(key)
-        try:
-            stdout, stderr = await proc.communicate()
-        finally:
-            self._crawl_procs.pop(key, None)
-            self.state.crawls_running.discard(key)
-        try:
-            rows = json.loads(stdout.decode("utf-8") or "[]")
-        except json.JSONDecodeError:
-            rows = None
-        if not isinstance(rows, list):
-            tail = stderr.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
-            log.error("crawl %s ended with code %s: %s", key, proc.returncode, tail[0])
-            return []
-        summaries = [_summary(row) for row in rows if isinstance(row, dict)]
+        async with self._crawl_lock:
+            if self._crawl_stop.is_set():
+                return []
+            self.state.crawls_running.add(key)
+            try:
+                # Blocking (it supervises the crawl process): a worker thread, off the loop the
+                # bot and the dispatcher share.
+                summaries = await asyncio.to_thread(
+                    crawl, self.settings, self.db, list(names), now=self.clock(), stop=self._crawl_stop
+                )
+            finally:
+                self.state.crawls_running.discard(key)
         for s in summaries:
             log.info(
                 "crawl %s: %s, %d new, %d changed, %d errors", s.name, s.outcome, s.new, s.changed, s.errors
             )
+        if any(s.new or s.changed or s.notify for s in summaries):
+            self.dispatch_soon()
         return summaries
+
+    def dispatch_soon(self) -> None:
+        """Bring the next dispatch forward to now: what a crawl found goes out at once, not up
+        to a minute later. A dispatch running now is not doubled (``max_instances=1``): it runs
+        one more round when it ends."""
+        scheduler = self.scheduler
+        if scheduler is None or not scheduler.running or self.stop.is_set():
+            return
+        if self._dispatching:
+            self._dispatch_again = True
+            return
+        with contextlib.suppress(JobLookupError):
+            scheduler.modify_job("dispatch", next_run_time=self.wall_clock())
 
     async def _crawl_job(self, name: str) -> None:
         await self.run_crawl([name])
 
     async def _dispatch_job(self) -> None:
-        result = await delivery_round(self.settings, self.db, self.channels, now=self.clock(), stop=self.stop)
-        if result.dispatch.claimed or result.plan.enqueued:
-            log.info(
-                "delivery: planned %d, reminders %d; %s",
-                result.plan.enqueued,
-                result.reminders,
-                result.dispatch.summary(),
-            )
+        self._dispatching = True
+        try:
+            while True:
+                self._dispatch_again = False
+                result = await delivery_round(
+                    self.settings, self.db, self.channels, now=self.clock(), stop=self.stop
+                )
+                if result.dispatch.claimed or result.plan.enqueued:
+                    log.info(
+                        "delivery: planned %d, reminders %d; %s",
+                        result.plan.enqueued,
+                        result.reminders,
+                        result.dispatch.summary(),
+                    )
+                if not self._dispatch_again or self.stop.is_set():
+                    break
+        finally:
+            self._dispatching = False
 
     async def _digest_job(self) -> None:
         senders = digest_senders(self.channels, email=self.settings.email, config=self.settings.digest)
@@ -214,14 +237,23 @@ class Daemon:
         return {
             "started": self.state.started_at.isoformat(timespec="seconds"),
             "crawls running": ", ".join(sorted(self.state.crawls_running)) or "-",
+            "settings": self.config_path or "environment and defaults",
             **{f"job {k}": v for k, v in sorted(self.state.last_jobs.items())},
         }
 
     # --- set-up --------------------------------------------------------------------------------
 
-    def schedule_jobs(self, scheduler: AsyncIOScheduler, now: datetime) -> list[str]:
-        """Add every job; returns the ids of the jobs that run now to catch up."""
+    def schedule_jobs(
+        self, scheduler: AsyncIOScheduler, now: datetime, *, fire_now: datetime | None = None
+    ) -> list[str]:
+        """Add every job; returns the ids of the jobs that run now to catch up.
+
+        ``now`` is the program's clock (what fell due while the daemon was down); ``fire_now``
+        the scheduler's (the machine's) time at which those jobs and the first dispatch run.
+        Adding again replaces the jobs of the same ids.
+        """
         tz = self.settings.tz
+        fire_now = fire_now if fire_now is not None else self.wall_clock()
         catch_up: list[str] = []
         common: dict[str, Any] = {"replace_existing": True, "coalesce": True, "max_instances": 1}
         for name in self.settings.sources.enabled():
@@ -229,7 +261,7 @@ class Daemon:
             state = sources.get_source(self.db, name)
             extra: dict[str, Any] = {}
             if missed_while_down(state.last_run_at, config.schedule, now, tz):
-                extra["next_run_time"] = now
+                extra["next_run_time"] = fire_now
                 catch_up.append(f"crawl:{name}")
             scheduler.add_job(
                 self._tracked(f"crawl:{name}", self._crawl_job),
@@ -246,7 +278,7 @@ class Daemon:
             IntervalTrigger(seconds=60, timezone=tz),
             id="dispatch",
             name="dispatch",
-            next_run_time=now,
+            next_run_time=fire_now,
             misfire_grace_time=MISFIRE_GRACE["dispatch"],
             **common,
         )
@@ -254,7 +286,7 @@ class Daemon:
         if digest.enabled:
             extra = {}
             if digest_missed(planning.last_digest_end(self.db), now, digest.time, digest.tz):
-                extra["next_run_time"] = now
+                extra["next_run_time"] = fire_now
                 catch_up.append("digest")
             scheduler.add_job(
                 self._tracked("digest", self._digest_job),
@@ -314,7 +346,10 @@ class Daemon:
         self.channels = make_channels(self.settings, console=self.console)
         if app is not None:
             # Alerts and bot replies share one bot, so one rate limiter paces them all.
+            superseded = self.channels.get("telegram")
             self.channels["telegram"] = TelegramChannel(self.settings.telegram, bot=app.bot)
+            if superseded is not None:
+                await superseded.aclose()
             await app.initialize()
             await publish_commands(app.bot)
             await app.start()
@@ -350,9 +385,9 @@ class Daemon:
         if self.scheduler is not None:
             self.scheduler.shutdown(wait=False)
         deadline = asyncio.get_running_loop().time() + SHUTDOWN_SECONDS
-        for proc in list(self._crawl_procs.values()):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGTERM)
+        # The crawl thread notices within a second, kills its process and records the run as
+        # failed; the thread is waited for when the loop closes.
+        self._crawl_stop.set()
         if app is not None:
             await cancel_background(app)
         pending = [t for t in self._tasks if not t.done()]
@@ -363,9 +398,6 @@ class Daemon:
                 task.cancel()
             if still:
                 await asyncio.wait(still, timeout=1.0)
-        for proc in list(self._crawl_procs.values()):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(proc.pid, signal.SIGKILL)
         if app is not None:
             with contextlib.suppress(Exception):
                 if app.updater is not None and app.updater.running:
@@ -373,14 +405,6 @@ class Daemon:
                 await app.stop()
                 await app.shutdown()
         await close_channels(self.channels)
-
-
-def _summary(row: Mapping[str, Any]) -> SourceSummary:
-    known = set(SourceSummary.__dataclass_fields__)
-    values = {k: v for k, v in row.items() if k in known}
-    if "error_messages" in values:
-        values["error_messages"] = tuple(values["error_messages"])
-    return SourceSummary(**values)
 
 
 def run_daemon(settings: Settings, db: Database, clock: Callable[[], datetime], **kwargs: Any) -> int:

@@ -43,7 +43,7 @@ from rich.console import Console
 from crawler.config import SOURCE_NAMES, CrawlConfig
 from crawler.replay.server import ReplayServer
 from crawler.replay.site import RECORDED_AT, install_site
-from crawler.report import CrawlProgress, summary_table
+from crawler.report import CrawlProgress
 from crawler.run import SourceSummary
 from notifier.alerts import PlanReport, plan_alerts
 from notifier.channels import Channel, ConsoleChannel
@@ -85,9 +85,6 @@ class MemberAlerts:
 class DemoReport:
     """What the demo did (the CLI prints it; the tests read it)."""
 
-    database: Path
-    #: The database survives the demo only with ``keep``.
-    kept: bool
     digest: Path
     replay_url: str
     summaries: list[SourceSummary]
@@ -99,8 +96,11 @@ class DemoReport:
     #: request of the crawl went to the replay server.
     replay_requests: int
     crawl_requests: int
-    #: Every URL of the sources configuration the crawls ran with.
+    #: Every URL the crawls could request (from the sources configuration they ran with).
     source_urls: list[str] = field(default_factory=list)
+    #: The SQLite file; it survives the demo only with ``keep`` (then ``kept``).
+    database: Path | None = None
+    kept: bool = False
 
     @property
     def alerts(self) -> int:
@@ -152,13 +152,19 @@ def demo_settings(database_url: str, sources: Any, *, lock_dir: str, language: s
     )
 
 
-def _source_urls(sources: Any) -> list[str]:
+#: Settings that only build the links shown in calls; nothing is fetched from them.
+LINK_ONLY = frozenset({"topic_url"})
+
+
+def _fetch_urls(sources: Any) -> list[str]:
+    """Every URL in the sources configuration a crawl may request."""
     urls: list[str] = []
 
     def walk(value: Any) -> None:
         if isinstance(value, dict):
-            for v in value.values():
-                walk(v)
+            for key, v in value.items():
+                if key not in LINK_ONLY:
+                    walk(v)
         elif isinstance(value, list):
             for v in value:
                 walk(v)
@@ -204,13 +210,11 @@ def run_demo(
             db = Database(settings.database_url)
             try:
                 db.upgrade()
-                report = _run(
-                    settings, db, clock, server=server, console=console, digest_path=digest_path
-                )
+                report = _run(settings, db, clock, server=server, console=console, digest_path=digest_path)
             finally:
                 db.dispose()
-        report.database = database_path
-        report.kept = keep is not None
+    report.database = database_path
+    report.kept = keep is not None
     return report
 
 
@@ -247,11 +251,17 @@ def _run(
         console.print(f"   {member.name} — {member.organisation} [{member.role}]")
     console.print()
 
-    console.print("2. Crawl of every source against the replay server (each in its own process):", style="bold")
+    console.print(
+        "2. Crawl of every source against the replay server (each in its own process):", style="bold"
+    )
     names = settings.sources.enabled()
     with CrawlProgress(console, names) as progress:
         summaries = crawl(settings, db, names, now=clock(), progress=progress)
-    console.print(summary_table(summaries))
+    for s in summaries:
+        if s.error_messages:
+            first = " ".join(s.error_messages[0].split())
+            first = first if len(first) <= 110 else first[:109] + "…"
+            console.print(f"   {s.name}: {s.errors} error(s) reported and worked around, e.g. {first}")
     calls = {name: len(list_calls(db, source=name)) for name in SOURCE_NAMES}
     console.print()
 
@@ -262,7 +272,9 @@ def _run(
         style="bold",
     )
     counts: Counter[tuple[int, str]] = Counter()
-    asyncio.run(_dispatch_all(settings, db, clock, ConsoleChannel(console), counts))
+    # Wrapping on (the CLI's console crops long lines), so every line of an alert shows whole.
+    wrapping = Console(file=console.file, highlight=False, markup=False, soft_wrap=False)
+    asyncio.run(_dispatch_all(settings, db, clock, ConsoleChannel(wrapping), counts))
     console.print()
 
     digest = build_digest(db, now=clock(), config=settings.digest, matching=settings.matching)
@@ -289,8 +301,6 @@ def _run(
         for m in members_store.list_members(db)
     ]
     return DemoReport(
-        database=Path(),
-        kept=False,
         digest=digest_path,
         replay_url=server.base_url,
         summaries=summaries,
@@ -299,7 +309,7 @@ def _run(
         members=people,
         replay_requests=len(server.requests),
         crawl_requests=sum(s.requests for s in summaries),
-        source_urls=_source_urls(settings.sources),
+        source_urls=_fetch_urls(settings.sources),
     )
 
 
@@ -334,11 +344,17 @@ def print_summary(report: DemoReport, console: Console) -> None:
             detail = f"no alerts ({m.role}: gets the digest)"
         elif not m.total:
             detail = "no alerts"
+        elif len(m.by_channel) == 1:
+            detail = f"{m.total} by {next(iter(m.by_channel))}"
         else:
-            detail = f"{m.total} by " + ", ".join(f"{c} {n}" for c, n in m.by_channel.items())
+            detail = f"{m.total} (" + ", ".join(f"{n} by {c}" for c, n in m.by_channel.items()) + ")"
         console.print(f"    {m.name:<{width}}  {detail}")
     console.print(f"  staff digest:  {report.digest}")
     if report.kept:
-        console.print(f"  database:      {report.database} (kept; try `sentinella -c ... calls list`)")
+        console.print(f"  database:      {report.database} (kept); look inside with")
+        console.print(
+            f"    SENTINELLA_DATABASE_URL=sqlite:///{report.database} "
+            f"SENTINELLA_NOW={RECORDED_AT.isoformat()} sentinella calls list --open"
+        )
     else:
         console.print("  database:      temporary, deleted (use --keep DIR to keep it)")

@@ -124,7 +124,7 @@ class AuditEntry:
     detail: dict[str, Any]
 
 
-def _member(row: Mapping[str, Any]) -> MemberView:
+def _member(row: Mapping[Any, Any]) -> MemberView:
     values = {name: row[name] for name in MemberView.__dataclass_fields__}
     values["created_at"] = values["created_at"].astimezone(ROME)
     values["updated_at"] = values["updated_at"].astimezone(ROME)
@@ -147,7 +147,7 @@ def _check_role(role: str) -> None:
 # --- members ----------------------------------------------------------------------------------
 
 
-def _find(conn: Connection, *, email: str | None, chat_id: int | None) -> list[Mapping[str, Any]]:
+def _find(conn: Connection, *, email: str | None, chat_id: int | None) -> list[Mapping[Any, Any]]:
     conditions = []
     if email is not None:
         conditions.append(_members.c.email == email)

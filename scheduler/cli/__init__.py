@@ -12,6 +12,7 @@ from scheduler.cli.common import AppContext, context, handles_errors, out
 from scheduler.cli.crawl import crawl_command
 from scheduler.cli.daemon import run_command
 from scheduler.cli.deliver import digest_command, dispatch_command
+from scheduler.cli.demo import demo_command
 from scheduler.cli.members import match_command, members_app
 
 app = typer.Typer(
@@ -55,6 +56,7 @@ app.command("crawl")(crawl_command)
 app.command("dispatch")(dispatch_command)
 app.command("digest")(digest_command)
 app.command("run")(run_command)
+app.command("demo")(demo_command)
 app.add_typer(members_app, name="members")
 app.command("match")(match_command)
 

@@ -40,3 +40,21 @@ async def test_console_dispatch_prints_scraped_text_verbatim(sqlite_db: Database
     assert printed.count("Bando [bold red]finto[/] <b>x</b>") == 2
     assert "telegram → Laura" in printed and "email → Laura" in printed
     assert {r.receipt for r in outbox.list_rows(db)} == {f"console:{r.id}" for r in outbox.list_rows(db)}
+
+
+async def test_not_for_us_silences_alerts_already_queued(sqlite_db: Database, now: datetime) -> None:
+    from storage.members import set_feedback
+
+    db = sqlite_db
+    member = add_member(db, now=now, name="Laura", chat_id=5, email="laura@example.com")
+    [call] = add_calls(db, [call_record(1, now=now, title="Bando packaging")], now=now)
+    outbox.enqueue(db, alert_items([(member, call)], channel="email"), now=now)
+    [row] = outbox.list_rows(db)
+    set_feedback(db, member, row.group_id, "not_for_us", now=now)
+    buffer = io.StringIO()
+    channels = build_channels(TelegramConfig(), EmailConfig(), console=Console(file=buffer, width=200))
+    report = await dispatch(db, channels, now=now, limit=10)
+    assert report.sent == 0 and report.dead == 1
+    assert "Bando packaging" not in buffer.getvalue()
+    [row] = outbox.list_rows(db)
+    assert row.state == "dead" and "not for us" in (row.last_error or "")

@@ -82,12 +82,24 @@ def main() -> None:
     out: list[dict[str, Any]] = []
     sedia = CRAWLER_DATA / "sedia"
     for record in extract_topics((sedia / "search_open_topics_2026.json").read_bytes(), "https://api", NOW):
-        out.append(entry(f"real-sedia-{record.source_id}", record, "sedia/search_open_topics_2026.json via crawler.extract.sedia.extract_topics"))
+        out.append(
+            entry(
+                f"real-sedia-{record.source_id}",
+                record,
+                "sedia/search_open_topics_2026.json via crawler.extract.sedia.extract_topics",
+            )
+        )
     fragment = json.loads((sedia / "two_results_2026_FRAGMENT.json").read_bytes())
     results = [{"url": fragment[k]["url"], **fragment[k]} for k in ("open", "closed")]
     envelope = json.dumps({"apiVersion": "2.151", "totalResults": 2, "results": results}).encode()
     for record in extract_topics(envelope, "https://api", NOW):
-        out.append(entry(f"real-sedia-{record.source_id}", record, "sedia/two_results_2026_FRAGMENT.json via crawler.extract.sedia.extract_topics"))
+        out.append(
+            entry(
+                f"real-sedia-{record.source_id}",
+                record,
+                "sedia/two_results_2026_FRAGMENT.json via crawler.extract.sedia.extract_topics",
+            )
+        )
 
     docs = json.loads((CRAWLER_DATA / "incentivi" / "solr_docs_2026_FRAGMENT.json").read_bytes())
     flat: list[dict[str, Any]] = []
@@ -102,14 +114,26 @@ def main() -> None:
         if record is None:
             record = map_incentivi_doc(doc)
             how = "mapped with the same field rules (the spider drops non-Lombard measures)"
-        out.append(entry(f"real-incentivi-{record.source_id}", record, f"incentivi/solr_docs_2026_FRAGMENT.json {how}"))
+        out.append(
+            entry(
+                f"real-incentivi-{record.source_id}", record, f"incentivi/solr_docs_2026_FRAGMENT.json {how}"
+            )
+        )
 
-    lombardia = json.loads((CRAWLER_DATA / "lombardia" / "dataset_row_and_detail_fragments_2026.json").read_bytes())
+    lombardia = json.loads(
+        (CRAWLER_DATA / "lombardia" / "dataset_row_and_detail_fragments_2026.json").read_bytes()
+    )
     row = row_to_record(lombardia["socrata_row"], fetched_at=NOW, portal_url=PORTAL)
     assert row is not None
     html = "\n".join(lombardia["detail_fragments"].values()).encode()
     record = extract_detail(html, lombardia["_source"]["detail_url"], NOW, record=row)
-    out.append(entry("real-lombardia-RLP12026052483", record, "lombardia/dataset_row_and_detail_fragments_2026.json via crawler.extract.lombardia (row + detail fragments)"))
+    out.append(
+        entry(
+            "real-lombardia-RLP12026052483",
+            record,
+            "lombardia/dataset_row_and_detail_fragments_2026.json via crawler.extract.lombardia (row + detail fragments)",
+        )
+    )
 
     OUT.write_text(json.dumps(out, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     print(f"wrote {len(out)} calls to {OUT}")

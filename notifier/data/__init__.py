@@ -1,0 +1,1 @@
+"""Matching vocabulary shipped as package data (topics.toml, places.toml); no code."""
