@@ -190,7 +190,7 @@ class _Run:
             return "skipped: the call no longer exists"
         if self.feedback.get((row.member_id, row.group_id)) == "not_for_us":
             # "Non per noi" stops every further message about the call, queued ones included.
-            return "skipped: the member answered \"not for us\""
+            return 'skipped: the member answered "not for us"'
         if row.channel == "telegram" and (recipient.telegram_chat_id is None or not recipient.telegram_ok):
             return "skipped: the member's Telegram channel is off"
         if row.channel == "email" and not recipient.email:

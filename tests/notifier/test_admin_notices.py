@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from pydantic import SecretStr
@@ -24,11 +25,11 @@ def server() -> Iterator[FakeBotAPI]:
         yield fake
 
 
-async def tell(db: Database, channels: dict, config: TelegramConfig, now) -> int:  # type: ignore[no-untyped-def, type-arg]
+async def tell(db: Database, channels: dict[str, Any], config: TelegramConfig, now: datetime) -> int:
     return await notify_admins(db, channels, telegram=config, email=EmailConfig(), now=now)
 
 
-async def test_raised_once_recovered_once(sqlite_db: Database, server: FakeBotAPI, now) -> None:  # type: ignore[no-untyped-def]
+async def test_raised_once_recovered_once(sqlite_db: Database, server: FakeBotAPI, now: datetime) -> None:
     config = TelegramConfig(token=SecretStr(server.token), base_url=server.base_url, admin_chat_ids=[900])
     members.upsert_member(sqlite_db, now=now, name="Ada Admin", role="admin", telegram_chat_id=901)
     members.upsert_member(sqlite_db, now=now, name="Mario Member", role="member", telegram_chat_id=902)
@@ -54,7 +55,9 @@ async def test_raised_once_recovered_once(sqlite_db: Database, server: FakeBotAP
     await channels["telegram"].aclose()
 
 
-async def test_kept_pending_when_every_admin_is_unreachable(sqlite_db: Database, server: FakeBotAPI, now) -> None:  # type: ignore[no-untyped-def]
+async def test_kept_pending_when_every_admin_is_unreachable(
+    sqlite_db: Database, server: FakeBotAPI, now: datetime
+) -> None:
     config = TelegramConfig(
         token=SecretStr(server.token), base_url=server.base_url, admin_chat_ids=[900], max_retries=1
     )
@@ -70,7 +73,9 @@ async def test_kept_pending_when_every_admin_is_unreachable(sqlite_db: Database,
         await channels["telegram"].aclose()
 
 
-async def test_console_when_nothing_is_configured(sqlite_db: Database, now, capsys: pytest.CaptureFixture[str]) -> None:  # type: ignore[no-untyped-def]
+async def test_console_when_nothing_is_configured(
+    sqlite_db: Database, now: datetime, capsys: pytest.CaptureFixture[str]
+) -> None:
     notices.raise_notice(sqlite_db, "source:feeds", "Source feeds keeps failing", now=now)
     assert await tell(sqlite_db, {"console": ConsoleChannel()}, TelegramConfig(), now) == 1
     assert "Source feeds keeps failing" in capsys.readouterr().out

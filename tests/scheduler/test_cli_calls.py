@@ -31,11 +31,23 @@ def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
 
 
 LINES = [
-    {"title": "Voucher fiere internazionali 2026", "url": "https://example.org/fiere",
-     "closes": "2026-10-31", "budget_eur": 500000, "granting_body": "Camera di Commercio di Cremona"},
-    {"title": "Bando packaging sostenibile", "url": "https://example.org/packaging", "source": "newsletter",
-     "source_id": "nl-7", "opens": "2026-09-15T10:00", "closes": "2026-12-01T12:00:00+01:00",
-     "summary": "Contributi per imballaggi riciclabili", "budget_eur": "1250000.50"},
+    {
+        "title": "Voucher fiere internazionali 2026",
+        "url": "https://example.org/fiere",
+        "closes": "2026-10-31",
+        "budget_eur": 500000,
+        "granting_body": "Camera di Commercio di Cremona",
+    },
+    {
+        "title": "Bando packaging sostenibile",
+        "url": "https://example.org/packaging",
+        "source": "newsletter",
+        "source_id": "nl-7",
+        "opens": "2026-09-15T10:00",
+        "closes": "2026-12-01T12:00:00+01:00",
+        "summary": "Contributi per imballaggi riciclabili",
+        "budget_eur": "1250000.50",
+    },
     {"title": "Bando già chiuso", "url": "https://example.org/chiuso", "closes": "2026-08-01"},
 ]
 
@@ -88,8 +100,13 @@ def test_import_then_list_show_search(env: dict[str, str], tmp_path: Path) -> No
 def test_import_reports_each_bad_line_and_keeps_good_ones(env: dict[str, str], tmp_path: Path) -> None:
     file = write_lines(
         tmp_path / "mixed.jsonl",
-        [LINES[0], {"url": "https://example.org/x"}, {"title": "x", "url": "ftp://x"},
-         {"title": "x", "url": "https://e.org/y", "closes": "31/12/2026"}, {"title": "x", "url": "https://e.org/z", "colour": 1}],
+        [
+            LINES[0],
+            {"url": "https://example.org/x"},
+            {"title": "x", "url": "ftp://x"},
+            {"title": "x", "url": "https://e.org/y", "closes": "31/12/2026"},
+            {"title": "x", "url": "https://e.org/z", "colour": 1},
+        ],
         extra=["{not json", ""],
     )
     code, out, err = run("calls", "import", str(file))

@@ -39,11 +39,19 @@ topics = ["nope"]
 """
 
 CALLS = [
-    {"title": "Bando imballaggi sostenibili: flaconi riciclabili per PMI lombarde <b>2026</b>",
-     "url": "https://example.org/imb", "closes": "2026-12-01",
-     "summary": "Contributi a fondo perduto per PMI con sede operativa in Lombardia", "budget_eur": 2000000},
-    {"title": "Contributi per imprese agricole", "url": "https://example.org/agri", "closes": "2026-12-01",
-     "summary": "Riservato alle imprese agricole: packaging dei prodotti"},
+    {
+        "title": "Bando imballaggi sostenibili: flaconi riciclabili per PMI lombarde <b>2026</b>",
+        "url": "https://example.org/imb",
+        "closes": "2026-12-01",
+        "summary": "Contributi a fondo perduto per PMI con sede operativa in Lombardia",
+        "budget_eur": 2000000,
+    },
+    {
+        "title": "Contributi per imprese agricole",
+        "url": "https://example.org/agri",
+        "closes": "2026-12-01",
+        "summary": "Riservato alle imprese agricole: packaging dei prodotti",
+    },
 ]
 
 
@@ -81,8 +89,16 @@ def test_members_import_is_idempotent_and_reports_bad_entries(env: Path) -> None
 
 
 def test_add_disable_invite_digest(env: Path) -> None:
-    code, out, err = run("members", "add", "--name", "Marco Rossi", "--email", "marco@example.org",
-                         "--topics", "packaging,energia")
+    code, out, err = run(
+        "members",
+        "add",
+        "--name",
+        "Marco Rossi",
+        "--email",
+        "marco@example.org",
+        "--topics",
+        "packaging,energia",
+    )
     assert code == 0, err
     assert "Added member #1" in out
     code, _, err = run("members", "add", "--name", "X", "--email", "x@example.org", "--topics", "astrology")
