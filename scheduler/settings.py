@@ -195,11 +195,14 @@ def load_settings(
     config: str | Path | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    read_file: bool = True,
     **overrides: Any,
 ) -> Settings:
-    """Build the settings from file, environment and defaults, or raise :class:`SettingsError`."""
+    """Build the settings from file, environment and defaults, or raise :class:`SettingsError`.
+
+    ``read_file=False`` ignores every configuration file (``sentinella config --defaults``)."""
     env = os.environ if environ is None else environ
-    path, named = config_path(config, env)
+    path, named = config_path(config, env) if read_file else (None, False)
     file_data: dict[str, Any] = {}
     if path is not None:
         if not path.is_file():

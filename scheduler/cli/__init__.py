@@ -9,6 +9,7 @@ import typer
 
 from scheduler.cli.calls import calls_app, sources_command
 from scheduler.cli.common import AppContext, context, handles_errors, out
+from scheduler.cli.config import config_command
 from scheduler.cli.crawl import crawl_command
 from scheduler.cli.daemon import run_command
 from scheduler.cli.deliver import digest_command, dispatch_command
@@ -59,6 +60,7 @@ app.command("run")(run_command)
 app.command("demo")(demo_command)
 app.add_typer(members_app, name="members")
 app.command("match")(match_command)
+app.command("config")(config_command)
 
 
 def main() -> None:

@@ -89,3 +89,20 @@ def test_pinned_clock_starts_at_the_pinned_instant() -> None:
 def test_real_clock_is_aware() -> None:
     clock = make_clock(load_settings(environ={}))
     assert clock().tzinfo is not None
+
+
+def test_config_command_prints_a_loadable_file_without_secrets(tmp_path: Path) -> None:
+    from scheduler.cli.config import to_toml
+
+    settings = load_settings(
+        environ={"SENTINELLA_TELEGRAM__TOKEN": "123456:SECRET-TOKEN", "SENTINELLA_LANGUAGE": "en"}
+    )
+    text = to_toml(settings)
+    assert "SECRET-TOKEN" not in text and 'token = "**********"' in text
+    path = tmp_path / "round.toml"
+    path.write_text(text, encoding="utf-8")
+    again = load_settings(path, environ={})
+    assert again.language == "en"
+    assert again.sources.feeds.feeds == settings.sources.feeds.feeds
+    assert again.digest.time == settings.digest.time
+    assert again.matching == settings.matching
