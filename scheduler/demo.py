@@ -341,7 +341,7 @@ def print_summary(report: DemoReport, console: Console) -> None:
     width = max((len(m.name) for m in report.members), default=0)
     for m in report.members:
         if m.role != "member" and not m.total:
-            detail = f"no alerts ({m.role}: gets the digest)"
+            detail = f"no alerts ({m.role}: reads the digest)"
         elif not m.total:
             detail = "no alerts"
         elif len(m.by_channel) == 1:
@@ -349,11 +349,12 @@ def print_summary(report: DemoReport, console: Console) -> None:
         else:
             detail = f"{m.total} (" + ", ".join(f"{n} by {c}" for c, n in m.by_channel.items()) + ")"
         console.print(f"    {m.name:<{width}}  {detail}")
-    console.print(f"  staff digest:  {report.digest}")
-    if report.kept:
-        console.print(f"  database:      {report.database} (kept); look inside with")
+    console.print(f"  staff digest:  {report.digest.resolve()}")
+    if report.kept and report.database is not None:
+        database = report.database.resolve()
+        console.print(f"  database:      {database} (kept); look inside with")
         console.print(
-            f"    SENTINELLA_DATABASE_URL=sqlite:///{report.database} "
+            f"    SENTINELLA_DATABASE_URL=sqlite:///{database} "
             f"SENTINELLA_NOW={RECORDED_AT.isoformat()} sentinella calls list --open"
         )
     else:

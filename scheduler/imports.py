@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
+from crawler.config import SOURCE_NAMES
 from storage.records import CallRecord, CallStatus, Precision, effective_deadline, local_midnight
 
 ALLOWED = {
@@ -37,6 +38,8 @@ ALLOWED = {
     "budget_eur",
 }
 MAX_LINE = 1_000_000
+#: Record sources written by the crawlers (the four source names).
+CRAWLED_SOURCES = frozenset(SOURCE_NAMES)
 
 
 class LineError(ValueError):
@@ -105,6 +108,9 @@ def parse_line(item: Any, *, now: datetime, tz: ZoneInfo) -> CallRecord:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise LineError(f"'url' must be an http(s) address: {url!r}")
     source = _text(item, "source") or "manual"
+    if source in CRAWLED_SOURCES:
+        # A crawl would rewrite the imported row and back again, each time a "change".
+        raise LineError(f"'source' {source!r} is a crawled source; use another name (e.g. 'manual')")
     source_id = _text(item, "source_id") or hashlib.sha256(url.encode()).hexdigest()[:16]
     opens = parse_when(item.get("opens"), "opens", tz)
     closes = parse_when(item.get("closes"), "closes", tz)

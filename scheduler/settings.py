@@ -31,12 +31,14 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
+    EnvSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+from pydantic_settings.sources.utils import parse_env_vars
 
-from crawler.config import CrawlConfig, SourcesConfig
+from crawler.config import SOURCE_NAMES, CrawlConfig, SourcesConfig
 from notifier.config import (
     DeliveryConfig,
     DigestConfig,
@@ -52,6 +54,18 @@ DEFAULT_CONFIG = Path("sentinella.toml")
 NOT_SETTINGS = {"SENTINELLA_CONFIG", "SENTINELLA_TEST_POSTGRES_URL"}
 
 _toml_path: ContextVar[Path | None] = ContextVar("sentinella_toml_path", default=None)
+_environ: ContextVar[Mapping[str, str] | None] = ContextVar("sentinella_environ", default=None)
+
+
+class _MappingEnvSource(EnvSettingsSource):
+    """The environment source, reading the mapping given to :func:`load_settings` (tests pass
+    their own) instead of ``os.environ``; never touches the process environment."""
+
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        environ = _environ.get()
+        if environ is None:
+            return super()._load_env_vars()
+        return parse_env_vars(environ, self.case_sensitive, self.env_ignore_empty, self.env_parse_none_str)
 
 
 class SettingsError(Exception):
@@ -136,7 +150,7 @@ class Settings(BaseSettings):
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
         path = _toml_path.get()
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        sources: list[PydanticBaseSettingsSource] = [init_settings, _MappingEnvSource(settings_cls)]
         if path is not None:
             sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
         return tuple(sources)
@@ -163,20 +177,49 @@ def _has_path(data: Mapping[str, Any], loc: tuple[Any, ...]) -> bool:
     return True
 
 
-def _describe(exc: ValidationError, file_data: Mapping[str, Any], path: Path | None) -> str:
+def _where(
+    loc: tuple[Any, ...], file_data: Mapping[str, Any], path: Path | None, environ: Mapping[str, str]
+) -> str:
+    """Where the value at ``loc`` came from: an environment variable wins over the file."""
+    upper = {k.upper() for k in environ}
+    for depth in range(len(loc), 0, -1):
+        var = ENV_PREFIX + "__".join(str(p) for p in loc[:depth]).upper()
+        if var in upper:
+            return f"from ${var}"
+    if path is not None and _has_path(file_data, loc):
+        return f"in {path}"
+    return "(default)"
+
+
+def _describe(
+    exc: ValidationError, file_data: Mapping[str, Any], path: Path | None, environ: Mapping[str, str]
+) -> str:
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         key = ".".join(str(p) for p in loc)
-        if path is not None and _has_path(file_data, loc):
-            where = f"in {path}"
-        else:
-            where = f"from ${ENV_PREFIX}{'__'.join(str(p) for p in loc).upper()}"
-            if err["type"] == "missing":
-                where = "(required)"
+        where = "(required)" if err["type"] == "missing" else _where(loc, file_data, path, environ)
         message = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
         lines.append(f"setting {key!r} {where}: {message}")
     return "\n".join(lines)
+
+
+def _check_schedules(
+    settings: Settings, file_data: Mapping[str, Any], path: Path | None, env: Mapping[str, str]
+) -> None:
+    """Each schedule must make a real trigger (a cron string can look right and still be out of range)."""
+    from scheduler.jobs import trigger_for
+
+    problems = []
+    for name in SOURCE_NAMES:
+        schedule = getattr(settings.sources, name).schedule
+        try:
+            trigger_for(schedule, settings.tz)
+        except ValueError as exc:
+            loc = ("sources", name, "schedule")
+            problems.append(f"setting 'sources.{name}.schedule' {_where(loc, file_data, path, env)}: {exc}")
+    if problems:
+        raise SettingsError("\n".join(problems))
 
 
 def _unknown_env(environ: Mapping[str, str]) -> list[str]:
@@ -217,22 +260,17 @@ def load_settings(
     problems = _unknown_env(env)
     if problems:
         raise SettingsError("\n".join(problems))
-    token = _toml_path.set(path)
-    saved = None
+    path_token = _toml_path.set(path)
+    env_token = _environ.set(environ)
     try:
-        if environ is not None:
-            # pydantic-settings reads os.environ; swap in the given mapping for this call only.
-            saved = dict(os.environ)
-            os.environ.clear()
-            os.environ.update(environ)
-        return Settings(**overrides)
+        settings = Settings(**overrides)
     except ValidationError as exc:
-        raise SettingsError(_describe(exc, file_data, path)) from None
+        raise SettingsError(_describe(exc, file_data, path, env)) from None
     finally:
-        _toml_path.reset(token)
-        if saved is not None:
-            os.environ.clear()
-            os.environ.update(saved)
+        _toml_path.reset(path_token)
+        _environ.reset(env_token)
+    _check_schedules(settings, file_data, path, env)
+    return settings
 
 
 def make_clock(settings: Settings) -> Callable[[], datetime]:

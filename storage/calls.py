@@ -164,12 +164,14 @@ def list_calls(
     source: str | None = None,
     since: datetime | None = None,
     limit: int | None = None,
+    newest_first: bool = False,
 ) -> list[CallView]:
-    """Calls by id. ``since`` keeps calls new or changed (``last_changed``) at or after it;
-    ``open_only`` needs ``now``."""
+    """Calls by id, or most recently changed first with ``newest_first``. ``since`` keeps calls
+    new or changed (``last_changed``) at or after it; ``open_only`` needs ``now``."""
     if open_only and now is None:
         raise ValueError("open_only needs now")
-    query = select(_calls).order_by(_calls.c.id)
+    order = (_calls.c.last_changed.desc(), _calls.c.id.desc()) if newest_first else (_calls.c.id,)
+    query = select(_calls).order_by(*order)
     if source is not None:
         query = query.where(_calls.c.source == source)
     if since is not None:

@@ -71,7 +71,7 @@ def list_calls(
     since_dt = datetime.combine(since_day, time(0), tzinfo=tz) if since_day else None
     now = app.now()
     rows = calls_store.list_calls(
-        app.db, open_only=open_only, now=now, source=source, since=since_dt, limit=limit
+        app.db, open_only=open_only, now=now, source=source, since=since_dt, limit=limit, newest_first=True
     )
     if as_json:
         print_json(rows)

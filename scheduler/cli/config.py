@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import SecretStr
+from sqlalchemy.engine import make_url
 
 from scheduler.cli.common import context, handles_errors, out
 from scheduler.settings import Settings, load_settings
@@ -48,6 +49,8 @@ def to_toml(settings: Settings) -> str:
     Unset optional values (None) are written as comments, so the file stays loadable.
     """
     data = _plain(settings.model_dump(mode="python"))
+    # A database URL may carry a password.
+    data["database_url"] = make_url(settings.database_url).render_as_string(hide_password=True)
     lines: list[str] = []
 
     def emit(table: dict[str, Any], prefix: str) -> None:

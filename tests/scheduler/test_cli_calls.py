@@ -106,6 +106,7 @@ def test_import_reports_each_bad_line_and_keeps_good_ones(env: dict[str, str], t
             {"title": "x", "url": "ftp://x"},
             {"title": "x", "url": "https://e.org/y", "closes": "31/12/2026"},
             {"title": "x", "url": "https://e.org/z", "colour": 1},
+            {"title": "x", "url": "https://e.org/w", "source": "sedia"},
         ],
         extra=["{not json", ""],
     )
@@ -115,7 +116,8 @@ def test_import_reports_each_bad_line_and_keeps_good_ones(env: dict[str, str], t
     assert "line 3:" in err and "http" in err
     assert "line 4:" in err and "bad date" in err
     assert "line 5: unknown field(s): colour" in err
-    assert "line 6: not valid JSON" in err
+    assert "line 6: 'source' 'sedia' is a crawled source" in err
+    assert "line 7: not valid JSON" in err
     assert "Imported 1 call(s)" in out
     code, out, _ = run("calls", "list", "--json")
     assert len(json.loads(out)) == 1

@@ -99,6 +99,10 @@ def test_config_command_prints_a_loadable_file_without_secrets(tmp_path: Path) -
     )
     text = to_toml(settings)
     assert "SECRET-TOKEN" not in text and 'token = "**********"' in text
+    with_password = load_settings(
+        environ={"SENTINELLA_DATABASE_URL": "postgresql://u:dbpass@db.example.org/x"}
+    )
+    assert "dbpass" not in to_toml(with_password)
     path = tmp_path / "round.toml"
     path.write_text(text, encoding="utf-8")
     again = load_settings(path, environ={})
@@ -106,3 +110,29 @@ def test_config_command_prints_a_loadable_file_without_secrets(tmp_path: Path) -
     assert again.sources.feeds.feeds == settings.sources.feeds.feeds
     assert again.digest.time == settings.digest.time
     assert again.matching == settings.matching
+
+
+def test_environment_is_blamed_when_it_wins_over_the_file(tmp_path: Path) -> None:
+    config = tmp_path / "ok.toml"
+    config.write_text('language = "en"\n', encoding="utf-8")
+    with pytest.raises(SettingsError) as info:
+        load_settings(config, environ={"SENTINELLA_LANGUAGE": "de"})
+    assert "$SENTINELLA_LANGUAGE" in str(info.value) and str(config) not in str(info.value)
+
+
+def test_out_of_range_cron_names_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "cron.toml"
+    config.write_text('[sources.lombardia]\nschedule = "99 99 * * *"\n', encoding="utf-8")
+    with pytest.raises(SettingsError) as info:
+        load_settings(config, environ={})
+    assert "sources.lombardia.schedule" in str(info.value) and str(config) in str(info.value)
+    with pytest.raises(SettingsError, match=r"\$SENTINELLA_SOURCES__SEDIA__SCHEDULE"):
+        load_settings(environ={"SENTINELLA_SOURCES__SEDIA__SCHEDULE": "0 25 * * *"})
+
+
+def test_given_environment_leaves_the_process_environment_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTINELLA_LANGUAGE", "en")
+    assert load_settings(environ={}).language == "it"
+    import os
+
+    assert os.environ["SENTINELLA_LANGUAGE"] == "en"
