@@ -30,7 +30,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -129,9 +129,13 @@ def run_crawl(
     now: datetime,
     progress: Progress | None = None,
     stop: threading.Event | None = None,
+    child_env: Mapping[str, str] | None = None,
 ) -> list[SourceSummary]:
     """Crawl ``sources`` (all enabled ones when empty), one after the other; never raises for a
     source's failure — it is in that source's summary (``outcome="failed"``).
+
+    ``child_env`` is the environment of the crawl processes (None: this process's). The caller
+    passes one without secrets: a crawl needs no bot token or SMTP password.
 
     ``stop`` (set from another thread, e.g. a daemon shutting down) kills the running crawl
     process within about a second, records its run as failed and starts no further source.
@@ -154,6 +158,7 @@ def run_crawl(
             now=source_now,
             progress=progress,
             stop=stop,
+            child_env=child_env,
         )
         if progress is not None:
             progress(ProgressEvent(name, "done", summary.requests, summary.bytes, summary.seen, summary))
@@ -170,6 +175,7 @@ def _run_source(
     now: datetime,
     progress: Progress | None,
     stop: threading.Event | None = None,
+    child_env: Mapping[str, str] | None = None,
 ) -> SourceSummary:
     from storage.db import Database
     from storage.sources import finish_run, start_run
@@ -194,7 +200,7 @@ def _run_source(
                 "sources": sources_config.model_dump(mode="json"),
             }
             result, problem = _run_child(
-                job, timeout=crawl.run_timeout, name=name, progress=progress, stop=stop
+                job, timeout=crawl.run_timeout, name=name, progress=progress, stop=stop, env=child_env
             )
             seconds = time.monotonic() - started
             if result is not None and result.get("finished"):
@@ -265,6 +271,7 @@ def _run_child(
     name: str,
     progress: Progress | None,
     stop: threading.Event | None = None,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[dict[str, Any] | None, str | None]:
     """Run the worker; returns (its result line or None, a problem description or None)."""
     with tempfile.TemporaryFile() as stderr:
@@ -273,6 +280,7 @@ def _run_child(
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=stderr,
+            env=None if env is None else dict(env),
         )
         assert child.stdin is not None and child.stdout is not None
         lines: queue.Queue[bytes | None] = queue.Queue()

@@ -21,6 +21,8 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
+from telegram.error import BadRequest
+
 from notifier.channels import ConsoleChannel, DeliveryError, EmailChannel, TelegramChannel
 from notifier.config import EmailConfig, TelegramConfig
 from storage import notices
@@ -30,8 +32,10 @@ from storage.notices import NoticeView
 
 log = logging.getLogger(__name__)
 
-#: Telegram's limit is 4096 characters; notices are short, a long list is cut.
+#: Telegram's limit is 4096 characters: one message carries whole notices up to this size.
 MAX_TEXT = 3500
+#: One notice's message is cut to this (plain text, before escaping).
+MAX_ITEM = 1000
 
 HEAD = {
     "it": ("⚠️ Sentinella: problema", "✅ Sentinella: risolto"),
@@ -39,15 +43,34 @@ HEAD = {
 }
 
 
-def notice_text(items: list[NoticeView], lang: str = "it", *, as_html: bool = False) -> str:
+def _item(n: NoticeView, lang: str, *, as_html: bool) -> str:
     problem, recovered = HEAD.get(lang, HEAD["it"])
-    lines = []
+    head = problem if n.active else recovered
+    message = n.message if len(n.message) <= MAX_ITEM else n.message[: MAX_ITEM - 1] + "…"
+    if as_html:
+        return f"<b>{head}</b>\n{html.escape(message)}"
+    return f"{head}\n{message}"
+
+
+def notice_batch(
+    items: list[NoticeView], lang: str = "it", *, as_html: bool = False
+) -> tuple[str, list[NoticeView]]:
+    """The text of as many whole notices as fit in one message, and which ones they are.
+
+    Notices are never cut in the middle (a cut could split an HTML entity or tag); those that do
+    not fit wait for the next message.
+    """
+    parts: list[str] = []
+    included: list[NoticeView] = []
+    size = 0
     for n in items:
-        head = problem if n.active else recovered
-        message = html.escape(n.message) if as_html else n.message
-        lines.append(f"<b>{head}</b>\n{message}" if as_html else f"{head}\n{message}")
-    text = "\n\n".join(lines)
-    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+        part = _item(n, lang, as_html=as_html)
+        if included and size + len(part) + 2 > MAX_TEXT:
+            break
+        parts.append(part)
+        included.append(n)
+        size += len(part) + 2
+    return "\n\n".join(parts), included
 
 
 async def notify_admins(
@@ -71,6 +94,8 @@ async def notify_admins(
         elif admin.email:
             mails[admin.email] = admin.language
 
+    # One message at a time: as many whole notices as fit; the rest go in the next round.
+    _, batch = notice_batch(pending, "it", as_html=True)
     delivered = 0
     attempted = 0
     tg = channels.get("telegram")
@@ -80,9 +105,13 @@ async def notify_admins(
         for chat, lang in chats.items():
             attempted += 1
             try:
-                await bot.send_message(
-                    chat_id=chat, text=notice_text(pending, lang, as_html=True), parse_mode="HTML"
-                )
+                try:
+                    text, _ = notice_batch(batch, lang, as_html=True)
+                    await bot.send_message(chat_id=chat, text=text, parse_mode="HTML")
+                except BadRequest:
+                    # Whatever Telegram could not parse, the plain text still says it.
+                    text, _ = notice_batch(batch, lang)
+                    await bot.send_message(chat_id=chat, text=text)
                 delivered += 1
             except Exception as exc:  # one unreachable admin must not stop the others
                 log.warning("could not tell admin chat %s: %s", chat, type(exc).__name__)
@@ -98,7 +127,7 @@ async def notify_admins(
             message["To"] = address
             message["Date"] = formatdate(now.timestamp(), localtime=False)
             message["Message-ID"] = make_msgid(domain="sentinella.local")
-            message.set_content(notice_text(pending, lang))
+            message.set_content(notice_batch(batch, lang)[0])
             try:
                 await mail.send_message(message, address)
                 delivered += 1
@@ -108,11 +137,11 @@ async def notify_admins(
     if attempted == 0:
         console = next((c for c in channels.values() if isinstance(c, ConsoleChannel)), None)
         if console is not None and not isinstance(tg, TelegramChannel) and not isinstance(mail, EmailChannel):
-            console.console.print(notice_text(pending, "it"), markup=False)
-        for n in pending:
+            console.console.print(notice_batch(batch, "it")[0], markup=False)
+        for n in batch:
             log.warning("admin notice (%s): %s", "problem" if n.active else "recovered", n.message)
         delivered = 1
     if delivered:
-        notices.mark_notified(db, [n.key for n in pending], now=now)
-        return len(pending)
+        notices.mark_notified(db, [n.key for n in batch], now=now)
+        return len(batch)
     return 0

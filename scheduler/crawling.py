@@ -7,12 +7,13 @@ clears it, told once too (the notifier delivers pending notices to admins).
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Sequence
 from datetime import datetime
 
 from crawler.run import Progress, SourceSummary, run_crawl
-from scheduler.settings import Settings
+from scheduler.settings import ENV_PREFIX, Settings
 from storage import notices
 from storage.db import Database
 
@@ -29,6 +30,12 @@ def record_notices(db: Database, summaries: Sequence[SourceSummary], *, now: dat
             notices.raise_notice(db, key, f"Source {s.name} keeps failing ({s.outcome}){reason}", now=now)
         elif s.notify == "recovered":
             notices.clear_notice(db, key, now=now)
+
+
+def crawl_environment() -> dict[str, str]:
+    """This process's environment without Sentinella's settings: a crawl process gets its
+    whole configuration in its job, and no secret (bot token, SMTP password) has to reach it."""
+    return {k: v for k, v in os.environ.items() if not k.upper().startswith(ENV_PREFIX)}
 
 
 def crawl(
@@ -53,6 +60,7 @@ def crawl(
         now=now,
         progress=progress,
         stop=stop,
+        child_env=crawl_environment(),
     )
     record_notices(db, summaries, now=now)
     return summaries

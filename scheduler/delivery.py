@@ -27,7 +27,12 @@ class DeliveryRound:
 
 
 def make_channels(settings: Settings, console: Any = None) -> dict[str, Channel]:
-    return build_channels(settings.telegram, settings.email, console=console)
+    """The configured channels; the console stands in for the others only when allowed."""
+    channels = build_channels(settings.telegram, settings.email, console=console)
+    if not settings.delivery.console_fallback:
+        stand_in = channels.get("console")
+        channels = {name: ch for name, ch in channels.items() if name == "console" or ch is not stand_in}
+    return channels
 
 
 async def delivery_round(

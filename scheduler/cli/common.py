@@ -21,16 +21,25 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.text import Text
+from sqlalchemy.engine import make_url
 
 from scheduler.settings import Settings, SettingsError, load_settings, make_clock
-from storage.db import Database, DatabaseError
+from storage.db import Database, DatabaseError, normalise_url
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
-# Markup off: scraped titles may contain "[...]", which must print as text.
+# Markup off: scraped titles may contain "[...]", which must print as text. Soft wrap: a path or
+# a one-line error stays on one line, however long. (Console delivery prints panels, which soft
+# wrap would crop: it gets a console of its own, see console_for_delivery.)
 out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+
+
+def console_for_delivery() -> Console:
+    """A console for alerts and digests printed as they would be sent: wraps, never crops."""
+    return Console(highlight=False, markup=False)
 
 
 class CliError(Exception):
@@ -102,9 +111,8 @@ def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        debug = "--debug" in sys.argv or any(
-            isinstance(a, typer.Context) and context(a).debug for a in [*args, *kwargs.values()]
-        )
+        apps = [context(a) for a in [*args, *kwargs.values()] if isinstance(a, typer.Context)]
+        debug = "--debug" in sys.argv or any(a.debug for a in apps)
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.BadParameter):
@@ -113,7 +121,7 @@ def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
             if debug:
                 raise
             for line in str(exc).splitlines() or [type(exc).__name__]:
-                err.print(f"[red]error:[/red] {line}", markup=True)
+                _error_line(redact(line, apps))
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted")
@@ -122,13 +130,35 @@ def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
             if debug:
                 raise
             text = str(exc).strip().splitlines()
-            err.print(
-                f"[red]error:[/red] {type(exc).__name__}: {text[0] if text else ''} (run with --debug for details)",
-                markup=True,
-            )
+            first = redact(text[0], apps) if text else ""
+            _error_line(f"{type(exc).__name__}: {first} (run with --debug for details)")
             raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _error_line(line: str) -> None:
+    # Text, not markup: the message may quote scraped or user text.
+    err.print(Text.assemble(("error:", "red"), " ", line))
+
+
+def secrets_of(settings: Settings) -> list[str]:
+    values = [settings.telegram.token, settings.telegram.webhook_secret_token, settings.email.password]
+    found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+    password = make_url(normalise_url(settings.database_url)).password
+    if password:
+        found.append(str(password))
+    return found
+
+
+def redact(text: str, apps: Sequence[AppContext]) -> str:
+    """The text with every configured secret (bot token, passwords) replaced by ``***``."""
+    for app in apps:
+        if app._settings is None:
+            continue
+        for secret in secrets_of(app._settings):
+            text = text.replace(secret, "***")
+    return text
 
 
 def parse_date_option(value: str | None, name: str) -> date | None:

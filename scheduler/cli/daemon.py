@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from scheduler.cli.common import context, handles_errors, out
+from scheduler.cli.common import console_for_delivery, context, handles_errors
 from scheduler.daemon import run_daemon
 
 
@@ -18,5 +18,7 @@ def run_command(ctx: typer.Context) -> None:
     app = context(ctx)
     settings, db = app.settings, app.db
     config = app.config_path
-    code = run_daemon(settings, db, app.clock, config_path=str(config) if config else None, console=out)
+    code = run_daemon(
+        settings, db, app.clock, config_path=str(config) if config else None, console=console_for_delivery()
+    )
     raise typer.Exit(code)

@@ -16,7 +16,15 @@ from notifier.digest import (
     render_digest,
     send_digest,
 )
-from scheduler.cli.common import CliError, context, handles_errors, out, parse_date_option, print_json
+from scheduler.cli.common import (
+    CliError,
+    console_for_delivery,
+    context,
+    handles_errors,
+    out,
+    parse_date_option,
+    print_json,
+)
 from scheduler.delivery import DeliveryRound, close_channels, delivery_round, make_channels
 
 
@@ -33,7 +41,7 @@ def dispatch_command(
     settings, db = app.settings, app.db
 
     async def run() -> DeliveryRound:
-        channels = make_channels(settings, console=out)
+        channels = make_channels(settings, console=console_for_delivery())
         try:
             return await delivery_round(settings, db, channels, now=app.now(), limit=limit)
         finally:
@@ -88,7 +96,7 @@ def digest_command(
     if send:
 
         async def run() -> DigestSendReport:
-            channels = make_channels(settings, console=out)
+            channels = make_channels(settings, console=console_for_delivery())
             try:
                 senders = digest_senders(channels, email=settings.email, config=settings.digest)
                 return await send_digest(db, digest, now=now, senders=senders, config=settings.digest)

@@ -80,3 +80,36 @@ async def test_console_when_nothing_is_configured(
     assert await tell(sqlite_db, {"console": ConsoleChannel()}, TelegramConfig(), now) == 1
     assert "Source feeds keeps failing" in capsys.readouterr().out
     assert notices.pending_notices(sqlite_db) == []
+
+
+async def test_many_notices_go_whole_over_several_messages(
+    sqlite_db: Database, server: FakeBotAPI, now: datetime
+) -> None:
+    config = TelegramConfig(token=SecretStr(server.token), base_url=server.base_url, admin_chat_ids=[900])
+    channels: dict[str, Any] = {"telegram": TelegramChannel(config)}
+    for i in range(12):
+        notices.raise_notice(sqlite_db, f"source:s{i}", f"Source s{i} & co: " + "x" * 600, now=now)
+    try:
+        told = [await tell(sqlite_db, channels, config, now) for _ in range(6)]
+    finally:
+        await channels["telegram"].aclose()
+    assert sum(told) == 12 and told[0] < 12  # more than one message, nothing dropped
+    texts = [m.text for m in server.sent_messages()]
+    assert all(len(t) <= 4096 for t in texts)
+    assert all(t.count("&amp;") == t.count("Source s") for t in texts)  # no entity cut in half
+    assert notices.pending_notices(sqlite_db) == []
+
+
+async def test_html_refused_is_resent_as_plain_text(
+    sqlite_db: Database, server: FakeBotAPI, now: datetime
+) -> None:
+    config = TelegramConfig(token=SecretStr(server.token), base_url=server.base_url, admin_chat_ids=[900])
+    channels: dict[str, Any] = {"telegram": TelegramChannel(config)}
+    server.script("sendMessage", Answer.parse_error())
+    notices.raise_notice(sqlite_db, "source:x", "Source x <b>broken", now=now)
+    try:
+        assert await tell(sqlite_db, channels, config, now) == 1
+    finally:
+        await channels["telegram"].aclose()
+    last = server.sent_messages()[-1]
+    assert "parse_mode" not in last.params and "Source x <b>broken" in last.text

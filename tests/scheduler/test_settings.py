@@ -136,3 +136,15 @@ def test_given_environment_leaves_the_process_environment_alone(monkeypatch: pyt
     import os
 
     assert os.environ["SENTINELLA_LANGUAGE"] == "en"
+
+
+def test_crawl_processes_get_no_settings_or_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from scheduler.crawling import crawl_environment
+
+    monkeypatch.setenv("SENTINELLA_TELEGRAM__TOKEN", "123456:SECRET-TOKEN")
+    monkeypatch.setenv("SENTINELLA_EMAIL__PASSWORD", "smtp-secret")
+    monkeypatch.setenv("PATH_FOR_TEST", "/bin")
+    env = crawl_environment()
+    assert "PATH_FOR_TEST" in env
+    assert not any(k.startswith("SENTINELLA_") for k in env)
+    assert "SECRET-TOKEN" not in str(env) and "smtp-secret" not in str(env)
