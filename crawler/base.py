@@ -38,11 +38,16 @@ How a source spider is written
    :meth:`SentinellaSpider.conditional_request`); any other memory goes in
    :attr:`SentinellaSpider.state` (a JSON dict kept between runs). The state is saved only when the
    run's records were ingested, so a failed run is simply repeated in full next time. When a 304
-   answers for a whole resource, add the previous run's count to ``unchanged_skipped`` (keep the
-   fingerprints or a count in the state): a run that "found nothing" is judged degraded.
+   answers for a whole resource, :meth:`SentinellaSpider.carry` the ids the previous run read
+   there (keep them, or the fingerprints, in the state). The run's *yield* is the records yielded
+   plus the ids carried: a run that "found nothing" or less than half of the last good one is not
+   ingested and judged degraded, so a normal no-change crawl must carry every call it still lists.
+   The carried ids also get their ``last_seen`` moved (:func:`storage.ingest.touch_seen`).
 8. ``required_fields`` names the fields the per-field validation report must find in at least
-   ``crawl.min_field_share`` of the items (City Scrapers style); otherwise the run is degraded and
-   its records are not ingested.
+   ``crawl.min_field_share`` of the items (City Scrapers style), the carried calls counting as
+   having them (they had them when stored) and only once there are ``crawl.min_validation_items``
+   calls; otherwise the run is degraded and its records are not ingested. A record without a
+   title or an http(s) URL is dropped with an error instead (:class:`CollectPipeline`).
 
 A minimal spider::
 
@@ -86,8 +91,13 @@ from typing import Any, ClassVar
 import scrapy
 from scrapy.crawler import Crawler
 from scrapy.downloadermiddlewares.retry import RetryMiddleware
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.http import Request, Response
+from scrapy.robotstxt import RobotParser
 from scrapy.settings import BaseSettings
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 
 from crawler.config import CrawlConfig, FeedConfig, SourceConfig
@@ -172,6 +182,10 @@ def crawl_settings(crawl: CrawlConfig) -> dict[str, Any]:
         "SENTINELLA_RETRY_BACKOFF": crawl.retry_backoff,
         "SENTINELLA_RETRY_BACKOFF_MAX": crawl.retry_backoff_max,
         "DOWNLOADER_MIDDLEWARES": {
+            # Replaced by the subclass that gives the parser to every request waiting for robots.txt,
+            # at the same position.
+            "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+            "crawler.base.ObeyRobotsTxtMiddleware": 100,
             # Replaced by the subclass with backoff, at the same position.
             "scrapy.downloadermiddlewares.retry.RetryMiddleware": None,
             "crawler.base.BackoffRetryMiddleware": 550,
@@ -221,6 +235,34 @@ class BackoffRetryMiddleware(RetryMiddleware):
 
     async def process_exception(self, request: Request, exception: Exception) -> Request | Response | None:  # type: ignore[override]
         return await self._pause(super().process_exception(request, exception))
+
+
+class ObeyRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's robots.txt middleware, with every request that waits for a robots.txt obeying it.
+
+    While a host's robots.txt is being downloaded, Scrapy (2.19) makes the other requests to that
+    host await the one shared Deferred through ``Deferred.asFuture``, whose callback returns None:
+    the first waiter gets the parser, every later one gets None, which means "no robots.txt,
+    everything allowed", so a disallowed URL goes out (three feeds of one host started together
+    are enough). Here each waiter gets a Deferred of its own, fed by a callback that passes the
+    result on, so the shared one keeps it.
+    """
+
+    async def robot_parser(self, request: Request) -> RobotParser | None:
+        pending = self._parsers.get(urlparse_cached(request).netloc)
+        if not isinstance(pending, Deferred):
+            return await super().robot_parser(request)
+        own: Deferred[RobotParser | None] = Deferred()
+
+        def relay(result: Any) -> Any:
+            if isinstance(result, Failure):
+                own.errback(result)
+            else:
+                own.callback(result)
+            return result
+
+        pending.addBoth(relay)
+        return await maybe_deferred_to_future(own)
 
 
 class RequestKindStatsMiddleware:
@@ -286,27 +328,53 @@ FIELD_CHECKS: dict[str, Callable[[CallRecord], bool]] = {
 }
 
 
-def validation_report(
-    records: Sequence[CallRecord], required: Sequence[str], *, min_share: float
-) -> dict[str, Any]:
-    """Share of records having each field, and which required fields fall below ``min_share``.
+#: Fields every single record must have; a record without one is dropped with an error.
+ITEM_REQUIRED: tuple[str, ...] = ("title", "url")
 
-    ``field_shares`` holds the *required* fields only: it is what ``storage.sources.finish_run``
-    judges. ``fields`` holds every field, for the record. A run that parsed no record this time
-    (nothing changed, or nothing found) has no shares to judge: the yield rule handles it.
+
+def validation_report(
+    records: Sequence[CallRecord],
+    required: Sequence[str],
+    *,
+    min_share: float,
+    carried: int = 0,
+    min_items: int = 1,
+) -> dict[str, Any]:
+    """Share of calls having each field, and which required fields fall below ``min_share``.
+
+    The calls are the ``records`` parsed this run plus the ``carried`` ones an incremental crawl
+    did not fetch again because they did not change: those count as having every field (they
+    were stored after passing this very check), so one odd changed call among many unchanged
+    ones cannot sink every later run. Below ``min_items`` calls nothing is judged: on a handful
+    of calls one item would decide. ``fresh_fields`` holds the shares over ``records`` alone.
+
+    ``field_shares`` holds the *required* fields only, and only when judged: it is what
+    ``storage.sources.finish_run`` judges. ``fields`` holds every field, for the record. A run
+    that parsed no record and carried none has no shares to judge: the yield rule handles it.
     """
-    total = len(records)
+    fresh = len(records)
+    total = fresh + max(carried, 0)
     shares: dict[str, float] = {}
-    if total:
-        for name, check in FIELD_CHECKS.items():
-            shares[name] = round(sum(1 for r in records if check(r)) / total, 4)
-    required_shares = {name: shares.get(name, 0.0) for name in required} if total else {}
+    fresh_shares: dict[str, float] = {}
+    for name, check in FIELD_CHECKS.items():
+        passing = sum(1 for r in records if check(r))
+        if total:
+            shares[name] = round((passing + total - fresh) / total, 4)
+        if fresh:
+            fresh_shares[name] = round(passing / fresh, 4)
+    judged = total > 0 and total >= min_items
+    required_shares = {name: shares.get(name, 0.0) for name in required} if judged else {}
     below = [name for name, share in required_shares.items() if share < min_share]
     return {
         "items": total,
+        "fresh_items": fresh,
+        "carried_items": total - fresh,
+        "judged": judged,
         "field_shares": required_shares,
         "fields": shares,
+        "fresh_fields": fresh_shares,
         "min_share": min_share,
+        "min_items": min_items,
         "below": below,
     }
 
@@ -314,9 +382,10 @@ def validation_report(
 class CollectPipeline:
     """Collects the records a spider yields (one per ``source_id``) for the crawl process to ingest.
 
-    Anything that is not a :class:`CallRecord` is refused with an error; a second record with the
-    same ``source_id`` is dropped (the first wins) with an error, since ingesting both would make
-    the call flap between them.
+    Anything that is not a :class:`CallRecord` is refused with an error; so is a record without a
+    title or without an http(s) URL (a call nobody could read or open: one such item must not
+    sink the run's validation); a second record with the same ``source_id`` is dropped (the
+    first wins) with an error, since ingesting both would make the call flap between them.
     """
 
     def __init__(self, crawler: Crawler) -> None:
@@ -339,6 +408,13 @@ class CollectPipeline:
             if spider:
                 spider.record_error(f"spider yielded a {type(item).__name__}, not a CallRecord")
             return item
+        missing = [name for name in ITEM_REQUIRED if not FIELD_CHECKS[name](item)]
+        if missing:
+            if spider:
+                spider.record_error(
+                    f"call {item.source_id!r} dropped: no {' and no '.join(missing)} ({item.url[:200]!r})"
+                )
+            return item
         if item.source_id in self._ids:
             if spider:
                 spider.record_error(f"duplicate source_id {item.source_id!r} dropped")
@@ -352,7 +428,11 @@ class CollectPipeline:
         if spider is None:
             return
         self.report = validation_report(
-            self.records, spider.required_fields, min_share=spider.crawl_config.min_field_share
+            self.records,
+            spider.required_fields,
+            min_share=spider.crawl_config.min_field_share,
+            carried=spider.unchanged_skipped,
+            min_items=spider.crawl_config.min_validation_items,
         )
 
 
@@ -382,8 +462,10 @@ class SentinellaSpider(scrapy.Spider):
         self.errors = ErrorList()
         #: Set when the run cannot be trusted (a listing failed, the API answered nonsense).
         self.fatal: str | None = None
-        #: Calls the source still lists but that were not refetched because they did not change.
+        #: Calls the source still lists but that were not refetched because they did not change:
+        #: their count (part of the run's yield) and their ids (their ``last_seen`` is moved).
         self.unchanged_skipped = 0
+        self.carried_ids: list[str] = []
         #: Source-specific figures for the run's report (rows listed, rows dropped as stale …).
         self.notes: dict[str, Any] = {}
 
@@ -496,8 +578,13 @@ class SentinellaSpider(scrapy.Spider):
             if fetched.tzinfo is None or self.now - fetched >= refresh_after:
                 return False
         self._fingerprints[key] = old
-        self.unchanged_skipped += 1
+        self.carry(key)
         return True
+
+    def carry(self, key: str) -> None:
+        """Count ``key`` as listed by the source and current in storage, without a record this run."""
+        self.unchanged_skipped += 1
+        self.carried_ids.append(key)
 
     def remember(self, key: str, fingerprint: str) -> None:
         """Note that ``key`` was fully fetched now with this fingerprint."""
@@ -570,13 +657,15 @@ class ListingDetailSpider(SentinellaSpider):
     detail only for entries new or changed since the last ingested run.
     """
 
-    #: Refetch an unchanged entry's detail after this long anyway (None = never).
-    refresh_after: ClassVar[timedelta | None] = timedelta(days=7)
+    def detail_refresh(self) -> timedelta | None:
+        """Refetch an unchanged entry's detail once it is this old (None = never, the default:
+        a source whose pages change behind its listing says so with a setting of its own)."""
+        return None
 
     def parse_listing_page(self, response: Response, **kwargs: Any) -> Iterator[Any]:
         for obj in self.parse_listing(response, **kwargs):
             if isinstance(obj, ListingEntry):
-                if self.unchanged(obj.key, obj.fingerprint, refresh_after=self.refresh_after):
+                if self.unchanged(obj.key, obj.fingerprint, refresh_after=self.detail_refresh()):
                     continue
                 yield self.detail_request(obj)
             else:
@@ -601,7 +690,8 @@ class ListingDetailSpider(SentinellaSpider):
 class FeedSpider(SentinellaSpider):
     """RSS/Atom feeds, each fetched with its own ETag/Last-Modified (kept in ``state["feeds"]``).
 
-    A 304 costs the request only; its entries count as unchanged (the count of the last good read).
+    A 304 costs the request only; its entries are carried over unchanged (the ids of the last
+    good read, kept in the state; a state saved before ids were kept gives their count only).
     Subclasses implement :meth:`parse_feed` (records from a 200 body) and list the feeds in
     :meth:`feeds`.
     """
@@ -634,7 +724,12 @@ class FeedSpider(SentinellaSpider):
         known: Mapping[str, Any] = self.previous_state.get("feeds") or {}
         old = dict(known.get(feed.name) or {})
         if response.status == 304:
-            self.unchanged_skipped += int(old.get("entries", 0))
+            ids = old.get("ids")
+            if isinstance(ids, list):
+                for key in ids:
+                    self.carry(str(key))
+            else:
+                self.unchanged_skipped += int(old.get("entries", 0))
             self.state["feeds"][feed.name] = old
             return
         try:
@@ -649,6 +744,7 @@ class FeedSpider(SentinellaSpider):
             "etag": etag,
             "last_modified": last_modified,
             "entries": len(records),
+            "ids": [r.source_id for r in records],
         }
         yield from records
 

@@ -83,11 +83,18 @@ class CrawlConfig(_Model):
     #: Kill a source's crawl process after this many seconds; the run is recorded as failed.
     run_timeout: float = Field(default=1800.0, gt=0)
     #: Consecutive bad runs before admins are told (once), and told again on recovery.
+    #: Also how a source that really shrank is let back in: a run yielding less than half of the
+    #: last good one is not ingested (a broken listing looks the same), but after this many such
+    #: runs in a row whose yields agree within 10 %, the next one that agrees is ingested and its
+    #: yield becomes the new baseline (see ``crawler.worker`` and ``storage.sources``).
     failure_threshold: int = Field(default=3, ge=1)
-    #: A required field (title, URL, deadline, status …) present in fewer items than this share
-    #: makes the run degraded, and its records are not ingested (a broken parser must not rewrite
-    #: good stored calls).
+    #: A required field (deadline, status …) present in fewer items than this share makes the run
+    #: degraded, and its records are not ingested (a broken parser must not rewrite good stored
+    #: calls). Calls carried over unchanged count as having it: they had it when stored.
     min_field_share: float = Field(default=0.5, ge=0, le=1)
+    #: The field shares are judged only over at least this many calls (fresh and carried over):
+    #: on a handful of calls one odd item would decide the run.
+    min_validation_items: int = Field(default=20, ge=1)
     #: Directory of the per-source lock files; None = a directory in the system temp dir.
     lock_dir: str | None = None
     #: Scrapy log level inside the crawl process (its log goes to the process's stderr).
@@ -123,6 +130,11 @@ class LombardiaConfig(SourceConfig):
     use_portal_listing: bool = True
     #: Ceiling on listing pages walked on the portal (about 6 cards a page).
     max_listing_pages: int = Field(default=60, ge=1)
+    #: Refetch the detail page of a call whose registry row and listing card did not change once
+    #: it is this many days old. 0 = never: a page is fetched only when what the listings show
+    #: changed (the issue's rule). Turn it on if the portal is seen editing pages (attachments,
+    #: a rectified text) without touching the registry or the card.
+    detail_refresh_days: int = Field(default=0, ge=0)
 
 
 class SediaConfig(SourceConfig):
@@ -144,9 +156,11 @@ class SediaConfig(SourceConfig):
     #: 31094501 forthcoming, 31094502 open for submission.
     statuses: list[str] = Field(default_factory=lambda: ["31094501", "31094502"])
     languages: list[str] = Field(default_factory=lambda: ["en"])
-    #: Refetch the full metadata of every listed topic at least this often, even when its checksum
-    #: did not change (protects against a checksum that misses a change). 0 = never.
-    full_refresh_days: int = Field(default=7, ge=0)
+    #: Refetch the full metadata of a listed topic this many days after it was last fetched, even
+    #: when its checksum, status and deadlines did not change. 0 = never: the no-change crawl costs
+    #: the light listing only (the issue's rule). Turn it on if ``checksum`` (undocumented) turns
+    #: out to miss changes, e.g. a budget or description edited in place.
+    full_refresh_days: int = Field(default=0, ge=0)
     #: Hard stop on pages walked, so a misbehaving API cannot loop forever.
     max_pages: int = Field(default=50, ge=1)
 

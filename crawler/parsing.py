@@ -12,6 +12,8 @@ Pure functions on ``str``; nothing here fetches or knows a source.
   "termine", "deadline", "closing date" ...), for feeds and descriptions.
 * :func:`parse_amount` / :func:`iter_amounts` — euro amounts as ``Decimal``.
 * :func:`html_to_text` / :func:`html_lines` — readable text from scraped HTML fragments.
+* :func:`http_url` — a scraped link as an absolute http(s) URL, or None (``javascript:``,
+  ``mailto:``, ``data:`` … are not links a member should be sent to).
 
 Known limits:
 
@@ -35,6 +37,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
+from urllib.parse import urljoin, urlsplit
 
 from storage.records import ROME, Precision
 
@@ -43,6 +46,7 @@ __all__ = [
     "find_deadline",
     "html_lines",
     "html_to_text",
+    "http_url",
     "iter_amounts",
     "iter_dates",
     "parse_amount",
@@ -493,3 +497,31 @@ def html_lines(fragment: str | None, *, bullets: bool = False, keep_breaks: bool
 def html_to_text(fragment: str | None) -> str:
     """Readable plain text of an HTML fragment: paragraphs and list items on their own lines."""
     return "\n".join(html_lines(fragment, bullets=True))
+
+
+# --- URLs ---------------------------------------------------------------------------------
+
+_URL_EDGE = "".join(chr(c) for c in range(0x21))
+_URL_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def http_url(href: str | None, base: str) -> str | None:
+    """``href`` resolved against ``base`` when relative; None unless the result is http(s) with a host.
+
+    Cleaned as browsers do before the scheme is judged (WHATWG URL): leading and trailing spaces
+    and control characters stripped, tabs and newlines removed anywhere (``java\tscript:`` is
+    ``javascript:``); an inner space becomes ``%20``, any other control character refuses the URL.
+    """
+    text = (href or "").strip(_URL_EDGE)
+    text = re.sub(r"[\t\n\r]", "", text)
+    if not text or _URL_CONTROL.search(text):
+        return None
+    try:
+        url = urljoin(base, text.replace(" ", "%20"))
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an invalid IPv6 host
+        return None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        return None
+    return url

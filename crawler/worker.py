@@ -12,16 +12,23 @@ stays a thin supervisor that only has to record a failure when this process dies
 What a run does, in order:
 
 1. read the source's state (validators, fingerprints) and crawl with the source's spider;
-2. decide: a failed crawl (a listing unreachable, the API answering nonsense, every feed down) or
-   a per-field validation below ``crawl.min_field_share`` ingests **nothing**, so every stored call
-   stays as it was (a broken parser must not rewrite good data); otherwise ingest the records —
-   ingest never deletes or closes calls that were not seen, so a partial run is harmless. A run
-   that merely yields less than half of the last good one is ingested and judged degraded: the
-   calls it saw are read correctly, and refusing them would leave a source that really shrank
-   stuck forever (the baseline only moves on good runs);
-3. save the new validators and state only after a successful ingest (a failed run is repeated in
-   full next time);
-4. close the run with :func:`storage.sources.finish_run`, which gives the verdict (ok / degraded /
+2. count the run's *yield*: the calls the source listed, i.e. the records parsed plus the calls
+   carried over unchanged (not fetched again, or behind a 304) — a no-change re-crawl yields
+   as much as the full crawl before it;
+3. decide: a failed crawl (a listing unreachable, the API answering nonsense, every feed down), a
+   per-field validation below ``crawl.min_field_share``, a yield of 0, or a yield of less than
+   half of the last good run's ingests **nothing**, so every stored call stays as it was (a
+   broken listing or parser must not rewrite good data); otherwise ingest the records — ingest
+   never deletes or closes calls that were not seen, so a partial run is harmless — and move
+   ``last_seen`` of the carried calls (:func:`storage.ingest.touch_seen`);
+4. a source that really shrank is let back in: a shrunken run is marked ``shrunk`` in its report,
+   and once the last ``crawl.failure_threshold`` runs were all shrunken and their yields and
+   this run's agree within 10 % (:func:`storage.sources.shrink_settled`), this run is ingested
+   and its yield becomes the new baseline (``new_baseline``). Admins have then been told the
+   source was failing (after the threshold) and hear that it recovered;
+5. save the new validators and state only after a successful ingest (a run not ingested is
+   repeated in full next time, against the state of the last ingested one);
+6. close the run with :func:`storage.sources.finish_run`, which gives the verdict (ok / degraded /
    failed) and whether admins must be told.
 """
 
@@ -62,6 +69,8 @@ class CrawlOutcome:
     last_modified: str | None
     state: dict[str, Any]
     kinds: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Ids of the calls carried over unchanged (their ``last_seen`` is moved after ingest).
+    carried_ids: list[str] = field(default_factory=list)
 
 
 def scrapy_settings(crawl: CrawlConfig, source_config: Any) -> dict[str, Any]:
@@ -167,14 +176,15 @@ def crawl_source(
         last_modified=spider.last_modified,
         state=spider.final_state(),
         kinds=kinds,
+        carried_ids=list(spider.carried_ids),
     )
 
 
 def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
     """Crawl, ingest and record one run; returns the result line (always, even on errors)."""
     from storage.db import Database
-    from storage.ingest import ingest
-    from storage.sources import finish_run, get_source, save_source
+    from storage.ingest import ingest, touch_seen
+    from storage.sources import finish_run, get_source, save_source, shrink_settled
 
     started = time.monotonic()
     source: str = job["source"]
@@ -235,13 +245,29 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
         error_count = outcome.error_count
         below = outcome.report.get("below") or []
         ingested = False
-        new = changed = unchanged = 0
+        new = changed = unchanged = touched = 0
         crawl_outcome: Literal["ok", "failed"] = "failed" if outcome.failure else "ok"
         reason = outcome.failure or ""
-        if outcome.failure is None and not below:
+        # The yield: every call the source listed, the ones carried over unchanged included.
+        seen = len(outcome.records) + outcome.unchanged_skipped
+        baseline = previous.last_good_yield
+        shrunk = outcome.failure is None and seen > 0 and bool(baseline) and seen * 2 < (baseline or 0)
+        new_baseline = shrunk and shrink_settled(
+            db, source, seen=seen, runs=crawl.failure_threshold, current_run=run_id
+        )
+        if outcome.failure is not None:
+            pass
+        elif below:
+            reason = "validation below threshold: " + ", ".join(below)
+        elif seen == 0:
+            reason = "no calls found; nothing ingested"
+        elif shrunk and not new_baseline:
+            reason = f"{seen} calls, fewer than half of the last good run ({baseline}); nothing ingested"
+        else:
             emit({"event": "progress", "stage": "ingesting", "items": len(outcome.records)})
             try:
                 stored = ingest(db, outcome.records, now=now)
+                touched = touch_seen(db, source, outcome.carried_ids, now=now)
             except Exception as exc:  # the database refused the batch: nothing is half-stored
                 crawl_outcome = "failed"
                 reason = f"ingest failed: {type(exc).__name__}: {exc}"
@@ -255,19 +281,20 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
                 save_source(
                     db, source, etag=outcome.etag, last_modified=outcome.last_modified, state=outcome.state
                 )
-        elif below:
-            reason = "validation below threshold: " + ", ".join(below)
 
-        seen = len(outcome.records) + outcome.unchanged_skipped
         report = {
             **outcome.report,
             "reason": reason,
             "ingested": ingested,
             "unchanged_skipped": outcome.unchanged_skipped,
+            "last_seen_moved": touched,
+            "shrunk": shrunk,
             "kinds": outcome.kinds,
             "notes": outcome.notes,
             "errors": errors[:50],
         }
+        if new_baseline and ingested:
+            report["new_baseline"] = {"from": baseline, "to": seen}
         finished_at = now + timedelta(seconds=time.monotonic() - started)
         verdict = finish_run(
             db,
@@ -284,6 +311,7 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
             report=report,
             failure_threshold=crawl.failure_threshold,
             min_field_share=crawl.min_field_share,
+            new_baseline=new_baseline and ingested,
         )
         result.update(
             finished=True,

@@ -9,11 +9,14 @@ delivery (``notifier.dispatch``) sends them later. The rules:
   reason ``new`` for the call's duplicate group, per channel. The row points at the group's
   canonical call, and the unique key (member, group, reason, channel) means the same call seen
   on a second portal alerts nobody twice. A call that *reopens* is matched again too: members
-  who never heard of it (it was closed when first seen) get it as ``new``.
+  who never heard of it (it was closed when first seen) get it as ``new``. A member who marked
+  the group "Mi interessa" knows it already and gets no ``new`` row for it (its changes reach
+  them as below).
 * **changed:<event id>** — a change that matters (:mod:`notifier.changes`: deadline moved,
-  reopened, closed early, opening moved, budget changed) goes to the members already alerted
-  about the group, i.e. with a ``new`` row planned at or before the change happened and not
-  given up on. Members who want no ``changes`` alerts are skipped. The row points at the call
+  reopened, closed early, opening moved, budget changed) goes to the members who already know
+  of the group: a ``new`` row planned at or before the change happened and not given up on, or
+  a "Mi interessa" given at or before it (a call starred from /bandi or /cerca that was never
+  alerted). Members who want no ``changes`` alerts are skipped. The row points at the call
   that changed (its portal is the one whose diff is shown). Within one run, the same change
   reported by two portals of a group is told once.
 * **Non per noi** — a member whose feedback on a group is ``not_for_us`` gets nothing more
@@ -33,7 +36,9 @@ Crash safety: the rows of each batch of events are enqueued first and *then* the
 advanced (in its own transaction). A crash in between replans the batch on the next run; the
 outbox's unique key turns the replay into a no-op, so an event is planned at least once and its
 rows exist exactly once. Replay is deterministic because "already alerted" compares the
-``new`` row's creation time with the event's time, not with the moment of planning.
+``new`` row's creation time (or the "Mi interessa" time) with the event's time, not with the
+moment of planning. A member who answers again moves the time of the answer, so a replay after
+that may differ.
 
 Known limits: the cursor relies on storage committing event ids in increasing order (ingest
 serialises its writers), so no event can appear below the cursor later. The first run on a
@@ -284,9 +289,12 @@ class _Planner:
             recipient = self.recipients.get(member_id)
             if recipient is None:
                 continue
-            if feedback.get((member_id, group_id)) == "not_for_us":
+            answer = feedback.get((member_id, group_id))
+            if answer == "not_for_us":
                 self.report.silenced += 1
                 continue
+            if answer == "interested":
+                continue  # starred from /bandi or /cerca: known, and told its changes instead
             if not recipient.channels:
                 self.report.unreachable += 1
                 continue

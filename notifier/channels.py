@@ -309,6 +309,10 @@ class EmailChannel:
     def _connect(self) -> smtplib.SMTP:
         cfg = self.config
         host = cfg.host or ""
+        # EmailConfig refuses this already; a config built without validation must not leak
+        # the password either, so check before any connection is opened.
+        if cfg.plaintext_login_refused:
+            raise Permanent(f"refusing to log in to {host} without TLS: set security to starttls or tls")
         smtp: smtplib.SMTP
         if cfg.security == "tls":
             smtp = smtplib.SMTP_SSL(host, cfg.port, timeout=cfg.timeout, context=self._context())

@@ -8,11 +8,12 @@ nests them (``[matching]``, ``[telegram]``, ``[email]``, ``[delivery]``, ``[remi
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import re
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 # --- reminders and the staff digest ---------------------------------------------------------
 
@@ -158,8 +159,27 @@ class TelegramConfig(BaseModel):
         return self.token is not None and bool(self.token.get_secret_value().strip())
 
 
+def is_loopback_host(host: str | None) -> bool:
+    """Whether ``host`` names this machine: ``localhost`` (and ``*.localhost``) or a loopback
+    address (127.0.0.0/8, ::1). Only there may SMTP credentials travel without TLS."""
+    name = (host or "").strip().strip("[]").rstrip(".").lower()
+    if not name:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
 class EmailConfig(BaseModel):
-    """SMTP for alerts and the staff digest. With no ``host`` there is no e-mail channel."""
+    """SMTP for alerts and the staff digest. With no ``host`` there is no e-mail channel.
+
+    A login (``username``) needs ``security`` "starttls" or "tls": with "none" the password
+    would cross the network in clear, so that is refused unless the host is this machine (a
+    local relay).
+    """
 
     model_config = ConfigDict(extra="forbid")
 
@@ -203,6 +223,25 @@ class EmailConfig(BaseModel):
             raise ValueError("must be one line")
         return value
 
+    @model_validator(mode="after")
+    def _no_clear_text_login(self) -> EmailConfig:
+        if self.plaintext_login_refused:
+            raise ValueError(
+                f'security = "none" with a username would send the SMTP password to {self.host} in '
+                'clear: use security = "starttls" or "tls", or a relay on this machine (localhost)'
+            )
+        return self
+
+    @property
+    def plaintext_login_refused(self) -> bool:
+        """A login asked for over an unencrypted connection to another machine."""
+        return (
+            self.enabled
+            and self.security == "none"
+            and bool(self.username)
+            and not is_loopback_host(self.host)
+        )
+
     @property
     def enabled(self) -> bool:
         return bool(self.host and self.host.strip())
@@ -227,6 +266,10 @@ class DeliveryConfig(BaseModel):
     concurrency: int = Field(default=64, ge=1, le=1000)
     #: On shutdown, how long in-flight sends may take before they are cancelled and returned.
     stop_grace_seconds: float = Field(default=5.0, ge=0, le=60)
+    #: With neither a bot token nor an SMTP host, print alerts on the console and count them
+    #: sent (a first run, the demo). Set false in production: a token or SMTP host missing after
+    #: a mistaken restart then leaves every alert queued, to go out once it is configured again.
+    console_fallback: bool = True
 
     @field_validator("backoff_seconds")
     @classmethod

@@ -55,15 +55,15 @@ from notifier.config import DigestConfig, EmailConfig, MatchingConfig
 from notifier.eligibility import COMPANY_TYPES
 from notifier.profiles import Profile
 from notifier.render import (
-    SOURCE_LABELS,
     TELEGRAM_LIMIT,
     clean_subject,
     countdown,
     email_environment,
     fmt_day,
-    list_unsubscribe,
     one_line,
     safe_url,
+    set_unsubscribe_headers,
+    source_label,
     tg_len,
 )
 from storage import planning
@@ -549,7 +549,7 @@ def _health_state(h: SourceHealth) -> str:
 def health_line(h: SourceHealth, lang: str = "it", *, now: datetime | None = None) -> str:
     """One plain line about a source: state, last success, failures, yield."""
     t = _TEXT[_lang(lang)]
-    label = SOURCE_LABELS.get(h.name, h.name)
+    label = source_label(h.name, lang)
     state = _health_state(h)
     parts = [t[f"state_{state}"]]
     if state != "never":
@@ -598,11 +598,11 @@ def _entry(item: DigestCall, lang: str, now: datetime, facts: Sequence[ChangeFac
         if item.opens is not None:
             closes += f", {t['opens'].lower()}: {fmt_day(item.opens, lang, item.opens_precision)}"
     reasons = item.reasons.get(lang) or item.reasons.get("it") or ()
-    also = ", ".join(SOURCE_LABELS.get(s, s) for s in item.also_on)
+    also = ", ".join(source_label(s, lang) for s in item.also_on)
     return _Entry(
         title=title,
         url=safe_url(item.url),
-        source=one_line(SOURCE_LABELS.get(item.source, item.source)),
+        source=one_line(source_label(item.source, lang)),
         closes=closes,
         budget=f"{t['budget']}: {fmt_money(item.budget_total, lang)}"
         if item.budget_total is not None
@@ -621,7 +621,7 @@ def _context(digest: Digest, lang: str) -> dict[str, Any]:
     for s in digest.sections:
         sections.append(
             {
-                "label": one_line(SOURCE_LABELS.get(s.source, s.source)),
+                "label": one_line(source_label(s.source, lang)),
                 "new": [_entry(i, lang, now) for i in s.new],
                 "changes": [_entry(c.call, lang, now, c.facts) for c in s.changes],
                 "more_new": t["more"].format(n=s.more_new) if s.more_new else "",
@@ -736,9 +736,7 @@ def digest_email(
     msg["Date"] = format_datetime(digest.made_at)
     msg["Message-ID"] = make_msgid(domain=email.from_address.rsplit("@", 1)[-1] or "localhost")
     msg["Auto-Submitted"] = "auto-generated"
-    unsubscribe = list_unsubscribe(email)
-    if unsubscribe:
-        msg["List-Unsubscribe"] = unsubscribe
+    set_unsubscribe_headers(msg, email)
     msg["Content-Language"] = _lang(language)
     msg.set_content(text_part)
     msg.add_alternative(html_part, subtype="html")

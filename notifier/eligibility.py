@@ -17,18 +17,21 @@ for a Lombard cosmetics firm. Precision comes from these rules, each with a name
 ``beneficiary``
     The call admits only applicant types the member is not: public bodies only ("Comuni"),
     research bodies only, non-profits, individuals, large firms, start-ups. Read from the
-    beneficiary field, the title, the summary and the "who can apply" section only, so a
-    passing mention elsewhere does not restrict. Denied or subordinate applicants do not count
-    ("non sono ammesse imprese", "SMEs are not eligible", "le PMI solo come fornitrici"), and
-    a specific company type ("PMI", "startup innovative", "grandi imprese") wins over words
-    for firms in general ("imprese", a source's coarse "Impresa" tag, "Registro delle
-    imprese"). A call naming no type admits everyone; a profile declaring no type is taken for
-    a company of any size.
+    beneficiary field, the title, the summary and, in the description, the "who can apply"
+    parts only (the section under a heading, or a sentence with a cue such as "riservato alle",
+    "possono presentare domanda", "esclusivamente", "may apply"), so a passing mention elsewhere
+    does not restrict. Denied or subordinate applicants do not count ("non sono ammesse
+    imprese", "SMEs are not eligible", "le PMI solo come fornitrici"; "esclusivamente" restricts,
+    it does not deny), and a specific company type ("PMI", "startup innovative", "grandi
+    imprese") wins over words for firms in general ("imprese", a source's coarse "Impresa" tag,
+    "Registro delle imprese"). A call naming no type admits everyone; a profile declaring no
+    type is taken for a company of any size.
 ``applicant-sector``
     The call is reserved to firms of one sector (agriculture and agri-food, tourism and
     catering, retail, culture, transport, construction): "imprese agricole", "strutture
-    ricettive", or ATECO codes all in that sector. A member belongs to a sector through its
-    ATECO codes. A call that also names firms in general ("PMI e imprese agricole") is open.
+    ricettive", "settore turistico-ricettivo", "hospitality businesses", or ATECO codes all in
+    that sector. A member belongs to a sector through its ATECO codes. A call that also names
+    firms in general ("PMI e imprese agricole") is open.
 ``ateco``
     The call lists admitted ATECO codes and none agrees with the member's (when the member
     gave codes; "Tutti i settori economici" means no list).
@@ -80,6 +83,9 @@ _FIRM_WORDS = (
 )
 _FILLERS = ("autonom", "metropolitan", "industri", "artigian", "agricoltur", "territorial", "citta")
 _NEGATIONS = ("esclus", "eccett", "eccezion", "tranne", "except", "exclud", "salvo")
+#: Words that share a negation's stem but restrict instead: "esclusivamente le imprese
+#: turistiche" admits only them, "escluse le imprese turistiche" denies them.
+_RESTRICTIVE = ("esclusiv", "exclusiv")
 _NOT = frozenset({"non", "not", "no"})
 #: Nouns that start a kind of applicant of their own ("imprese agricole", "aziende ricettive").
 _FIRM_NOUNS = ("impres", "aziend", "pmi", "imprenditor", "cooperativ", "societ", "agricoltor")
@@ -190,7 +196,7 @@ def _negated(toks: Sequence[Token], start: int, window: int = 3) -> bool:
     for k in range(start - 1, max(-1, start - 1 - window), -1):
         if toks[k].stem == BOUNDARY:
             return False
-        if _starts(toks[k], _NEGATIONS):
+        if _starts(toks[k], _NEGATIONS) and not _starts(toks[k], _RESTRICTIVE):
             return True
     return False
 
@@ -312,24 +318,47 @@ def territory_ok(territory: Territory, region: str, province: str | None, vocab:
 
 def describe_territory(territory: Territory, vocab: Vocabulary, lang: str) -> str:
     """``provincia di Brescia («Camera di Commercio di Brescia»)`` / ``regione Veneto (…)``."""
+    words = _territory_words(territory, vocab, lang)
+    if words is None:
+        return "anywhere" if lang == "en" else "nessuna restrizione"
+    return words[0] + said(territory.evidence, lang)
+
+
+def restricted_to(territory: Territory, vocab: Vocabulary, lang: str) -> str:
+    """``riservato alla provincia di Brescia (…)`` / ``riservato alle province di …`` /
+    ``restricted to the regions …``: the article agrees with the number of places."""
+    words = _territory_words(territory, vocab, lang)
+    if words is None:
+        return "no territorial restriction" if lang == "en" else "nessuna restrizione territoriale"
+    text, plural = words
+    if lang == "en":
+        return "restricted to the " + text + said(territory.evidence, lang)
+    head = "riservato alle " if plural else "riservato alla "
+    return head + text + said(territory.evidence, lang)
+
+
+def _territory_words(territory: Territory, vocab: Vocabulary, lang: str) -> tuple[str, bool] | None:
+    """``("province di Cremona, Mantova", True)``; None when the call is not restricted."""
     if territory.provinces:
         names = sorted(vocab.provinces[p].name for p in territory.provinces)
         if lang == "en":
-            text = ("province of " if len(names) == 1 else "provinces of ") + ", ".join(names)
+            kind = "province of " if len(names) == 1 else "provinces of "
         else:
-            text = ("provincia di " if len(names) == 1 else "province di ") + ", ".join(names)
-        return text + _said(territory.evidence, lang)
+            kind = "provincia di " if len(names) == 1 else "province di "
+        return kind + ", ".join(names), len(names) > 1
     if territory.regions:
         names = sorted(territory.regions)
         if lang == "en":
-            text = ("region " if len(names) == 1 else "regions ") + ", ".join(names)
+            kind = "region " if len(names) == 1 else "regions "
         else:
-            text = ("regione " if len(names) == 1 else "regioni ") + ", ".join(names)
-        return text + _said(territory.evidence, lang)
-    return "anywhere" if lang == "en" else "nessuna restrizione"
+            kind = "regione " if len(names) == 1 else "regioni "
+        return kind + ", ".join(names), len(names) > 1
+    return None
 
 
-def _said(evidence: str, lang: str) -> str:
+def said(evidence: str, lang: str) -> str:
+    """`` («what the call says»)`` in Italian, `` (“…”)`` in English; nothing without words."""
+    evidence = evidence.strip()
     if not evidence:
         return ""
     return f" (“{evidence}”)" if lang == "en" else f" («{evidence}»)"
@@ -339,13 +368,18 @@ def _said(evidence: str, lang: str) -> str:
 
 
 def _eligibility_sections(vocab: Vocabulary, toks: list[Token]) -> list[tuple[int, int]]:
-    """Token ranges of the "who can apply" parts of a description."""
+    """Token ranges of the "who can apply" parts of a description.
+
+    A heading opens a section after it. An inline cue ("riservato alle", "esclusivamente",
+    "may apply") marks its sentence, both sides of the cue: the applicant comes after it in
+    "è rivolto alle PMI" and before it in "only tourism operators may apply"."""
     marks = sorted(vocab.heading_index.find(toks), key=lambda h: h.start)
     ranges: list[tuple[int, int]] = []
     for n, hit in enumerate(marks):
         if hit.payload == "stop":
             continue
         window = vocab.section_tokens if hit.payload == "heading" else vocab.inline_tokens
+        start = hit.end
         end = min(len(toks), hit.end + window)
         for later in marks[n + 1 :]:
             if later.payload in ("stop", "heading") and later.start >= hit.end:
@@ -356,8 +390,11 @@ def _eligibility_sections(vocab: Vocabulary, toks: list[Token]) -> list[tuple[in
                 if toks[k].stem == BOUNDARY:
                     end = k
                     break
-        if end > hit.end:
-            ranges.append((hit.end, end))
+            start = hit.start
+            while start > 0 and hit.start - start < window and toks[start - 1].stem != BOUNDARY:
+                start -= 1
+        if end > hit.end or start < hit.start:
+            ranges.append((start, end))
     return ranges
 
 

@@ -55,6 +55,8 @@ from notifier.eligibility import (
     ateco_agrees,
     call_facts,
     describe_territory,
+    restricted_to,
+    said,
     sectors_of_ateco,
     territory_ok,
 )
@@ -386,8 +388,8 @@ class Matcher:
             where = c.province or c.region
             return (
                 "territory",
-                f"riservato alla {describe_territory(territory, self.vocab, 'it')}; il membro è in {where}",
-                f"restricted to the {describe_territory(territory, self.vocab, 'en')}; the member is in {where}",
+                f"{restricted_to(territory, self.vocab, 'it')}; il membro è in {where}",
+                f"{restricted_to(territory, self.vocab, 'en')}; the member is in {where}",
             )
         applicants = facts.applicants
         if applicants.admits and not (applicants.admits & c.types):
@@ -401,25 +403,25 @@ class Matcher:
                 for t in sorted(applicants.admits)
                 if t in self.vocab.beneficiaries
             )
-            said = next(
-                (applicants.evidence[t] for t in sorted(applicants.admits) if t in applicants.evidence), ""
+            words = next(
+                (applicants.evidence[t] for t in sorted(applicants.admits) if applicants.evidence.get(t)), ""
             )
             return (
                 "beneficiary",
-                f"riservato a: {names_it} («{said}»)",
-                f"only for: {names_en} (“{said}”)",
+                f"riservato a: {names_it}{said(words, 'it')}",
+                f"only for: {names_en}{said(words, 'en')}",
             )
         if applicants.sectors and not (applicants.sectors & c.sectors):
             sectors = sorted(applicants.sectors)
-            said = applicants.evidence.get(sectors[0], "")
+            words = next((applicants.evidence[s] for s in sectors if applicants.evidence.get(s)), "")
             return (
                 "applicant-sector",
                 "riservato a "
                 + ", ".join(self.vocab.applicant_sectors[s].label("it") for s in sectors)
-                + f" («{said}»)",
+                + said(words, "it"),
                 "only for "
                 + ", ".join(self.vocab.applicant_sectors[s].label("en") for s in sectors)
-                + f" (“{said}”)",
+                + said(words, "en"),
             )
         if facts.ateco and c.ateco and not any(ateco_agrees(a, b) for a in facts.ateco for b in c.ateco):
             shown = ", ".join(facts.ateco[:6]) + ("…" if len(facts.ateco) > 6 else "")
@@ -672,14 +674,14 @@ class Matcher:
         if score < threshold:
             lost = silenced & c.topics
             if lost and facts.other_sector is not None:
-                sector_id, said = facts.other_sector
+                sector_id, words = facts.other_sector
                 sector = self.vocab.sectors[sector_id]
                 return refuse(
                     "other-sector",
-                    f"il bando riguarda {sector.label('it')} («{said}»): contano solo i termini della filiera "
-                    "cosmetica e le parole chiave del membro",
-                    f"the call is about {sector.label('en')} (“{said}”): only cosmetics-chain terms and the "
-                    "member's own keywords count",
+                    f"il bando riguarda {sector.label('it')}{said(words, 'it')}: contano solo i termini della "
+                    "filiera cosmetica e le parole chiave del membro",
+                    f"the call is about {sector.label('en')}{said(words, 'en')}: only cosmetics-chain terms "
+                    "and the member's own keywords count",
                 )
             return refuse(
                 "threshold",

@@ -21,8 +21,15 @@ the matcher can compile, capped counts and lengths, a known region and province.
 
 Every entry is validated before anything is written; bad entries are reported with their
 position and key and skipped, good ones are stored. Importing the same file again changes
-nothing: a member is recognised by e-mail or by chat id. An entry without ``profile`` leaves a
-stored profile untouched.
+nothing: a member is recognised by e-mail or by chat id.
+
+Updating a member already stored changes only what the entry gives: a key left out
+(``organisation``, ``role``, ``language``, ``active``, the e-mail or the chat id) keeps the
+stored value, so a short file (names and e-mails) does not reset what was set elsewhere. A new
+member gets the defaults (no organisation, role "member", language "it"). The profile is the
+exception in the other direction: an entry without ``[member.profile]`` leaves the stored
+profile untouched, but a given ``[member.profile]`` *replaces* the stored one whole (keys it
+leaves out take their defaults), because a profile is one document edited as a whole.
 """
 
 from __future__ import annotations
@@ -390,17 +397,21 @@ def import_members(
             before = store.find_member(db, email=entry.email)
         if before is None and entry.telegram_chat_id is not None:
             before = store.find_member(db, chat_id=entry.telegram_chat_id)
+        # Only the keys the entry gives: the others keep the stored values (module docstring).
+        given: dict[str, Any] = {
+            key: getattr(entry, key)
+            for key in ("organisation", "role", "language")
+            if key in entry.model_fields_set
+        }
         try:
             member = store.upsert_member(
                 db,
                 now=now,
                 name=entry.name,
-                organisation=entry.organisation,
-                role=entry.role,
                 email=entry.email,
                 telegram_chat_id=entry.telegram_chat_id,
-                language=entry.language,
                 active=entry.active,
+                **given,
             )
         except (store.MemberConflict, ValueError) as exc:
             report.errors.append(f"{label}: {exc}")

@@ -57,11 +57,25 @@ URL_LIMIT = 2_000
 FEEDBACK_PREFIX = "fb"
 FEEDBACK_KINDS = {"i": "interested", "n": "not_for_us"}
 
-SOURCE_LABELS = {
-    "lombardia": "Regione Lombardia — Bandi e Servizi",
-    "sedia": "EU Funding & Tenders Portal",
-    "incentivi": "incentivi.gov.it",
+#: What members and staff read for a source name, Italian and English: the one table every
+#: message, the digest and the bot use (see :func:`source_label`).
+SOURCE_LABELS: Mapping[str, tuple[str, str]] = {
+    "lombardia": ("Regione Lombardia – Bandi e Servizi", "Regione Lombardia – Bandi e Servizi"),
+    "sedia": ("EU Funding & Tenders Portal", "EU Funding & Tenders Portal"),
+    "incentivi": ("incentivi.gov.it", "incentivi.gov.it"),
+    "feeds": ("Feed RSS (MIMIT, agenzie UE)", "RSS feeds (MIMIT, EU agencies)"),
+    "manual": ("Inserito a mano", "Added by hand"),
 }
+
+
+def source_label(name: str, lang: str = "it") -> str:
+    """The human label of a source (``"feeds"`` → ``"Feed RSS (MIMIT, agenzie UE)"``); a source
+    not in :data:`SOURCE_LABELS` shows its own name."""
+    labels = SOURCE_LABELS.get(name)
+    if labels is None:
+        return name
+    return labels[1] if lang.lower().startswith("en") else labels[0]
+
 
 MONTHS_IT = (
     "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno",
@@ -401,7 +415,7 @@ def facts(alert: Alert) -> AlertFacts:
         icon=_ICONS[headline_key],
         title=one_line(call.title) or "—",
         changes=change_lines,
-        source=one_line(SOURCE_LABELS.get(call.source, call.source)),
+        source=one_line(source_label(call.source, lang)),
         status=status,
         opens=opens,
         closes=closes,
@@ -572,27 +586,43 @@ def render_email(alert: Alert, config: EmailConfig) -> EmailMessage:
         message_id(alert, config) if alert.outbox_id else make_msgid(domain=_domain(config.from_address))
     )
     msg["Auto-Submitted"] = "auto-generated"
-    unsubscribe = list_unsubscribe(config)
-    if unsubscribe:
-        msg["List-Unsubscribe"] = unsubscribe
+    set_unsubscribe_headers(msg, config)
     msg["Content-Language"] = f.lang
     msg.set_content(env.get_template("alert.txt.j2").render(context))
     msg.add_alternative(env.get_template("alert.html.j2").render(context), subtype="html")
     return msg
 
 
-def list_unsubscribe(config: EmailConfig) -> str | None:
+def list_unsubscribe(config: EmailConfig) -> str:
+    """The List-Unsubscribe value (RFC 2369): the configured URL and/or ``mailto:``, else a
+    ``mailto:`` to the sender with subject "unsubscribe", so every message says how to stop."""
     parts = []
     if config.list_unsubscribe_url:
         parts.append(f"<{config.list_unsubscribe_url}>")
     if config.list_unsubscribe_mailto:
         parts.append(f"<mailto:{config.list_unsubscribe_mailto}?subject=unsubscribe>")
-    return ", ".join(parts) or None
+    if not parts:
+        parts.append(f"<mailto:{config.from_address}?subject=unsubscribe>")
+    return ", ".join(parts)
+
+
+def one_click_unsubscribe(config: EmailConfig) -> bool:
+    """Whether one-click unsubscription (RFC 8058) is offered: it needs an https URL that
+    unsubscribes on a POST; a ``mailto:`` or plain http link cannot."""
+    url = config.list_unsubscribe_url
+    return bool(url) and urlsplit(url or "").scheme.lower() == "https"
+
+
+def set_unsubscribe_headers(msg: EmailMessage, config: EmailConfig) -> None:
+    """Put List-Unsubscribe (and List-Unsubscribe-Post when one click works) on an alert or a
+    digest: the one place both kinds of e-mail get them from."""
+    msg["List-Unsubscribe"] = list_unsubscribe(config)
+    if one_click_unsubscribe(config):
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
 
 
 def _unsubscribe_text(config: EmailConfig) -> str:
+    """The link of the footer: the URL if configured, else the first ``mailto:``."""
     if config.list_unsubscribe_url:
         return config.list_unsubscribe_url
-    if config.list_unsubscribe_mailto:
-        return f"mailto:{config.list_unsubscribe_mailto}?subject=unsubscribe"
-    return ""
+    return f"mailto:{config.list_unsubscribe_mailto or config.from_address}?subject=unsubscribe"

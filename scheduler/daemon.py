@@ -124,7 +124,12 @@ class Daemon:
                 await fn(*args)
                 self.state.last_jobs[name] = f"ok {self.clock().isoformat(timespec='seconds')}"
             except asyncio.CancelledError:
-                raise
+                if not self.stop.is_set():
+                    raise
+                # Cut short at shutdown after its grace time: said once, without a traceback
+                # (the job's own clean-up, e.g. rows back to the outbox, has run).
+                log.warning("job %s was stopped at shutdown", name)
+                self.state.last_jobs[name] = "stopped"
             except Exception as exc:
                 # A crashed job is logged and retried on its next run; the daemon goes on.
                 log.exception("job %s failed", name)
@@ -382,8 +387,10 @@ class Daemon:
         return 0
 
     async def _shutdown(self, app: Any) -> None:
+        # Pause, not shut down, first: APScheduler's shutdown cancels the jobs running on the
+        # loop at once, and in-flight sends must get their chance to finish.
         if self.scheduler is not None:
-            self.scheduler.shutdown(wait=False)
+            self.scheduler.pause()
         deadline = asyncio.get_running_loop().time() + SHUTDOWN_SECONDS
         # The crawl thread notices within a second, kills its process and records the run as
         # failed; the thread is waited for when the loop closes.
@@ -398,6 +405,8 @@ class Daemon:
                 task.cancel()
             if still:
                 await asyncio.wait(still, timeout=1.0)
+        if self.scheduler is not None:
+            self.scheduler.shutdown(wait=False)
         if app is not None:
             with contextlib.suppress(Exception):
                 if app.updater is not None and app.updater.running:

@@ -22,7 +22,9 @@ variables may still tune matching and the digest. Nothing is sent anywhere: the 
 the console.
 
 Known limits: the recordings are a handful of calls per source, so the alerts are few; a call
-that opens or closes after 2026-09-02 in the recordings stays as it was then.
+that opens or closes after 2026-09-02 in the recordings stays as it was then. The links of the
+Lombardy and incentivi.gov.it calls point at the replay server (their URLs are built from the
+base URL crawled), so they lead nowhere once the demo has ended; SEDIA and feed links are real.
 """
 
 from __future__ import annotations
@@ -243,7 +245,9 @@ def _run(
     roles = Counter(m.role for m in members_store.list_members(db))
     console.print(
         f"1. Members: {imported.created} imported ("
-        + ", ".join(f"{n} {role}" for role, n in sorted(roles.items()))
+        + ", ".join(
+            f"{n} {role}{'s' if n != 1 and role != 'staff' else ''}" for role, n in sorted(roles.items())
+        )
         + ") from the bundled demo file.",
         style="bold",
     )

@@ -20,6 +20,11 @@ transaction per batch:
 
 A call is never deleted or closed because a crawl did not see it.
 
+:func:`touch_seen` is the other half of "seen": an incremental crawl does not hand over the calls
+its source still lists unchanged (it did not fetch them again), so the crawler reports their ids
+after a good run and only their ``last_seen`` moves — one bulk ``UPDATE`` per chunk, no hashing,
+no events.
+
 A record that cannot be stored becomes one line in ``IngestResult.errors`` and the rest of the
 batch is kept (a batch the database refuses is retried record by record to find the culprit).
 Database failures (unreachable, locked past the busy timeout) are raised, not blamed on records.
@@ -165,6 +170,34 @@ def ingest(
         if batch:
             result.merge(_store_safely(db, list(batch.values()), now, priority))
     return result
+
+
+def touch_seen(
+    db: Database, source: str, source_ids: Iterable[str], *, now: datetime, chunk_size: int = 500
+) -> int:
+    """Set ``last_seen = now`` on the stored calls of ``source`` among ``source_ids``.
+
+    For the calls a crawl saw listed but skipped as unchanged. Ids not stored are ignored and
+    ``last_seen`` never moves backwards; returns how many calls were moved. One transaction, one
+    ``UPDATE … WHERE source_id IN (…)`` per ``chunk_size`` ids (bound parameters are limited).
+    """
+    if now.tzinfo is None:
+        raise ValueError("now must be an aware datetime")
+    if chunk_size < 1:
+        raise ValueError("chunk_size must be positive")
+    ids = sorted(set(source_ids))
+    touched = 0
+    if not ids:
+        return 0
+    with db.engine.begin() as conn:
+        for chunk in _chunks(ids, chunk_size):
+            outcome = conn.execute(
+                update(_calls)
+                .where(_calls.c.source == source, _calls.c.source_id.in_(chunk), _calls.c.last_seen < now)
+                .values(last_seen=now)
+            )
+            touched += max(outcome.rowcount, 0)
+    return touched
 
 
 def _describe(record: object, position: int, exc: Exception) -> str:
@@ -438,4 +471,13 @@ def is_reopened(old: CallRecord, new: CallRecord, now: datetime) -> bool:
     return before is not None and before < now and after is not None and after > now
 
 
-__all__ = ["DIFF_FIELDS", "IngestResult", "diff", "final_deadline", "ingest", "is_reopened", "json_safe"]
+__all__ = [
+    "DIFF_FIELDS",
+    "IngestResult",
+    "diff",
+    "final_deadline",
+    "ingest",
+    "is_reopened",
+    "json_safe",
+    "touch_seen",
+]

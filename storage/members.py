@@ -17,7 +17,12 @@ member binds the redeeming chat to that member; otherwise it creates a member wi
 role, or gives that role to the member already bound to the chat.
 
 Deleting a member removes their profile, feedback, outbox rows and pending invitations
-(foreign keys cascade); audit entries keep only what callers wrote in them.
+(foreign keys cascade) and anonymises what the audit log kept of them: their earlier entries
+lose the actor (it becomes :data:`DELETED_ACTOR`) and their detail, invitations they made lose
+their author. The audit log names people by member id (:func:`member_actor`), never by chat id or
+e-mail; a chat bound to no member is named by a hash prefix of its id (:func:`chat_actor`).
+Known limit: chat ids are short numbers, so that hash can be reversed by trying them all; it
+keeps ids out of sight, it is not a guarantee of anonymity for chats that never joined.
 """
 
 from __future__ import annotations
@@ -54,6 +59,8 @@ MAX_AUDIT_ACTOR = 200
 MAX_AUDIT_TEXT = 2_000
 
 _UNSET: Any = object()
+#: The actor of audit entries whose member deleted their data.
+DELETED_ACTOR = "deleted-member"
 
 
 class MemberConflict(ValueError):
@@ -163,29 +170,33 @@ def upsert_member(
     *,
     now: datetime,
     name: str,
-    organisation: str = "",
-    role: str = "member",
+    organisation: str = _UNSET,
+    role: str = _UNSET,
     email: str | None = None,
     telegram_chat_id: int | None = None,
-    language: str = "it",
+    language: str = _UNSET,
     active: bool | None = None,
 ) -> MemberView:
     """Create the member, or update the one with this e-mail or chat id (idempotent).
 
-    ``active=None`` keeps an existing member's state (new members are active). A chat id or
-    e-mail not given is kept as it is. Raises :class:`MemberConflict` when the e-mail and the
-    chat id belong to two different members, ValueError for a bad role or no identity at all.
+    What is not given keeps an existing member's value: ``organisation``, ``role`` and
+    ``language`` (a new member gets "", "member" and "it"), ``active=None`` (new members are
+    active), a chat id or e-mail. Raises :class:`MemberConflict` when the e-mail and the chat id
+    belong to two different members, ValueError for a bad role or no identity at all.
     """
-    _check_role(role)
+    if role is not _UNSET:
+        _check_role(role)
     email = normalise_email(email)
     if email is None and telegram_chat_id is None:
         raise ValueError("a member needs an e-mail or a Telegram chat id")
-    values: dict[str, Any] = {
-        "name": name.strip()[:MAX_NAME],
-        "organisation": organisation.strip()[:MAX_ORGANISATION],
-        "role": role,
-        "language": language,
-    }
+    values: dict[str, Any] = {"name": name.strip()[:MAX_NAME]}
+    if organisation is not _UNSET:
+        values["organisation"] = organisation.strip()[:MAX_ORGANISATION]
+    if role is not _UNSET:
+        values["role"] = role
+    if language is not _UNSET:
+        values["language"] = language
+    defaults = {"organisation": "", "role": "member", "language": "it"}
     if email is not None:
         values["email"] = email[:MAX_EMAIL]
     if telegram_chat_id is not None:
@@ -212,7 +223,7 @@ def upsert_member(
                     member_id = conn.execute(
                         insert(_members)
                         .values(
-                            **values,
+                            **(defaults | values),
                             active=True if active is None else active,
                             created_at=now,
                             updated_at=now,
@@ -311,9 +322,31 @@ def list_members(db: Database, *, role: str | None = None, active: bool | None =
 
 
 def delete_member(db: Database, member_id: int) -> bool:
-    """Delete a member and everything that hangs on them; False when there was no such member."""
+    """Delete a member and everything that hangs on them, and anonymise the audit entries they
+    wrote (actor :data:`DELETED_ACTOR`, detail emptied); False when there was no such member."""
     with db.engine.begin() as conn:
+        row = conn.execute(select(_members).where(_members.c.id == member_id)).mappings().first()
+        if row is None:
+            return False
+        actors = _actors_of(member_id, row["telegram_chat_id"])
+        conn.execute(update(_audit).where(_audit.c.actor.in_(actors)).values(actor=DELETED_ACTOR, detail={}))
+        conn.execute(
+            update(_invitations).where(_invitations.c.created_by.in_(actors)).values(created_by=DELETED_ACTOR)
+        )
         return bool(conn.execute(delete(_members).where(_members.c.id == member_id)).rowcount)
+
+
+def _actors_of(member_id: int, chat_id: int | None) -> list[str]:
+    """Every name the audit log may have used for this member, the older forms included."""
+    actors = [member_actor(member_id, role) for role in ROLES]
+    if chat_id is not None:
+        actors += [
+            chat_actor(chat_id),
+            f"chat:{chat_id}",
+            f"telegram:{chat_id}",
+            f"telegram:{chat_id}:member:{member_id}",
+        ]
+    return actors
 
 
 # --- profiles ---------------------------------------------------------------------------------
@@ -470,7 +503,7 @@ def redeem_invitation(
         conn.execute(
             insert(_audit).values(
                 at=now,
-                actor=f"chat:{chat_id}",
+                actor=member_actor(member_id, inv["role"]),
                 action="invitation.redeem",
                 detail={"invitation_id": inv["id"], "member_id": member_id, "role": inv["role"]},
             )
@@ -552,8 +585,22 @@ def _cap(value: Any) -> Any:
     return value
 
 
+def member_actor(member_id: int, role: str = "member") -> str:
+    """How the audit log names a member: ``member:12``, ``staff:12`` or ``admin:12``."""
+    return f"{role if role in ROLES else 'member'}:{member_id}"
+
+
+def chat_actor(chat_id: int) -> str:
+    """How the audit log names a chat bound to no member: ``chat:`` and 12 hex digits of the
+    SHA-256 of its id (entries can be told apart without writing the id down)."""
+    return "chat:" + hashlib.sha256(str(chat_id).encode()).hexdigest()[:12]
+
+
 def audit(db: Database, actor: str, action: str, detail: Mapping[str, Any], *, now: datetime) -> None:
-    """Append one entry to the audit log (``detail`` JSON-safe; long texts are cut)."""
+    """Append one entry to the audit log (``detail`` JSON-safe; long texts are cut).
+
+    ``actor`` names who did it without personal data: :func:`member_actor`, :func:`chat_actor`,
+    ``"cli"`` and the like; never a chat id or an e-mail address."""
     with db.engine.begin() as conn:
         conn.execute(
             insert(_audit).values(

@@ -57,14 +57,24 @@ def advance_cursor(db: Database, name: str, position: int, *, now: datetime) -> 
 
 
 def alerted_members(
-    db: Database, group_ids: Iterable[int], *, reason: str = "new"
+    db: Database, group_ids: Iterable[int], *, reason: str = "new", interested: bool = True
 ) -> dict[int, dict[int, datetime]]:
-    """For each group, the members with an outbox row of ``reason`` not given up on ("dead"),
-    and when their first such row was planned: ``{group_id: {member_id: created_at}}``."""
+    """For each group, the members who know of it, and since when: ``{group_id: {member_id: at}}``.
+
+    A member knows of a group when it has an outbox row of ``reason`` not given up on ("dead"),
+    since that row was planned; or (with ``interested``) when it marked the group "Mi
+    interessa", since that answer, which also covers calls found with /bandi or /cerca and
+    never alerted. The earlier of the two counts."""
     ids = sorted(set(group_ids))
     out: dict[int, dict[int, datetime]] = {}
     if not ids:
         return out
+
+    def keep(group_id: int, member_id: int, at: datetime) -> None:
+        known = out.setdefault(group_id, {})
+        if member_id not in known or at < known[member_id]:
+            known[member_id] = at
+
     with db.session() as session:
         for chunk in _chunks(ids):
             rows = session.execute(
@@ -77,7 +87,16 @@ def alerted_members(
                 .group_by(AlertOutbox.group_id, AlertOutbox.member_id)
             )
             for group_id, member_id, created in rows:
-                out.setdefault(group_id, {})[member_id] = _aware(created)
+                keep(group_id, member_id, _aware(created))
+            if not interested:
+                continue
+            starred = session.execute(
+                select(Feedback.group_id, Feedback.member_id, Feedback.at).where(
+                    Feedback.group_id.in_(chunk), Feedback.kind == "interested"
+                )
+            )
+            for group_id, member_id, at in starred:
+                keep(group_id, member_id, _aware(at))
     return out
 
 

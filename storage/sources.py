@@ -11,13 +11,24 @@ Verdict of a finished run (:func:`finish_run`):
   according to ``report["field_shares"]`` (``{field: share 0..1}``, the crawler's validation);
 * ``ok`` otherwise.
 
-Failed and degraded runs are *bad*. Admins are told once: ``notify="failing"`` on the run that
-brings the consecutive bad runs to ``failure_threshold``, and ``notify="recovered"`` on the first
-good run after that, never in between (``Source.failure_reported`` remembers it).
+Failed and degraded runs are *bad* and leave the source marked ``degraded``. Admins are told
+once: ``notify="failing"`` on the run that brings the consecutive bad runs to
+``failure_threshold``, and ``notify="recovered"`` on the first good run after that, never in
+between (``Source.failure_reported`` remembers it).
 
-Known limit: the "half of the last good yield" rule assumes a source's size changes slowly;
-a portal that really halves its listing is reported as degraded until a good run resets the
-baseline, which happens at the first run not below half of it.
+The yield (``seen``) is the number of calls the source listed in the run, those carried over
+unchanged by an incremental crawl included; ``last_good_yield`` is the baseline the "half" rule
+compares with, and it only moves on good runs.
+
+A source that really shrank: a crawler does not ingest a run yielding less than half of the
+baseline (the worker's rule, so a broken listing never rewrites good data), which keeps the
+baseline where it was. To let such a source recover, :func:`shrink_settled` tells when the last
+``failure_threshold`` finished runs were all shrunken (``report["shrunk"]``) and their yields and
+the current one agree within 10 %: the current run is then ingested and closed with
+``new_baseline=True``, which judges it without the "half" rule, so it is good and its yield
+becomes the baseline. Admins hear of it as a failing source (after the threshold) that
+recovered. Known limit: a source shrinking slowly, run after run, by less than half each time
+is never noticed.
 """
 
 from __future__ import annotations
@@ -198,13 +209,14 @@ def judge(
     last_good_yield: int | None,
     report: dict[str, Any],
     min_field_share: float | None,
+    new_baseline: bool = False,
 ) -> tuple[Outcome, str]:
-    """The verdict rules alone (see the module docstring)."""
+    """The verdict rules alone (see the module docstring); ``new_baseline`` skips the "half" rule."""
     if outcome == "failed":
         return "failed", str(report.get("reason") or report.get("error") or "the crawl failed")
     if seen == 0:
         return "degraded", "no calls found"
-    if last_good_yield and seen * 2 < last_good_yield:
+    if not new_baseline and last_good_yield and seen * 2 < last_good_yield:
         return "degraded", f"{seen} calls, fewer than half of the last good run ({last_good_yield})"
     if min_field_share is not None:
         shares = report.get("field_shares") or {}
@@ -231,8 +243,12 @@ def finish_run(
     report: dict[str, Any] | None = None,
     failure_threshold: int = 3,
     min_field_share: float | None = None,
+    new_baseline: bool = False,
 ) -> RunVerdict:
-    """Close a run, update its source's health and say whether admins must be told."""
+    """Close a run, update its source's health and say whether admins must be told.
+
+    ``new_baseline=True`` accepts a shrunken yield as the new baseline (see :func:`shrink_settled`).
+    """
     if outcome not in ("ok", "failed"):
         raise ValueError(f"outcome must be 'ok' or 'failed', not {outcome!r}")
     report = dict(report or {})
@@ -248,12 +264,14 @@ def finish_run(
             last_good_yield=current.last_good_yield,
             report=report,
             min_field_share=min_field_share,
+            new_baseline=new_baseline,
         )
         notify: Notify | None = None
         values: dict[str, Any] = {
             "last_outcome": verdict_outcome,
             "last_yield": seen,
-            "degraded": verdict_outcome == "degraded",
+            # A failed run is as bad as a degraded one: the source is not read as it should be.
+            "degraded": verdict_outcome != "ok",
         }
         if verdict_outcome == "ok":
             if current.failure_reported:
@@ -287,6 +305,44 @@ def finish_run(
             )
         )
     return RunVerdict(outcome=verdict_outcome, reason=reason, notify=notify)
+
+
+#: Yields of consecutive shrunken runs agreeing within this share are taken as the source's new size.
+SHRINK_TOLERANCE = 0.10
+
+
+def shrink_settled(
+    db: Database,
+    source: str,
+    *,
+    seen: int,
+    runs: int,
+    current_run: int | None = None,
+    tolerance: float = SHRINK_TOLERANCE,
+) -> bool:
+    """Whether a shrunken yield ``seen`` is the source's new size (see the module docstring).
+
+    True when the last ``runs`` finished runs of ``source`` (``current_run`` and unfinished runs
+    left out) were all marked ``report["shrunk"]`` and their yields and ``seen`` differ by at most
+    ``tolerance`` of the largest. A run in between that failed or was good breaks the sequence.
+    """
+    if seen <= 0 or runs < 1:
+        return False
+    query = (
+        select(_runs.c.seen, _runs.c.report)
+        .where(_runs.c.source == source, _runs.c.outcome != "running")
+        # Ids follow the order runs were started in, whatever clock readings they were given.
+        .order_by(_runs.c.id.desc())
+        .limit(runs)
+    )
+    if current_run is not None:
+        query = query.where(_runs.c.id != current_run)
+    with db.engine.connect() as conn:
+        rows = conn.execute(query).all()
+    if len(rows) < runs or not all((row.report or {}).get("shrunk") is True for row in rows):
+        return False
+    yields = [int(row.seen) for row in rows] + [seen]
+    return max(yields) - min(yields) <= tolerance * max(yields)
 
 
 def source_health(db: Database) -> list[SourceHealth]:

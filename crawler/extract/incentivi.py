@@ -22,8 +22,10 @@ Field rules (shared/SOURCES.md §3):
 * ``zs_field_ateco``: "20.42; 22.22; ..." is split into codes; "Tutti i settori economici" (all
   sectors) gives no codes, which means "no sector restriction" (noted in ``raw``).
 * ``zs_field_subject_grant`` is the granting body; ``zs_field_link`` (the body's own page, maybe a
-  PDF or a shortener) goes into ``links`` for cross-portal dedup; the record's URL is the
-  catalogue page.
+  PDF or a shortener) goes into ``links`` for cross-portal dedup when it is an http(s) URL; the
+  record's URL is the catalogue page (``zs_url``, a path resolved against the configured base
+  URL). A ``zs_url`` that is not http(s) once resolved (``javascript:``…) is not used: the
+  record gets the catalogue's root URL and an error is recorded.
 * ``zs_body``: HTML (the recorded sample holds it cut and flattened to text) with sections
   "A chi si rivolge", "Cosa prevede", ...; the text becomes the description, the "A chi si
   rivolge" section the beneficiaries (after the subject types), and an amount written after
@@ -42,10 +44,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlencode, urljoin
+from urllib.parse import urlencode
 
 from crawler.extract import ExtractionError, note
-from crawler.parsing import find_deadline, html_to_text, iter_amounts
+from crawler.parsing import find_deadline, html_to_text, http_url, iter_amounts
 from storage.records import (
     ROME,
     CallRecord,
@@ -216,11 +218,17 @@ def _single_line(text: str) -> str:
 
 
 def doc_to_record(
-    doc: Mapping[str, Any], *, fetched_at: datetime, base_url: str, skipped: dict[str, int] | None = None
+    doc: Mapping[str, Any],
+    *,
+    fetched_at: datetime,
+    base_url: str,
+    skipped: dict[str, int] | None = None,
+    errors: list[str] | None = None,
 ) -> CallRecord | None:
     """One catalogue document as a call, or None when it is not for Lombardy companies or is closed.
 
-    Raises ValueError for a document that cannot be read.
+    Raises ValueError for a document that cannot be read; ``errors`` gets a line for a catalogue
+    link that is not http(s).
     """
 
     def skip(reason: str) -> None:
@@ -284,9 +292,13 @@ def doc_to_record(
     codes = ateco_codes(doc.get("zs_field_ateco"))
     if not codes and _text(doc.get("zs_field_ateco")):
         raw_notes["ateco"] = "all sectors"
-    catalogue_path = _text(doc.get("zs_url"))
-    url = urljoin(base_url.rstrip("/") + "/", catalogue_path.lstrip("/")) if catalogue_path else base_url
-    official = _text(doc.get("zs_field_link"))
+    url = _catalogue_url(_text(doc.get("zs_url")), base_url)
+    if url is None:
+        note(errors, f"Solr document {nid}: zs_url {_text(doc.get('zs_url'))[:100]!r} is not an http(s) URL")
+        raw_notes["bad_url"] = True
+        url = base_url
+    # The body's own page is elsewhere: only an absolute http(s) link means something.
+    official = http_url(_text(doc.get("zs_field_link")), "") or ""
     return CallRecord(
         source=SOURCE,
         source_id=nid,
@@ -311,9 +323,24 @@ def doc_to_record(
         ateco_codes=codes,
         keywords=_strings(doc.get("zm_field_scopes_value")),
         support_forms=_strings(doc.get("zm_field_support_form_value")),
-        links=(official,) if official.startswith(("http://", "https://")) else (),
+        links=(official,) if official else (),
         raw={"doc": dict(doc), **raw_notes},
     )
+
+
+_SCHEME_OR_HOST = re.compile(r"^(?:[A-Za-z][A-Za-z0-9+.\-]*:|//)")
+
+
+def _catalogue_url(value: str, base_url: str) -> str | None:
+    """``zs_url`` as an absolute http(s) URL (the base URL itself when empty), else None.
+
+    A site path (``/it/catalogo/...``) is joined *under* the base URL, which may carry a path
+    prefix (a mirror, a replay server); an absolute URL is taken as it is if it is http(s).
+    """
+    if not value:
+        return base_url
+    relative = not _SCHEME_OR_HOST.match(value)
+    return http_url(value.lstrip("/") if relative else value, base_url.rstrip("/") + "/")
 
 
 def read_solr(
@@ -330,7 +357,9 @@ def read_solr(
             note(errors, f"Solr document {index}: not an object")
             continue
         try:
-            record = doc_to_record(doc, fetched_at=fetched_at, base_url=base_url, skipped=result.skipped)
+            record = doc_to_record(
+                doc, fetched_at=fetched_at, base_url=base_url, skipped=result.skipped, errors=errors
+            )
         except ValueError as exc:
             note(errors, f"Solr document {index} ({doc.get('zs_nid', 'no id')}): {exc}")
             continue

@@ -32,7 +32,14 @@ Known limits:
   body, the attachment list and the financial allocation is unconfirmed; each is read
   defensively and simply missing when not found.
 * A closed sportello may keep an empty closing date in the registry: without a detail page it is
-  reported open.
+  reported open. ``sportello`` follows the best closing date known (registry, card, page): a
+  call is a sportello exactly when none of them states one.
+* Pages are decoded by the charset the response header declares, else the page's ``<meta>``,
+  else UTF-8 if the bytes are valid UTF-8, else windows-1252 (the superset of Latin-1 Italian
+  pages use). Bytes the chosen charset cannot decode become U+FFFD and an error is recorded.
+* Links are kept only when they are http(s) (relative ones resolved against the page's URL, on
+  the configured portal); a card whose link is anything else (``javascript:``…) is skipped with
+  an error, as is such an attachment link.
 """
 
 from __future__ import annotations
@@ -48,9 +55,10 @@ from typing import Any
 from urllib.parse import parse_qs, unquote, urljoin, urlsplit
 
 from parsel import Selector
+from w3lib.encoding import html_to_unicode
 
 from crawler.extract import ExtractionError, note
-from crawler.parsing import html_lines, html_to_text, iter_amounts, parse_it_datetime
+from crawler.parsing import html_lines, html_to_text, http_url, iter_amounts, parse_it_datetime
 from storage.records import (
     ROME,
     Attachment,
@@ -178,7 +186,9 @@ def _restatus(
         if record.closes is not None
         else ()
     )
-    return replace(record, status=status, deadlines=deadlines)
+    # The one place sportello is decided: registry, card and page are layered over each other, and
+    # a closing date any of them states ends the "first come, no closing date" reading.
+    return replace(record, status=status, deadlines=deadlines, sportello=record.closes is None)
 
 
 # --- the open-data registry ---------------------------------------------------------------
@@ -246,7 +256,6 @@ def row_to_record(
         opens_precision=Precision.DATE if opens else None,
         closes=closes,
         closes_precision=Precision.DATE if closes else None,
-        sportello=closes is None,
         granting_body=granting,
         regions=("Lombardia",),
         keywords=(instrument,) if instrument else (),
@@ -325,8 +334,35 @@ class ListingPage:
     max_page: int | None
 
 
-def _sel(body: bytes | str) -> Selector:
-    text = body.decode("utf-8", errors="replace") if isinstance(body, bytes) else body
+def _utf8_or_cp1252(body: bytes) -> str:
+    """The charset of a page that declares none: UTF-8 when the bytes are valid UTF-8, else
+    windows-1252 (what browsers assume for Italian pages, a superset of Latin-1)."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def decode_page(
+    body: bytes, url: str, *, content_type: str | None = None, errors: list[str] | None = None
+) -> str:
+    """A page's text by its declared charset (BOM, header, ``<meta>``, see the module docstring).
+
+    Bytes the charset cannot decode become U+FFFD and one error line says so.
+    """
+    encoding, text = html_to_unicode(content_type, body, auto_detect_fun=_utf8_or_cp1252)
+    if "\ufffd" in text:
+        note(errors, f"{url}: bytes not valid in its charset ({encoding}) replaced; some text is garbled")
+    return text
+
+
+def _sel(
+    body: bytes | str, url: str = "", *, content_type: str | None = None, errors: list[str] | None = None
+) -> Selector:
+    text = (
+        decode_page(body, url, content_type=content_type, errors=errors) if isinstance(body, bytes) else body
+    )
     return Selector(text=text or "<html></html>", type="html")
 
 
@@ -355,14 +391,20 @@ def is_error_page(sel: Selector) -> bool:
 
 
 def parse_listing(
-    body: bytes, url: str, fetched_at: datetime, *, errors: list[str] | None = None
+    body: bytes,
+    url: str,
+    fetched_at: datetime,
+    *,
+    errors: list[str] | None = None,
+    content_type: str | None = None,
 ) -> ListingPage:
     """The cards of a listing or search page, and how many pages there are.
 
     An HTML page with no card is a valid empty result; the portal's error page raises.
+    ``content_type`` is the response's header (its charset decodes the page).
     """
     del fetched_at  # cards carry no relative dates; kept for the extractor signature
-    sel = _sel(body)
+    sel = _sel(body, url, content_type=content_type, errors=errors)
     if is_error_page(sel):
         raise PortalErrorPage(f"listing {url}: the portal answered with its error page")
     cards: list[ListingCard] = []
@@ -392,10 +434,12 @@ def _parse_card(card: Selector, page_url: str) -> ListingCard:
         card.css("a.text-decoration-none::attr(href)").get()
         or card.xpath(f".//a[contains(@href, '{DETAIL_PATH}')]/@href").get()
     )
-    link = urljoin(page_url, href.strip()) if href else ""
+    link = http_url(href, page_url) if href else None
     code = _norm(card.css("strong.code::text").get()) or (code_from_url(link) if link else None) or ""
     if not code:
         raise ValueError("card without a code")
+    if href and not link:
+        raise ValueError(f"{code}: card link is not an http(s) URL: {_norm(href)[:100]!r}")
     title = _norm(
         card.css("h4.card-title::attr(data-content)").get()
         or " ".join(card.css("h4.card-title ::text").getall())
@@ -443,7 +487,6 @@ def card_to_record(card: ListingCard, *, fetched_at: datetime) -> CallRecord:
         opens_precision=card.opens_precision,
         closes=card.closes,
         closes_precision=card.closes_precision,
-        sportello=card.closes is None,
         granting_body="Regione Lombardia",
         regions=("Lombardia",),
         raw={"listing": card.as_json(), "url_kind": "canonical" if canonical else "bare"},
@@ -558,12 +601,23 @@ def _accordion_sections(sel: Selector) -> list[tuple[str, str, str]]:
     return sections
 
 
-def parse_detail(body: bytes, url: str, fetched_at: datetime) -> DetailPage:
-    """Read a detail page. Raises :class:`PortalErrorPage` for the portal's error page."""
+def parse_detail(
+    body: bytes,
+    url: str,
+    fetched_at: datetime,
+    *,
+    content_type: str | None = None,
+    errors: list[str] | None = None,
+) -> DetailPage:
+    """Read a detail page. Raises :class:`PortalErrorPage` for the portal's error page.
+
+    ``content_type`` is the response's header (its charset decodes the page); ``errors`` gets a
+    line for undecodable bytes and for links that are not http(s).
+    """
     del fetched_at  # the page's dates are absolute
     if not body or not body.strip():
         raise ExtractionError(f"detail {url}: empty body")
-    sel = _sel(body)
+    sel = _sel(body, url, content_type=content_type, errors=errors)
     if is_error_page(sel):
         raise PortalErrorPage(f"detail {url}: the portal answered with its error page")
 
@@ -638,7 +692,10 @@ def parse_detail(body: bytes, url: str, fetched_at: datetime) -> DetailPage:
     attachments: list[Attachment] = []
     seen: set[str] = set()
     for link in sel.xpath(f"//a[contains(@href, '{DOWNLOAD_PATH}')]"):
-        href = urljoin(page_url, (link.attrib.get("href") or "").strip())
+        href = http_url(link.attrib.get("href"), page_url)
+        if href is None:
+            note(errors, f"detail {url}: attachment link is not an http(s) URL; skipped")
+            continue
         if href in seen:
             continue
         seen.add(href)
@@ -697,6 +754,15 @@ def enrich(record: CallRecord, detail: DetailPage, *, fetched_at: datetime) -> C
     return _restatus(merged, fetched_at, label_status=detail.status)
 
 
-def extract_detail(body: bytes, url: str, fetched_at: datetime, *, record: CallRecord) -> CallRecord:
+def extract_detail(
+    body: bytes,
+    url: str,
+    fetched_at: datetime,
+    *,
+    record: CallRecord,
+    content_type: str | None = None,
+    errors: list[str] | None = None,
+) -> CallRecord:
     """Pure extractor of a detail page: ``record`` (from registry/listing) enriched by the page."""
-    return enrich(record, parse_detail(body, url, fetched_at), fetched_at=fetched_at)
+    detail = parse_detail(body, url, fetched_at, content_type=content_type, errors=errors)
+    return enrich(record, detail, fetched_at=fetched_at)

@@ -35,6 +35,14 @@ Mapping decisions:
   ``contribution_min``/``max`` are the smallest ``minContribution`` and largest ``maxContribution``.
 * Codes become labels through ``data/sedia_codes.json``, extracted from the real facet response by
   ``build_sedia_codes.py`` (provenance inside the file). An unknown code is kept as the code.
+  ``programme`` is the framework programme's label. The *type* label ("Grant", "Call for
+  proposals", "Cascade funding calls") is the form of support, so it leads ``support_forms``,
+  followed by the topic's ``typesOfAction``. The source's *status* label ("Forthcoming", "Open
+  for submission") is appended to ``keywords``, as the source states it, even when the record's
+  ``status`` says closed because the last deadline passed (the rule below).
+* ``raw`` is the search result exactly as received (the API's JSON numbers stay what they were:
+  the envelope is read with plain JSON numbers; only the JSON inside strings is read with
+  ``Decimal`` for the money).
 
 Known limits: a topic that closes leaves the open/forthcoming listing, so its stored call keeps
 its last status; its passed deadline is what tells it is closed (``CallView.is_open``). The
@@ -189,7 +197,9 @@ class ListingPage:
 
 def _envelope(body: bytes) -> tuple[dict[str, Any], list[Any]]:
     try:
-        data = json.loads(body, parse_float=Decimal)
+        # Plain JSON numbers: the results become the records' ``raw`` as received (``weight: 4.0``
+        # stays 4.0); the money is inside JSON strings, read with Decimal on its own.
+        data = json.loads(body)
     except ValueError as exc:
         raise ExtractionError(f"SEDIA response is not JSON ({exc}); {len(body)} bytes") from exc
     if not isinstance(data, dict) or not isinstance(data.get("results"), list):
@@ -515,6 +525,8 @@ def topic_record(
     type_code = _first(metadata, "type")
     actions_types = [" ".join(t.split()) for t in _values(metadata, "typesOfAction")]
     keywords = _unique([*_string_list(metadata, "keywords"), *_string_list(metadata, "tags")])
+    type_label = [label("type", type_code)] if type_code else []
+    status_label = [label("status", status_code)] if status_code else []
 
     return CallRecord(
         source=SOURCE,
@@ -534,19 +546,8 @@ def topic_record(
         contribution_min=minimum,
         contribution_max=maximum,
         programme=label("frameworkProgramme", programme_code) if programme_code else "",
-        keywords=keywords,
-        support_forms=_unique(actions_types or ([label("type", type_code)] if type_code else [])),
+        keywords=_unique([*keywords, *status_label]),
+        support_forms=_unique([*type_label, *actions_types]),
         links=(url,),
-        raw=_json_safe(result),
+        raw=result,
     )
-
-
-def _json_safe(value: Any) -> Any:
-    """The result as plain JSON values (Decimal from ``parse_float`` back to numbers)."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_json_safe(v) for v in value]
-    return value

@@ -66,7 +66,7 @@ class Incentivi(JsonApiSpider):
             # Nothing changed: every measure of the last good read is still current.
             for key, value in previous.items() if isinstance(previous, dict) else ():
                 self._fingerprints[key] = value
-                self.unchanged_skipped += 1
+                self.carry(key)
             return
         try:
             read = read_solr(

@@ -51,6 +51,11 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
+def _content_type(response: Response) -> str | None:
+    value = response.headers.get("Content-Type")
+    return value.decode("latin-1") if value else None
+
+
 class Lombardia(ListingDetailSpider):
     """
     Domain
@@ -61,7 +66,10 @@ class Lombardia(ListingDetailSpider):
       Discovery from two listings, merged by call code: (1) the open-data registry
       ``bukx-h2uy`` on dati.lombardia.it (Socrata SODA, ``GET <dataset_url>?$where=...&$order=
       codice_bando&$limit=N&$offset=K``, paged until a short page), asking for calls closing from
-      a week ago on, and sportelli opened in the last three years; (2) the portal's own search
+      a week before this week's Monday on, and sportelli opened in the three years before it (the
+      dates move once a week, so a page's URL stays the same all week); each page is asked with
+      ``If-None-Match``/``If-Modified-Since`` from its last read (validators and rows kept per page
+      URL in the source state), and a 304 reuses the rows kept; (2) the portal's own search
       (``POST <portal_url>/servizi/servizio/bandi/ricerca``, form fields ``stato[0]=APERTO``,
       ``stato[1]=IN APERTURA``, ``pageNum``; the number of pages from ``data-max-page-num``), because
       the registry lags the portal. Then the canonical detail page of every call that is not
@@ -69,8 +77,8 @@ class Lombardia(ListingDetailSpider):
       "Chi può partecipare", granting body, attachments and budget. Incremental: a fingerprint
       per code of what the registry row and the listing card show (the registry's
       application counter excluded) and of the status the dates give; the detail page is fetched
-      only when it changed, or after seven days. Canonical URLs learnt are kept per code in the
-      source state.
+      only when it changed (or, when ``detail_refresh_days`` is set, once it is that old).
+      Canonical URLs learnt are kept per code in the source state.
     Caveats
       The registry has no link and no status; a code the listing does not show gets the bare-code
       URL ``.../dettaglio/<CODE>`` (404 for about 2 % of codes, and the portal answers unknown
@@ -79,9 +87,12 @@ class Lombardia(ListingDetailSpider):
       that call only: a call never fetched before is then stored from its registry row/card, one
       fetched before keeps its stored version. A failing listing (registry or portal) fails the
       run. No whole page of the portal has been recorded: selectors follow shared/SOURCES.md §1b.
+      Pages are decoded by their declared charset (header, then ``<meta>``), an undeclared one
+      read as UTF-8 or else windows-1252. The registry rows kept for conditional requests make
+      the source state grow with the registry (a few hundred short rows).
     Settings
       ``sources.lombardia.dataset_url``, ``portal_url``, ``page_size``, ``use_portal_listing``,
-      ``max_listing_pages``.
+      ``max_listing_pages``, ``detail_refresh_days``.
     """
 
     name = "lombardia"
@@ -102,8 +113,17 @@ class Lombardia(ListingDetailSpider):
         self._known_dates: dict[str, Any] = dict(previous_dates) if isinstance(previous_dates, dict) else {}
         known = self.previous_state.get("fingerprints")
         self._fetched_before: set[str] = set(known) if isinstance(known, dict) else set()
+        previous_pages = self.previous_state.get("registry")
+        self._registry_pages: dict[str, Any] = (
+            dict(previous_pages) if isinstance(previous_pages, dict) else {}
+        )
         self.state["urls"] = {}
         self.state["dates"] = {}
+        self.state["registry"] = {}
+
+    def detail_refresh(self) -> timedelta | None:
+        days = self.config.detail_refresh_days
+        return timedelta(days=days) if days else None
 
     # --- the two listings ------------------------------------------------------------------
 
@@ -114,8 +134,11 @@ class Lombardia(ListingDetailSpider):
 
     def _dataset_request(self, offset: int) -> Request:
         today = self.now.astimezone(ROME).date()
-        since = (today - RECENTLY_CLOSED).isoformat()
-        sportello_since = (today - SPORTELLO_LOOKBACK).isoformat()
+        # From this week's Monday: the query, hence each page's URL and validators, stays the same
+        # for a week (a daily date would make every conditional request miss the next day).
+        monday = today - timedelta(days=today.weekday())
+        since = (monday - RECENTLY_CLOSED).isoformat()
+        sportello_since = (monday - SPORTELLO_LOOKBACK).isoformat()
         where = (
             f"chiusura_adesione >= '{since}T00:00:00' OR "
             f"(chiusura_adesione IS NULL AND apertura_adesione >= '{sportello_since}T00:00:00')"
@@ -127,14 +150,21 @@ class Lombardia(ListingDetailSpider):
             "$limit": str(self.config.page_size),
             "$offset": str(offset),
         }
+        # "$" left as is: SoQL parameter names as Socrata documents them.
+        url = self.config.dataset_url + "?" + urlencode(query, safe="$")
+        known = self._registry_pages.get(url)
+        # Validators are sent only with the rows they stand for: a 304 must have something to reuse.
+        if not (isinstance(known, dict) and isinstance(known.get("rows"), list)):
+            known = {}
         self._open_listings += 1
-        return self.request(
-            # "$" left as is: SoQL parameter names as Socrata documents them.
-            self.config.dataset_url + "?" + urlencode(query, safe="$"),
+        return self.conditional_request(
+            url,
             self.parse_listing_page,
+            etag=known.get("etag"),
+            last_modified=known.get("last_modified"),
             kind="listing",
             headers={"Accept": "application/json"},
-            cb_kwargs={"what": "dataset", "offset": offset},
+            cb_kwargs={"what": "dataset", "offset": offset, "page_url": url},
         )
 
     def _portal_request(self, page: int) -> Request:
@@ -152,18 +182,31 @@ class Lombardia(ListingDetailSpider):
     def parse_listing(self, response: Response, **kwargs: Any) -> Iterable[Any]:
         self._open_listings -= 1
         if kwargs["what"] == "dataset":
-            yield from self._read_dataset(response, kwargs["offset"])
+            yield from self._read_dataset(response, kwargs["offset"], kwargs["page_url"])
         else:
             yield from self._read_portal(response, kwargs["page"])
         if self._open_listings == 0 and self.fatal is None:
             yield from self._merge()
 
-    def _read_dataset(self, response: Response, offset: int) -> Iterator[Request]:
-        try:
-            rows = dataset_rows(response.body)
-        except ExtractionError as exc:
-            self.fail(f"registry page at offset {offset}: {exc}")
-            return
+    def _read_dataset(self, response: Response, offset: int, page_url: str) -> Iterator[Request]:
+        if response.status == 304:
+            known = self._registry_pages.get(page_url)
+            if not isinstance(known, dict) or not isinstance(known.get("rows"), list):
+                self.fail(f"registry page at offset {offset}: 304 to a request that was not conditional")
+                return
+            rows = [row for row in known["rows"] if isinstance(row, dict)]
+            etag, last_modified = known.get("etag"), known.get("last_modified")
+        else:
+            try:
+                rows = dataset_rows(response.body)
+            except ExtractionError as exc:
+                self.fail(f"registry page at offset {offset}: {exc}")
+                return
+            etag, last_modified = self.validators(response)
+        if etag or last_modified:
+            # The rows are kept with the validators: a 304 next time reuses them, so every call
+            # of the page is still merged, fingerprinted and, when its card changed, refetched.
+            self.state["registry"][page_url] = {"etag": etag, "last_modified": last_modified, "rows": rows}
         self._dataset_pages += 1
         for row in rows:
             code = " ".join(str(row.get("codice_bando") or "").split())
@@ -179,7 +222,13 @@ class Lombardia(ListingDetailSpider):
 
     def _read_portal(self, response: Response, page: int) -> Iterator[Request]:
         try:
-            listing = parse_listing(response.body, response.url, self.now, errors=self.errors)
+            listing = parse_listing(
+                response.body,
+                response.url,
+                self.now,
+                errors=self.errors,
+                content_type=_content_type(response),
+            )
         except ExtractionError as exc:
             self.fail(f"portal listing page {page}: {exc}")
             return
@@ -278,7 +327,13 @@ class Lombardia(ListingDetailSpider):
 
     def parse_detail(self, response: Response, entry: ListingEntry) -> CallRecord | None:
         record: CallRecord = entry.data["record"]
-        detail = parse_detail(response.body, response.url, self.now)
+        detail = parse_detail(
+            response.body,
+            response.url,
+            self.now,
+            content_type=_content_type(response),
+            errors=self.errors,
+        )
         return enrich(record, detail, fetched_at=self.now)
 
     def _on_detail(self, response: Response, entry: ListingEntry, searched: bool) -> Iterator[Any]:
@@ -321,7 +376,9 @@ class Lombardia(ListingDetailSpider):
 
     def _on_code_search(self, response: Response, entry: ListingEntry) -> Iterator[Any]:
         try:
-            listing = parse_listing(response.body, response.url, self.now)
+            listing = parse_listing(
+                response.body, response.url, self.now, content_type=_content_type(response)
+            )
         except ExtractionError as exc:
             yield from self._detail_failed(entry, f"search for {entry.key}: {exc}")
             return
@@ -342,10 +399,13 @@ class Lombardia(ListingDetailSpider):
         yield from self._fallback_record(entry)
 
     def _fallback_record(self, entry: ListingEntry) -> Iterator[CallRecord]:
-        """A call never fetched before is stored from its registry row/card (the next run retries
-        the page, its fingerprint not being remembered); one fetched before keeps its stored version."""
+        """A call never fetched before is stored from its registry row/card; one fetched before
+        keeps its stored version and is carried over (still listed: part of the yield). Either way
+        its fingerprint is not remembered, so the next run tries the page again."""
         if entry.key not in self._fetched_before:
             yield entry.data["record"]
+        else:
+            self.carry(entry.key)
 
     def _learn(self, code: str, record: CallRecord) -> None:
         if is_canonical_detail_url(record.url, code):

@@ -36,8 +36,9 @@ class Sedia(JsonApiSpider):
       runs), paged until a short page or ``pageNumber * pageSize >= totalResults``.
       Two passes keep polling cheap: a light listing (``displayFields``: identifier, type,
       status, deadlines, DATASOURCE, plus the row ``checksum``), then full metadata only for
-      topics that are new or whose checksum, status or deadlines changed (or were last fetched
-      more than ``full_refresh_days`` ago), asked for in batches by ``terms`` on ``identifier``.
+      topics that are new or whose checksum, status or deadlines changed (or, when
+      ``full_refresh_days`` is set, were last fetched longer ago than that; by default never),
+      asked for in batches by ``terms`` on ``identifier``.
       The API has no conditional requests: a no-change run costs the light listing only.
     Caveats
       A wrongly encoded query is not refused: the API answers the whole unfiltered index. Such a

@@ -119,8 +119,9 @@ class BotDeps:
     def is_admin_chat(self, chat_id: int) -> bool:
         return chat_id in self.config.admin_chat_ids
 
-    async def audit(self, actor: Actor, action: str, detail: Mapping[str, Any]) -> None:
-        await self.run(members.audit, self.db, actor.label, action, dict(detail), now=self.now())
+    async def audit(self, actor: Actor | str, action: str, detail: Mapping[str, Any]) -> None:
+        label = actor if isinstance(actor, str) else actor.label
+        await self.run(members.audit, self.db, label, action, dict(detail), now=self.now())
 
 
 def deps(context: Ctx) -> BotDeps:
@@ -142,10 +143,13 @@ class Actor:
 
     @property
     def label(self) -> str:
-        """How the audit log names them."""
+        """How the audit log names them: ``member:12`` / ``staff:12`` / ``admin:12``, or a hash
+        of the chat id for a chat bound to no member. Never the chat id itself: the log
+        outlives a member who deletes their data (``storage.members.delete_member``)."""
         if self.member is not None:
-            return f"telegram:{self.chat_id}:member:{self.member.id}"
-        return f"telegram:{self.chat_id}"
+            role = "admin" if self.is_admin else "staff" if self.is_staff else "member"
+            return members.member_actor(self.member.id, role)
+        return members.chat_actor(self.chat_id)
 
 
 async def resolve(update: Update, context: Ctx) -> Actor | None:

@@ -417,7 +417,6 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "alert.new": ("Nuovi bandi", "New calls"),
     "alert.changes": ("Modifiche (scadenze spostate, riaperture)", "Changes (deadlines moved, reopenings)"),
     "alert.reminders": ("Promemoria delle scadenze", "Deadline reminders"),
-    "source.feeds": ("Feed RSS/Atom (agenzie UE, ministeri)", "RSS/Atom feeds (EU agencies, ministries)"),
     "lang.it": ("🇮🇹 Italiano", "🇮🇹 Italiano"),
     "lang.en": ("🇬🇧 English", "🇬🇧 English"),
     "star": ("⭐ {n}", "⭐ {n}"),

@@ -43,7 +43,7 @@ from notifier.bot.i18n import esc, normalise_language, t
 from notifier.config import MatchingConfig, parse_offset
 from notifier.matching import Match, Matcher, reasons_line
 from notifier.profiles import Profile
-from notifier.render import countdown, fmt_day, one_line, parse_feedback, safe_url
+from notifier.render import countdown, fmt_day, one_line, parse_feedback, safe_url, source_label
 from storage import members
 from storage.calls import CallView, canonical_call, group_calls, list_calls, search_calls
 from storage.db import Database
@@ -103,7 +103,7 @@ def call_item(n: int, call: CallView, now: datetime, lang: str, *, match: Match 
     title = one_line(call.title)
     if len(title) > TITLE_CAP:
         title = title[: TITLE_CAP - 1].rstrip() + "…"
-    source = profile_ui.source_label(call.source, lang)
+    source = source_label(call.source, lang)
     lines = [f"<b>{n}. {esc(title)}</b>", f"{esc(source)} · {deadline_line(call, now, lang)}"]
     if match is not None and match.reasons:
         lines.append(t(lang, "call.why", reasons=reasons_line(match.reasons, lang)))
@@ -549,7 +549,7 @@ async def on_delete(update: Update, context: Ctx, actor: Actor) -> None:
     member_id = actor.member.id
     await d.run(members.delete_member, d.db, member_id)
     # The audit keeps that it happened, not who it was.
-    await d.audit(actor, "member.delete_self", {"member_id": member_id})
+    await d.audit(members.DELETED_ACTOR, "member.delete_self", {})
     if context.chat_data is not None:
         context.chat_data.clear()
     await answer(update)

@@ -39,7 +39,7 @@ from notifier.bot.common import (
     reply,
     resolve,
 )
-from notifier.bot.i18n import TEXTS, esc, t
+from notifier.bot.i18n import esc, t
 from notifier.profiles import (
     ALERT_KINDS,
     CHANNELS,
@@ -52,7 +52,7 @@ from notifier.profiles import (
     describe_errors,
     parse_profile,
 )
-from notifier.render import SOURCE_LABELS, one_line
+from notifier.render import one_line, source_label
 from notifier.vocabulary import default_vocabulary
 from storage import members
 from storage.db import Database
@@ -93,12 +93,6 @@ def first_error(exc: ValidationError) -> str:
 
 
 # --- choices and labels -------------------------------------------------------------------------------
-
-
-def source_label(name: str, lang: str) -> str:
-    if f"source.{name}" in TEXTS:
-        return t(lang, f"source.{name}")
-    return SOURCE_LABELS.get(name, name)
 
 
 def choices(section: str, lang: str, sources: Sequence[str]) -> list[tuple[str, str]]:

@@ -275,6 +275,8 @@ async def test_cancellami(bot: Harness, member_id: int) -> None:
     [call] = packaging_calls(bot, 1)
     assert call.group_id is not None
     members.set_feedback(bot.db, member_id, call.group_id, "interested", now=bot.clock())
+    await bot.send(CHAT, "/crawl tutto")  # refused, and written to the audit log
+    assert [e.actor for e in members.audit_log(bot.db)] == [f"member:{member_id}"]
     confirm = await bot.send(CHAT, "/cancellami")
     assert "non si può annullare" in confirm.text
     assert set(labels(confirm.last_keyboard)) == {"del:yes", "del:no"}
@@ -289,7 +291,13 @@ async def test_cancellami(bot: Harness, member_id: int) -> None:
     assert members.get_profile(bot.db, member_id) is None
     assert members.list_feedback(bot.db) == []
     [entry] = [e for e in members.audit_log(bot.db) if e.action == "member.delete_self"]
-    assert entry.detail == {"member_id": member_id}
+    assert (entry.actor, entry.detail) == (members.DELETED_ACTOR, {})
+    [refused] = [e for e in members.audit_log(bot.db) if e.action == "crawl"]
+    assert (refused.actor, refused.detail) == (members.DELETED_ACTOR, {})
+    # Nothing in the audit log leads back to the chat or the member any more.
+    for logged in members.audit_log(bot.db, limit=100):
+        assert str(CHAT) not in logged.actor + repr(logged.detail)
+        assert logged.actor not in (f"member:{member_id}", members.chat_actor(CHAT))
     # From now on the chat is a stranger.
     assert "non è collegata a nessun socio" in (await bot.send(CHAT, "/bandi")).text
 

@@ -1,8 +1,14 @@
-"""The recorded (or synthetic) inputs of the SEDIA and feed extractors and their expected outputs.
+"""The recorded (or synthetic) inputs of the extractors and their expected outputs.
 
-Each case is an input file under ``tests/data/crawler`` and ``<stem>.expected.json`` beside it:
-the list of records the extractor produces, as :func:`storage.records.record_to_json` writes
-them (without ``raw``), plus the error lines it reports. ``regen_expected.py`` rewrites them.
+* :func:`cases` — SEDIA and feeds: each case is an input file under ``tests/data/crawler`` and
+  ``<stem>.expected.json`` beside it: the list of records the extractor produces, as
+  :func:`storage.records.record_to_json` writes them (without ``raw``), plus the error lines it
+  reports.
+* :func:`goldens` — Regione Lombardia and incentivi.gov.it: each expected file with the function
+  producing what it must hold (records, listing cards).
+
+The tests only compare. ``regen_expected.py`` is the one thing that rewrites the files, run by
+hand after a deliberate change (then review the diff); it never runs inside a test.
 """
 
 from __future__ import annotations
@@ -15,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from crawler.extract.feeds import extract_feed
+from crawler.extract.incentivi import read_solr, solr_url
+from crawler.extract.lombardia import extract_detail, merge_card, parse_dataset, parse_listing, row_to_record
 from crawler.extract.sedia import extract_topics
 from storage.records import ROME, CallRecord, record_to_json
 
@@ -53,10 +61,6 @@ class Case:
 
 def _sedia(path: Path, body: Callable[[], bytes]) -> Case:
     return Case(path, lambda errors: extract_topics(body(), "https://api.example/search", NOW, errors=errors))
-
-
-#: crawler.parsing reads no time written right before "," or "." ("ore 17:00, nei limiti"): the
-#: lookahead after the minutes refuses any following comma or dot, not only a decimal part.
 
 
 def _feed(path: Path, name: str, language: str, publisher: str, known_bug: str | None = None) -> Case:
@@ -112,3 +116,129 @@ def cases() -> list[Case]:
         _feed(feeds / "bozo_recoverable_synthetic.xml", "bozo", "it", ""),
         _feed(feeds / "latin1_encoded_synthetic.xml", "latin1", "it", ""),
     ]
+
+
+# --- Regione Lombardia and incentivi.gov.it -----------------------------------------------------
+
+LOMBARDIA = DATA / "lombardia"
+INCENTIVI = DATA / "incentivi"
+PORTAL = "https://www.bandi.regione.lombardia.it"
+SEARCH = PORTAL + "/servizi/servizio/bandi/ricerca"
+INCENTIVI_BASE = "https://www.incentivi.gov.it"
+
+
+def lombardia_real() -> dict[str, Any]:
+    """The real registry row and detail fragments (one file, provenance inside)."""
+    data: dict[str, Any] = json.loads(
+        (LOMBARDIA / "dataset_row_and_detail_fragments_2026.json").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def tertium_url() -> str:
+    return str(lombardia_real()["_source"]["detail_url"])
+
+
+def real_fragments_html() -> str:
+    """The real fragments in page order (they are consecutive pieces of one page)."""
+    return "\n".join(lombardia_real()["detail_fragments"].values())
+
+
+def tertium_row_record() -> CallRecord:
+    record = row_to_record(lombardia_real()["socrata_row"], fetched_at=NOW, portal_url=PORTAL)
+    assert record is not None
+    return record
+
+
+def tertium_from_row_and_card() -> CallRecord:
+    card = parse_listing((LOMBARDIA / "listing_page1_synthetic.html").read_bytes(), SEARCH, NOW).cards[0]
+    return merge_card(tertium_row_record(), card, fetched_at=NOW)
+
+
+def _listing_cards() -> dict[str, Any]:
+    pages = {
+        f"page{n}": parse_listing((LOMBARDIA / f"listing_page{n}_synthetic.html").read_bytes(), SEARCH, NOW)
+        for n in (1, 2)
+    }
+    return {name: [card.as_json() for card in page.cards] for name, page in pages.items()}
+
+
+def _records(records: list[CallRecord]) -> list[dict[str, Any]]:
+    return [record_to_json(r) for r in records]
+
+
+@dataclass(frozen=True)
+class Golden:
+    """An expected-output file and the function producing what it must hold."""
+
+    path: Path
+    produce: Callable[[], Any]
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    def expected(self) -> Any:
+        return json.loads(self.path.read_text(encoding="utf-8"))
+
+    def text(self) -> str:
+        """What the file holds once regenerated."""
+        return json.dumps(self.produce(), ensure_ascii=False, indent=1, sort_keys=True) + "\n"
+
+
+def goldens() -> list[Golden]:
+    dataset_page = LOMBARDIA / "dataset_page_synthetic.json"
+    registry_url = "https://www.dati.lombardia.it/resource/bukx-h2uy.json"
+    envelope = INCENTIVI / "solr_fragment_docs_in_synthetic_envelope.json"
+    lombardy_solr = INCENTIVI / "solr_lombardia_synthetic.json"
+    return [
+        Golden(LOMBARDIA / "dataset_row_2026.expected.json", lambda: record_to_json(tertium_row_record())),
+        Golden(
+            LOMBARDIA / "detail_fragments_2026.expected.json",
+            lambda: record_to_json(
+                extract_detail(
+                    real_fragments_html().encode(), tertium_url(), NOW, record=tertium_row_record()
+                )
+            ),
+        ),
+        Golden(
+            LOMBARDIA / "dataset_page_synthetic.expected.json",
+            lambda: _records(parse_dataset(dataset_page.read_bytes(), registry_url, NOW, portal_url=PORTAL)),
+        ),
+        Golden(LOMBARDIA / "listing_pages_synthetic.expected.json", _listing_cards),
+        Golden(
+            LOMBARDIA / "detail_tertium_synthetic.expected.json",
+            lambda: record_to_json(
+                extract_detail(
+                    (LOMBARDIA / "detail_tertium_synthetic.html").read_bytes(),
+                    tertium_url(),
+                    NOW,
+                    record=tertium_from_row_and_card(),
+                )
+            ),
+        ),
+        Golden(
+            INCENTIVI / "solr_fragment_docs_in_synthetic_envelope.expected.json",
+            lambda: _records(
+                read_solr(
+                    envelope.read_bytes(), solr_url(INCENTIVI_BASE, 8000), NOW, base_url=INCENTIVI_BASE
+                ).records
+            ),
+        ),
+        Golden(
+            INCENTIVI / "solr_lombardia_synthetic.expected.json",
+            lambda: _records(
+                read_solr(lombardy_solr.read_bytes(), "u", NOW, base_url=INCENTIVI_BASE).records
+            ),
+        ),
+    ]
+
+
+def golden(name: str) -> Golden:
+    return next(g for g in goldens() if g.name == name)
+
+
+def golden_params(directory: str) -> list[Any]:
+    import pytest
+
+    return [pytest.param(g, id=g.name) for g in goldens() if g.path.parent.name == directory]

@@ -1,6 +1,8 @@
-"""Rewrite the ``*.expected.json`` files of the extractor cases; review the diff before keeping it.
+"""Rewrite the ``*.expected.json`` files of the extractors; review the diff before keeping it.
 
-python tests/crawler/regen_expected.py
+    python tests/crawler/regen_expected.py
+
+The only writer of those files: the tests compare and never rewrite (see ``expected_cases``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.crawler.expected_cases import cases
+from tests.crawler.expected_cases import cases, goldens
 
 
 def main() -> None:
@@ -23,6 +25,9 @@ def main() -> None:
         text = json.dumps(case.produce(), indent=1, ensure_ascii=False) + "\n"
         case.expected_path.write_text(text, encoding="utf-8")
         print("wrote", case.expected_path)
+    for golden in goldens():
+        golden.path.write_text(golden.text(), encoding="utf-8")
+        print("wrote", golden.path)
 
 
 if __name__ == "__main__":

@@ -16,12 +16,14 @@ from crawler.config import (
     CrawlConfig,
     FeedConfig,
     FeedsConfig,
+    LombardiaConfig,
     SediaConfig,
     SourcesConfig,
     interval_seconds,
 )
 from crawler.report import CrawlProgress, human_bytes, summary_table
 from crawler.run import ProgressEvent, SourceSummary, resolve_sources, source_lock
+from crawler.spiders.lombardia import Lombardia
 from crawler.spiders.sedia import Sedia
 from storage.records import CallRecord, CallStatus, Precision
 from tests.crawler.expected_cases import NOW
@@ -150,6 +152,64 @@ def test_validation_report_judges_required_fields_only() -> None:
     assert report["below"] == ["status", "deadline"]
     assert report["fields"]["budget"] == 0.0  # reported, not judged
     assert validation_report([], ("title",), min_share=0.5)["field_shares"] == {}
+
+
+def test_carried_calls_count_as_passing_so_one_odd_change_does_not_sink_the_run() -> None:
+    # One changed topic without a deadline, five carried over unchanged (they had one when stored).
+    odd = [record("1", status=CallStatus.OPEN)]
+    alone = validation_report(odd, ("title", "status", "deadline"), min_share=0.5)
+    assert alone["below"] == ["deadline"]  # what every later run got before carried calls counted
+    report = validation_report(odd, ("title", "status", "deadline"), min_share=0.5, carried=5)
+    assert report["field_shares"] == {"title": 1.0, "status": 1.0, "deadline": round(5 / 6, 4)}
+    assert report["below"] == []
+    assert (report["items"], report["fresh_items"], report["carried_items"]) == (6, 1, 5)
+    assert report["fresh_fields"]["deadline"] == 0.0  # still visible in the run's report
+    # A broken parser still shows when the changed calls outnumber the unchanged ones.
+    broken = [record(str(n), status=CallStatus.OPEN) for n in range(6)]
+    assert validation_report(broken, ("deadline",), min_share=0.5, carried=5)["below"] == ["deadline"]
+
+
+def test_validation_is_judged_only_on_enough_calls() -> None:
+    records = [record("1", status=CallStatus.OPEN), record("2"), record("3")]
+    small = validation_report(records, ("status",), min_share=0.5, min_items=20)
+    assert (small["judged"], small["field_shares"], small["below"]) == (False, {}, [])
+    assert small["fields"]["status"] == round(1 / 3, 4)  # reported all the same
+    enough = validation_report(records, ("status",), min_share=0.5, carried=17, min_items=20)
+    assert (enough["judged"], enough["below"]) == (True, [])
+    assert validation_report(records, ("status",), min_share=0.5, min_items=3)["below"] == ["status"]
+    assert CrawlConfig().min_validation_items == 20
+
+
+def test_a_record_without_an_http_url_is_dropped_with_an_error() -> None:
+    s = spider()
+    pipeline = CollectPipeline(SimpleNamespace(spider=s))  # type: ignore[arg-type]
+    bad = CallRecord(source="sedia", source_id="X", url="javascript:alert(1)", title="T")
+    pipeline.process_item(bad)
+    pipeline.process_item(record("A", status=CallStatus.OPEN, sportello=True))
+    pipeline.close_spider()
+    assert [r.source_id for r in pipeline.records] == ["A"]
+    assert s.errors.total == 1 and "'X' dropped: no url" in s.errors[0]
+    assert pipeline.report["fields"]["url"] == 1.0
+
+
+def test_carried_keys_are_counted_and_named() -> None:
+    first = spider()
+    first.remember("A", "fp")
+    first.remember("B", "fp")
+    second = spider(first.final_state())
+    assert second.unchanged("A", "fp") and not second.unchanged("B", "changed")
+    second.carry("C")
+    assert (second.unchanged_skipped, second.carried_ids) == (2, ["A", "C"])
+
+
+def test_detail_refresh_is_a_per_source_setting_off_by_default() -> None:
+    def lombardia(**config: Any) -> Lombardia:
+        context = SpiderContext(source_config=LombardiaConfig(**config), crawl=CrawlConfig(), now=NOW)
+        return Lombardia(context=context)
+
+    assert lombardia().detail_refresh() is None
+    assert lombardia(detail_refresh_days=7).detail_refresh() == timedelta(days=7)
+    assert SediaConfig().full_refresh_days == 0
 
 
 def test_collect_pipeline_drops_duplicates_and_foreign_items() -> None:

@@ -1,4 +1,9 @@
-"""End to end through the command line: replay server → ``sentinella crawl`` → calls in the database."""
+"""End to end through the command line: replay server → ``sentinella crawl`` → calls in the database.
+
+Every source is crawled, its base URLs pointing at one replay server (SEDIA's real rows, a
+synthetic feed, the Lombardy registry and portal, the incentivi.gov.it Solr documents). A command
+line that does not start fails these tests: nothing is skipped.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +12,17 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from crawler.config import IncentiviConfig, LombardiaConfig
 from storage.calls import list_calls
 from storage.db import Database
 from tests.crawler.expected_cases import DATA
 from tests.fakes.replay import ReplayServer, Reply, SediaSearch, static
+from tests.fakes.replay_regional import DETAIL_PREFIX, SOLR_PATH, install_incentivi, install_lombardia
 
 pytestmark = pytest.mark.integration
 
@@ -27,15 +35,15 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("SENTINELLA_")}
 
 
-@pytest.fixture(scope="module")
-def crawl_command() -> None:
-    done = subprocess.run([*SENTINELLA, "crawl", "--help"], capture_output=True, env=_env(), timeout=60)
-    if done.returncode != 0:
-        pytest.skip("the `sentinella crawl` command is not there yet")
+@dataclass
+class Site:
+    server: ReplayServer
+    lombardia: LombardiaConfig
+    incentivi: IncentiviConfig
 
 
 @pytest.fixture
-def server() -> Iterator[ReplayServer]:
+def site() -> Iterator[Site]:
     with ReplayServer() as replay:
         rows = json.loads((DATA / "sedia" / "search_open_topics_2026.json").read_bytes())["results"]
         replay.route("POST", SEARCH, SediaSearch(rows))
@@ -43,10 +51,21 @@ def server() -> Iterator[ReplayServer]:
         replay.route(
             "GET", "/feeds/eismea.xml", static(body, content_type="application/rss+xml", etag='"e1"')
         )
-        yield replay
+        lombardia, _dataset, _portal = install_lombardia(replay)
+        incentivi = install_incentivi(replay)
+        yield Site(replay, lombardia, incentivi)
 
 
-def _config(tmp_path: Path, server: ReplayServer, db: Database) -> Path:
+def test_the_command_line_starts() -> None:
+    done = subprocess.run(
+        [*SENTINELLA, "crawl", "--help"], capture_output=True, text=True, env=_env(), timeout=60
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "crawl" in done.stdout
+
+
+def _config(tmp_path: Path, site: Site, db: Database) -> Path:
+    server = site.server
     path = tmp_path / "sentinella.toml"
     path.write_text(
         f"""
@@ -67,34 +86,45 @@ page_size = 4
 name = "eismea"
 url = "{server.url("/feeds/eismea.xml")}"
 language = "en"
+
+[sources.lombardia]
+dataset_url = "{site.lombardia.dataset_url}"
+portal_url = "{site.lombardia.portal_url}"
+page_size = {site.lombardia.page_size}
+
+[sources.incentivi]
+base_url = "{site.incentivi.base_url}"
 """,
         encoding="utf-8",
     )
     return path
 
 
-def test_sentinella_crawl_stores_the_calls(
-    crawl_command: None, server: ReplayServer, sqlite_db: Database, tmp_path: Path
+def test_sentinella_crawl_stores_the_calls_of_every_source(
+    site: Site, sqlite_db: Database, tmp_path: Path
 ) -> None:
-    config = _config(tmp_path, server, sqlite_db)
+    config = _config(tmp_path, site, sqlite_db)
     done = subprocess.run(
-        [*SENTINELLA, "--config", str(config), "crawl", "sedia", "feeds"],
+        [*SENTINELLA, "--config", str(config), "crawl"],  # every enabled source
         capture_output=True,
         text=True,
         env=_env(),
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    assert len(list_calls(sqlite_db, source="sedia")) == 6
-    assert len(list_calls(sqlite_db, source="feeds")) == 3
-    assert "sedia" in done.stdout and "feeds" in done.stdout
+    counts = {s: len(list_calls(sqlite_db, source=s)) for s in ("sedia", "feeds", "lombardia", "incentivi")}
+    assert counts == {"sedia": 6, "feeds": 3, "lombardia": 5, "incentivi": 5}
+    for source in counts:
+        assert source in done.stdout
+    assert site.server.requests_to(DETAIL_PREFIX + "RLP12026052483") == []  # canonical URLs from the listing
+    assert site.server.requests_to(SOLR_PATH)
 
 
 def test_sentinella_crawl_exits_non_zero_when_a_source_fails(
-    crawl_command: None, server: ReplayServer, sqlite_db: Database, tmp_path: Path
+    site: Site, sqlite_db: Database, tmp_path: Path
 ) -> None:
-    server.route("POST", SEARCH, Reply(500))
-    config = _config(tmp_path, server, sqlite_db)
+    site.server.route("POST", SEARCH, Reply(500))
+    config = _config(tmp_path, site, sqlite_db)
     done = subprocess.run(
         [*SENTINELLA, "--config", str(config), "crawl", "sedia"],
         capture_output=True,
@@ -104,3 +134,4 @@ def test_sentinella_crawl_exits_non_zero_when_a_source_fails(
     )
     assert done.returncode != 0
     assert list_calls(sqlite_db, source="sedia") == []
+    assert "failed" in done.stdout

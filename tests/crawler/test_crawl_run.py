@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +19,7 @@ from crawler.config import CrawlConfig, FeedConfig, FeedsConfig, SediaConfig, So
 from crawler.run import ProgressEvent, SourceSummary, run_crawl, source_lock
 from storage.calls import events_after, list_calls
 from storage.db import Database
-from storage.sources import get_source, recent_runs
+from storage.sources import RunView, get_source, recent_runs
 from tests.crawler.expected_cases import DATA, NOW
 from tests.fakes.replay import ReplayServer, Reply, Scripted, SediaSearch, multipart_parts, static
 from tests.fakes.replay_regional import DETAIL_PREFIX, install_incentivi, install_lombardia
@@ -85,6 +85,8 @@ def site(tmp_path: Path) -> Iterator[Site]:
             max_retries=2,
             lock_dir=str(tmp_path / "locks"),
             failure_threshold=2,
+            # The recordings hold a few calls a source: judge the field shares on them all the same.
+            min_validation_items=1,
         )
         # The Lombardy registry/portal and incentivi.gov.it routes (synthetic pages around the real
         # fragments, the real Solr documents): see tests/fakes/replay_regional.py.
@@ -138,10 +140,22 @@ def test_a_changed_checksum_refetches_that_topic_only(sqlite_db: Database, site:
     assert call.closes is not None and call.closes.date().isoformat() == "2027-05-20"
 
 
-def test_the_refresh_period_refetches_unchanged_topics(sqlite_db: Database, site: Site) -> None:
+def test_unchanged_topics_are_never_refetched_by_default(sqlite_db: Database, site: Site) -> None:
+    assert site.sources.sedia.full_refresh_days == 0
     site.run(sqlite_db, ["sedia"])
+    later = NOW + timedelta(days=60)
+    [summary] = run_crawl(sqlite_db.url, ["sedia"], crawl=site.crawl, sources_config=site.sources, now=later)
+    assert (summary.outcome, summary.unchanged) == ("ok", 6)
+    assert site.sedia.full_requests == 1
+
+
+def test_the_refresh_period_when_set_refetches_unchanged_topics(sqlite_db: Database, site: Site) -> None:
+    sources = site.sources.model_copy(
+        update={"sedia": site.sources.sedia.model_copy(update={"full_refresh_days": 7})}
+    )
+    run_crawl(sqlite_db.url, ["sedia"], crawl=site.crawl, sources_config=sources, now=NOW)
     later = NOW + timedelta(days=8)
-    run_crawl(sqlite_db.url, ["sedia"], crawl=site.crawl, sources_config=site.sources, now=later)
+    run_crawl(sqlite_db.url, ["sedia"], crawl=site.crawl, sources_config=sources, now=later)
     assert site.sedia.full_requests == 2
 
 
@@ -295,3 +309,106 @@ def test_every_source_end_to_end(sqlite_db: Database, site: Site) -> None:
     assert (second["lombardia"].unchanged, second["incentivi"].unchanged) == (5, 5)
     assert not [r for r in site.server.requests if r.path.startswith(DETAIL_PREFIX)]
     assert sum(s.bytes for s in second.values()) < sum(s.bytes for s in first.values()) * 0.2
+
+
+def latest_run(db: Database, source: str) -> RunView:
+    """The last run started (the tests give every run the same clock reading)."""
+    return max(recent_runs(db, source), key=lambda r: r.id)
+
+
+def sedia_row(site: Site, identifier: str) -> dict[str, Any]:
+    return next(
+        r
+        for r in site.sedia.rows
+        if r["metadata"]["identifier"] == [identifier] and r["metadata"].get("DATASOURCE") == ["SEDIA"]
+    )
+
+
+def test_one_changed_topic_without_a_deadline_does_not_block_the_source(
+    sqlite_db: Database, site: Site
+) -> None:
+    assert site.run(sqlite_db, ["sedia"])["sedia"].outcome == "ok"
+    odd = sedia_row(site, "HORIZON-CL5-2027-03-D5-05")
+    odd["checksum"] = "CHANGED"
+    odd["metadata"]["deadlineDate"] = []
+    odd["metadata"]["actions"] = []
+    second = site.run(sqlite_db, ["sedia"])["sedia"]
+    # Judged over the six listed topics, the five unchanged ones having a deadline: 83 %.
+    assert (second.outcome, second.changed, second.unchanged) == ("ok", 1, 5), second.reason
+    run = latest_run(sqlite_db, "sedia")
+    assert run.report["ingested"] is True and run.report["fresh_fields"]["deadline"] == 0.0
+    stored = {c.source_id: c for c in list_calls(sqlite_db, source="sedia")}
+    assert stored["HORIZON-CL5-2027-03-D5-05"].closes is None
+
+    # ... and the changes after it still get in.
+    other = sedia_row(site, sorted(set(stored) - {"HORIZON-CL5-2027-03-D5-05"})[0])
+    other["checksum"] = "CHANGED-TOO"
+    other["metadata"]["title"] = ["A retitled topic"]
+    third = site.run(sqlite_db, ["sedia"])["sedia"]
+    assert (third.outcome, third.changed, third.unchanged) == ("ok", 1, 5), third.reason
+    assert "A retitled topic" in {c.title for c in list_calls(sqlite_db, source="sedia")}
+
+
+def test_a_shrunken_run_is_not_ingested_until_the_new_size_settles(sqlite_db: Database, site: Site) -> None:
+    assert site.run(sqlite_db, ["sedia"])["sedia"].new == 6
+    identifiers = sorted(c.source_id for c in list_calls(sqlite_db, source="sedia"))
+    kept = identifiers[:2]
+    site.sedia.rows = [r for r in site.sedia.rows if r["metadata"]["identifier"][0] in kept]
+    renamed = sedia_row(site, kept[0])
+    renamed["checksum"] = "CHANGED"
+    renamed["metadata"]["title"] = ["A renamed topic"]
+    before = {c.source_id: c.content_hash for c in list_calls(sqlite_db, source="sedia")}
+
+    # failure_threshold is 2: two shrunken runs are refused (admins told on the second) ...
+    shrunk = [site.run(sqlite_db, ["sedia"])["sedia"] for _ in range(2)]
+    assert [(s.outcome, s.seen, s.changed, s.notify) for s in shrunk] == [
+        ("degraded", 2, 0, None),
+        ("degraded", 2, 0, "failing"),
+    ]
+    assert "fewer than half" in shrunk[0].reason
+    assert {c.source_id: c.content_hash for c in list_calls(sqlite_db, source="sedia")} == before
+    report = latest_run(sqlite_db, "sedia").report
+    assert (report["ingested"], report["shrunk"]) == (False, True)
+    assert get_source(sqlite_db, "sedia").last_good_yield == 6
+
+    # ... and the next one agreeing with them is the source's new size: ingested, and recovered.
+    settled = site.run(sqlite_db, ["sedia"])["sedia"]
+    assert (settled.outcome, settled.seen, settled.changed, settled.notify) == ("ok", 2, 1, "recovered")
+    assert latest_run(sqlite_db, "sedia").report["new_baseline"] == {"from": 6, "to": 2}
+    assert get_source(sqlite_db, "sedia").last_good_yield == 2
+    calls = {c.source_id: c for c in list_calls(sqlite_db, source="sedia")}
+    assert calls[kept[0]].title == "A renamed topic"
+    assert len(calls) == 6  # the calls no longer listed are kept, never deleted
+
+
+def test_a_no_change_recrawl_moves_last_seen_of_every_call(sqlite_db: Database, site: Site) -> None:
+    first = site.run(sqlite_db, [])
+    assert all(s.outcome == "ok" for s in first.values()), first
+    later = NOW + timedelta(hours=6)
+    second = run_crawl(sqlite_db.url, [], crawl=site.crawl, sources_config=site.sources, now=later)
+    assert all(s.outcome == "ok" and s.new == s.changed == 0 for s in second), second
+    seen: dict[str, set[datetime]] = {}
+    for call in list_calls(sqlite_db):
+        assert call.first_seen < later, call  # first seen by the first crawl
+        seen.setdefault(call.source, set()).add(call.last_seen)
+    # Every call of a source seen at that source's run (carried over unchanged, 304s included).
+    assert set(seen) == {"lombardia", "sedia", "incentivi", "feeds"}
+    assert all(len(moments) == 1 and min(moments) >= later for moments in seen.values()), seen
+    moved = {r.source: r.report["last_seen_moved"] for r in recent_runs(sqlite_db, limit=4)}
+    assert moved == {"lombardia": 5, "sedia": 6, "incentivi": 5, "feeds": 12}
+
+
+def test_robots_txt_disallow_is_obeyed(sqlite_db: Database, site: Site) -> None:
+    robots = b"User-agent: Sentinella\nDisallow: /feeds/eic.xml\nDisallow: /search-api/\n\nUser-agent: *\nDisallow:\n"
+    site.server.route("GET", "/robots.txt", Reply(200, robots, {"Content-Type": "text/plain"}))
+    summaries = site.run(sqlite_db, ["feeds", "sedia"])
+    assert site.server.requests_to("/robots.txt"), "robots.txt was not read"
+    assert site.server.requests_to("/feeds/eic.xml") == []
+    assert site.server.requests_to(SEARCH) == []
+    feeds = summaries["feeds"]
+    assert (feeds.outcome, feeds.errors) == ("ok", 1)
+    assert "eic" in feeds.error_messages[0] and "robots.txt" in feeds.error_messages[0]
+    assert len(site.server.requests_to("/feeds/eismea.xml")) == 1  # the other feeds are allowed
+    sedia = summaries["sedia"]
+    assert sedia.outcome == "failed" and "robots.txt" in sedia.reason
+    assert list_calls(sqlite_db, source="sedia") == []

@@ -1,13 +1,13 @@
 """incentivi.gov.it extractor against the real Solr documents and a synthetic Lombardy response.
 
 Expected outputs live beside the inputs in tests/data/crawler/incentivi/ (``*.expected.json``);
-set ``SENTINELLA_REGEN_EXPECTED=1`` to rewrite them after a deliberate change, then review the diff.
+``python tests/crawler/regen_expected.py`` rewrites them after a deliberate change (review the diff);
+the tests only compare.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -29,6 +29,7 @@ from crawler.extract.incentivi import (
     wrap_docs,
 )
 from storage.records import ROME, CallStatus, Precision, record_from_json, record_to_json
+from tests.crawler.expected_cases import Golden, golden, golden_params
 
 DATA = Path(__file__).parents[1] / "data" / "crawler" / "incentivi"
 BASE = "https://www.incentivi.gov.it"
@@ -36,12 +37,15 @@ NOW = datetime(2026, 9, 2, 9, 0, tzinfo=ROME)
 FRAGMENT = json.loads((DATA / "solr_docs_2026_FRAGMENT.json").read_text(encoding="utf-8"))
 
 
-def check_expected(name: str, actual: Any) -> None:
-    path = DATA / name
-    if os.environ.get("SENTINELLA_REGEN_EXPECTED") == "1":
-        text = json.dumps(actual, ensure_ascii=False, indent=1, sort_keys=True) + "\n"
-        path.write_text(text, encoding="utf-8")
-    assert actual == json.loads(path.read_text(encoding="utf-8"))
+def assert_expected(name: str, actual: Any) -> None:
+    """``actual`` equals the expected file ``name`` (rewritten only by regen_expected.py)."""
+    assert actual == golden(name).expected()
+
+
+@pytest.mark.parametrize("case", golden_params("incentivi"))
+def test_regeneration_produces_what_the_tests_check(case: Golden) -> None:
+    # regen_expected.py writes what ``produce`` returns: it must be what the tests compare.
+    assert case.produce() == case.expected()
 
 
 def test_the_real_documents_in_an_envelope() -> None:
@@ -52,7 +56,7 @@ def test_the_real_documents_in_an_envelope() -> None:
     assert (read.num_found, read.docs, read.truncated) == (6, 6, False)
     # Liguria, Friuli-Venezia Giulia and the two Bolzano measures are not available in Lombardy
     assert read.skipped == {"region": 4}
-    check_expected(
+    assert_expected(
         "solr_fragment_docs_in_synthetic_envelope.expected.json", [record_to_json(r) for r in read.records]
     )
     by_id = {r.source_id: r for r in read.records}
@@ -94,7 +98,7 @@ def test_synthetic_lombardy_response() -> None:
     read = read_solr(
         (DATA / "solr_lombardia_synthetic.json").read_bytes(), "u", NOW, base_url=BASE, errors=errors
     )
-    check_expected("solr_lombardia_synthetic.expected.json", [record_to_json(r) for r in read.records])
+    assert_expected("solr_lombardia_synthetic.expected.json", [record_to_json(r) for r in read.records])
     assert read.skipped == {"closed": 1, "subject": 1}
     assert len(errors) == 2  # no id; an unreadable date: noted, the others kept
     by_id = {r.source_id: r for r in read.records}
@@ -180,3 +184,35 @@ def test_the_request_url() -> None:
     assert query["rows"] == ["8000"]
     assert query["sort"] == ["ds_last_update desc"]
     assert query["fl"] == [",".join(FIELDS)]
+
+
+@pytest.mark.parametrize(
+    ("zs_url", "expected"),
+    [
+        ("/it/catalogo/misura-x", BASE + "/it/catalogo/misura-x"),
+        ("it/catalogo/misura-x", BASE + "/it/catalogo/misura-x"),
+        ("https://www.incentivi.gov.it/it/catalogo/misura-x", BASE + "/it/catalogo/misura-x"),
+        ("javascript:alert(1)", None),
+        ("JavaScript:alert(1)", None),
+        ("data:text/html,<script>x</script>", None),
+        ("mailto:info@example.org", None),
+    ],
+)
+def test_only_http_catalogue_links_become_the_url(zs_url: str, expected: str | None) -> None:
+    doc = dict(FRAGMENT["national"], zs_url=zs_url, zs_field_link="javascript:void(0)")
+    errors: list[str] = []
+    record = doc_to_record(doc, fetched_at=NOW, base_url=BASE, errors=errors)
+    assert record is not None
+    assert record.links == ()  # the official link was not http(s) either
+    if expected is None:
+        assert record.url == BASE  # the catalogue itself, never the script
+        assert len(errors) == 1 and "not an http(s) URL" in errors[0]
+        assert record.raw is not None and record.raw["bad_url"] is True
+    else:
+        assert (record.url, errors) == (expected, [])
+
+
+def test_a_catalogue_link_resolves_under_a_base_url_with_a_path() -> None:
+    doc = dict(FRAGMENT["national"], zs_url="/it/catalogo/misura-x")
+    record = doc_to_record(doc, fetched_at=NOW, base_url="http://127.0.0.1:8080/mirror/")
+    assert record is not None and record.url == "http://127.0.0.1:8080/mirror/it/catalogo/misura-x"

@@ -1,13 +1,13 @@
 """Regione Lombardia extractors against the real registry row and detail fragments, and synthetic pages.
 
 Expected outputs live beside the inputs in tests/data/crawler/lombardia/ (``*.expected.json``);
-set ``SENTINELLA_REGEN_EXPECTED=1`` to rewrite them after a deliberate change, then review the diff.
+``python tests/crawler/regen_expected.py`` rewrites them after a deliberate change (review the diff);
+the tests only compare.
 """
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -19,6 +19,7 @@ from crawler.extract import ExtractionError
 from crawler.extract.lombardia import (
     PortalErrorPage,
     bare_detail_url,
+    card_to_record,
     code_from_url,
     dataset_rows,
     enrich,
@@ -34,6 +35,7 @@ from crawler.extract.lombardia import (
     status_from_dates,
 )
 from storage.records import ROME, CallRecord, CallStatus, Precision, record_from_json, record_to_json
+from tests.crawler.expected_cases import Golden, golden, golden_params
 
 DATA = Path(__file__).parents[1] / "data" / "crawler" / "lombardia"
 PORTAL = "https://www.bandi.regione.lombardia.it"
@@ -43,20 +45,20 @@ REAL = json.loads((DATA / "dataset_row_and_detail_fragments_2026.json").read_tex
 TERTIUM_URL = REAL["_source"]["detail_url"]
 
 
-def check_expected(name: str, actual: Any) -> None:
-    """Compare with ``name`` in the data directory (rewrite it when regenerating)."""
-    path = DATA / name
-    if os.environ.get("SENTINELLA_REGEN_EXPECTED") == "1":
-        path.write_text(
-            json.dumps(actual, ensure_ascii=False, indent=1, sort_keys=True) + "\n", encoding="utf-8"
-        )
-    expected = json.loads(path.read_text(encoding="utf-8"))
-    assert actual == expected
-
-
 def real_fragments_html() -> str:
     """The real fragments in page order (they are consecutive pieces of one page)."""
     return "\n".join(REAL["detail_fragments"].values())
+
+
+def assert_expected(name: str, actual: Any) -> None:
+    """``actual`` equals the expected file ``name`` (rewritten only by regen_expected.py)."""
+    assert actual == golden(name).expected()
+
+
+@pytest.mark.parametrize("case", golden_params("lombardia"))
+def test_regeneration_produces_what_the_tests_check(case: Golden) -> None:
+    # regen_expected.py writes what ``produce`` returns: it must be what the tests compare.
+    assert case.produce() == case.expected()
 
 
 # --- the real registry row ----------------------------------------------------------------
@@ -65,7 +67,7 @@ def real_fragments_html() -> str:
 def test_real_row_gives_the_expected_record() -> None:
     record = row_to_record(REAL["socrata_row"], fetched_at=NOW, portal_url=PORTAL)
     assert record is not None
-    check_expected("dataset_row_2026.expected.json", record_to_json(record))
+    assert_expected("dataset_row_2026.expected.json", record_to_json(record))
     assert record.source_id == "RLP12026052483"
     assert record.title == "Bando Tertium"
     # date-only floating timestamps are Rome dates, not UTC instants
@@ -113,7 +115,7 @@ def test_real_row_enriched_by_the_real_fragments() -> None:
     record = row_to_record(REAL["socrata_row"], fetched_at=NOW, portal_url=PORTAL)
     assert record is not None
     enriched = extract_detail(real_fragments_html().encode(), TERTIUM_URL, NOW, record=record)
-    check_expected("detail_fragments_2026.expected.json", record_to_json(enriched))
+    assert_expected("detail_fragments_2026.expected.json", record_to_json(enriched))
     assert enriched.url == TERTIUM_URL
     assert enriched.closes == datetime(2026, 9, 7, 12, 0, tzinfo=ROME)
     assert enriched.deadlines[0].at == enriched.closes
@@ -158,7 +160,7 @@ def test_synthetic_registry_page() -> None:
     records = parse_dataset(body, "https://www.dati.lombardia.it/resource/bukx-h2uy.json", NOW,
                             portal_url=PORTAL, errors=errors)  # fmt: skip
     assert errors == []
-    check_expected("dataset_page_synthetic.expected.json", [record_to_json(r) for r in records])
+    assert_expected("dataset_page_synthetic.expected.json", [record_to_json(r) for r in records])
     by_id = {r.source_id: r for r in records}
     assert "RLR12026050001" not in by_id  # personnel competition excluded
     assert by_id["RLO12026055023"].status == CallStatus.FORTHCOMING
@@ -225,7 +227,7 @@ def test_synthetic_listing_pages() -> None:
     page1 = parse_listing((DATA / "listing_page1_synthetic.html").read_bytes(), SEARCH, NOW)
     page2 = parse_listing((DATA / "listing_page2_synthetic.html").read_bytes(), SEARCH, NOW)
     assert page1.max_page == 2 and page2.max_page == 2
-    check_expected(
+    assert_expected(
         "listing_pages_synthetic.expected.json",
         {"page1": [card_json(c) for c in page1.cards], "page2": [card_json(c) for c in page2.cards]},
     )
@@ -283,7 +285,7 @@ def test_merge_card_brings_the_canonical_url_and_the_hour() -> None:
 def test_synthetic_whole_detail_page() -> None:
     body = (DATA / "detail_tertium_synthetic.html").read_bytes()
     record = extract_detail(body, TERTIUM_URL, NOW, record=tertium_from_row_and_card())
-    check_expected("detail_tertium_synthetic.expected.json", record_to_json(record))
+    assert_expected("detail_tertium_synthetic.expected.json", record_to_json(record))
     assert record.status == CallStatus.OPEN
     # the related (closed) call's checkCloseDate and the script's value are not this call's
     assert record.closes == datetime(2026, 9, 7, 12, 0, tzinfo=ROME)
@@ -341,6 +343,110 @@ def test_broken_and_oddly_encoded_detail_pages_are_survived() -> None:
         "<html><body><h1>Bando \xe0 sportello</h1>"
         "<p>Scade il: <strong data-entity='chiusura'>01/10/2026 ,</strong> ore 12:00</p></body></html>"
     ).encode("latin-1")
-    detail = parse_detail(latin1, TERTIUM_URL, NOW)
+    errors: list[str] = []
+    detail = parse_detail(latin1, TERTIUM_URL, NOW, errors=errors)  # no charset declared anywhere
     assert detail.closes == datetime(2026, 10, 1, 12, 0, tzinfo=ROME)
-    assert detail.title.startswith("Bando")
+    assert detail.title == "Bando \xe0 sportello"
+    assert errors == []
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        # declared by the response header
+        ("<html><body><h1>Bando \xe0 sportello \u2013 2026</h1></body></html>", "text/html; charset=windows-1252"),
+        ("<html><body><h1>Bando \xe0 sportello \u2013 2026</h1></body></html>", "text/html; charset=cp1252"),
+        # declared by the page
+        ("<html><head><meta charset='windows-1252'></head><body><h1>Bando \xe0 sportello \u2013 2026</h1>", None),
+        ('<html><head><meta http-equiv="Content-Type" content="text/html; charset=windows-1252">'
+         "</head><body><h1>Bando \xe0 sportello \u2013 2026</h1>", "text/html"),
+    ],
+)  # fmt: skip
+def test_declared_charsets_are_honoured(body: str, content_type: str | None) -> None:
+    errors: list[str] = []
+    detail = parse_detail(body.encode("cp1252"), TERTIUM_URL, NOW, content_type=content_type, errors=errors)
+    assert detail.title == "Bando \xe0 sportello \u2013 2026"
+    assert errors == []
+
+
+def test_utf8_pages_and_undecodable_bytes() -> None:
+    page = "<html><body><h1>Bando \xe0 sportello \u20ac</h1></body></html>"
+    errors: list[str] = []
+    detail = parse_detail(page.encode("utf-8"), TERTIUM_URL, NOW, content_type="text/html", errors=errors)
+    assert (detail.title, errors) == ("Bando \xe0 sportello \u20ac", [])
+    # Latin-1 bytes under a UTF-8 declaration: replaced, and said.
+    wrong = parse_detail(
+        page.replace("\u20ac", "").encode("latin-1"),
+        TERTIUM_URL,
+        NOW,
+        content_type="text/html; charset=UTF-8",
+        errors=errors,
+    )
+    assert wrong.title == "Bando \ufffd sportello"
+    assert len(errors) == 1 and "utf" in errors[0].lower() and TERTIUM_URL in errors[0]
+    listing_errors: list[str] = []
+    parse_listing(
+        b"<html><body><div class='results-block'>\xe0</div></body></html>",
+        SEARCH,
+        NOW,
+        errors=listing_errors,
+        content_type="text/html; charset=utf-8",
+    )
+    assert len(listing_errors) == 1
+
+
+# --- sportello ----------------------------------------------------------------------------
+
+
+def test_a_closing_date_from_the_card_or_the_page_ends_the_sportello() -> None:
+    row = {k: v for k, v in REAL["socrata_row"].items() if k != "chiusura_adesione"}
+    registry_only = row_to_record(row, fetched_at=NOW, portal_url=PORTAL)
+    assert registry_only is not None
+    assert registry_only.sportello and registry_only.closes is None
+    card = parse_listing((DATA / "listing_page1_synthetic.html").read_bytes(), SEARCH, NOW).cards[0]
+    merged = merge_card(registry_only, card, fetched_at=NOW)
+    assert merged.closes == datetime(2026, 9, 7, 12, 0, tzinfo=ROME)
+    assert merged.sportello is False
+    enriched = extract_detail(real_fragments_html().encode(), TERTIUM_URL, NOW, record=registry_only)
+    assert enriched.closes == datetime(2026, 9, 7, 12, 0, tzinfo=ROME)
+    assert enriched.sportello is False
+    # a card without a closing date leaves a sportello as it is
+    sportello_card = parse_listing((DATA / "listing_page2_synthetic.html").read_bytes(), SEARCH, NOW).cards[0]
+    assert sportello_card.closes is None
+    assert card_to_record(sportello_card, fetched_at=NOW).sportello is True
+
+
+# --- links --------------------------------------------------------------------------------
+
+
+def test_card_links_must_be_http() -> None:
+    def card(href: str) -> str:
+        return (
+            '<div class="card card-bg card-big"><strong class="code">RLP12026000002</strong>'
+            '<h4 class="card-title" data-content="Buono">Buono</h4>'
+            f'<a class="text-decoration-none" href="{href}">x</a></div>'
+        )
+
+    html = "<div class='results-block'>" + card("javascript:alert(1)") + "</div>"
+    errors: list[str] = []
+    assert parse_listing(html.encode(), SEARCH, NOW, errors=errors).cards == ()
+    assert len(errors) == 1 and "not an http(s) URL" in errors[0]
+    relative = "/servizi/servizio/bandi/dettaglio/a/b/buono-RLP12026000002"
+    [good] = parse_listing(card(relative).encode(), SEARCH, NOW).cards
+    assert good.url == PORTAL + relative  # resolved against the portal the page came from
+    [spaced] = parse_listing(card(" \t" + relative).encode(), SEARCH, NOW).cards
+    assert spaced.url == PORTAL + relative
+
+
+def test_attachment_links_must_be_http() -> None:
+    page = (
+        "<html><body><h1>Bando</h1>"
+        '<a href="javascript:alert(1)//servizi/servizio/bandi/download/1">bad</a>'
+        '<a href="/servizi/servizio/bandi/download/2?fileName=ok.pdf">ok</a></body></html>'
+    )
+    errors: list[str] = []
+    detail = parse_detail(page.encode(), TERTIUM_URL, NOW, errors=errors)
+    assert [a.url for a in detail.attachments] == [
+        PORTAL + "/servizi/servizio/bandi/download/2?fileName=ok.pdf"
+    ]
+    assert len(errors) == 1 and "attachment" in errors[0]

@@ -201,3 +201,29 @@ def test_records_serialise_and_carry_the_raw_row() -> None:
     assert record.raw is not None and record.raw["checksum"]
     json.dumps(record_to_json(record, include_raw=True))
     assert record.description and "<" not in record.description.split("\n")[-1][-30:]
+
+
+def test_raw_is_the_row_as_received() -> None:
+    received = {r["metadata"]["identifier"][0]: r for r in _load(OPEN_TOPICS)["results"]}
+    records = sedia.extract_topics(OPEN_TOPICS.read_bytes(), "u", NOW)
+    for record in records:
+        assert record.raw == received[record.source_id]
+        # JSON numbers as written: "weight": 4.0 stays 4.0, not 4 (nor a Decimal the column refuses)
+        assert json.dumps(record.raw) == json.dumps(received[record.source_id])
+    assert '"weight": 4.0' in json.dumps(records[0].raw)
+
+
+def test_type_and_status_labels_are_kept() -> None:
+    rows = _load(OPEN_TOPICS)["results"]
+    cascade = json.loads(json.dumps(next(r for r in rows if r["metadata"]["DATASOURCE"] == ["SEDIA"])))
+    cascade["metadata"]["type"] = ["8"]
+    cascade["metadata"]["status"] = ["31094502"]
+    [record] = sedia.extract_topics(_body([cascade]), "u", NOW)
+    # The type is the form of support, before the topic's types of action.
+    assert record.support_forms[0] == "Cascade funding calls"
+    assert record.support_forms[1:] == tuple(
+        " ".join(t.split()) for t in cascade["metadata"]["typesOfAction"]
+    )
+    assert record.keywords[-1] == "Open for submission"
+    forthcoming = sedia.extract_topics(OPEN_TOPICS.read_bytes(), "u", NOW)[0]
+    assert (forthcoming.support_forms[0], forthcoming.keywords[-1]) == ("Grant", "Forthcoming")

@@ -6,6 +6,7 @@ Each test runs :func:`crawler.run.run_crawl` (a real child process with Scrapy) 
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -20,10 +21,11 @@ from storage.calls import CallView, list_calls
 from storage.db import Database
 from storage.records import ROME, CallStatus, Precision
 from storage.sources import get_source
-from tests.fakes.replay import ReplayServer, Reply
+from tests.fakes.replay import Handler, RecordedRequest, ReplayServer, Reply
 from tests.fakes.replay_regional import (
     DATASET_PATH,
     DETAIL_PREFIX,
+    LOMBARDIA,
     SEARCH_PATH,
     SOLR_PATH,
     install_incentivi,
@@ -64,6 +66,10 @@ def crawl(
 ) -> SourceSummary:
     [summary] = run_crawl(db.url, [source], crawl=crawl_config(tmp_path), sources_config=sources, now=now)
     return summary
+
+
+def portal_page(code: str) -> bytes:
+    return (LOMBARDIA / f"detail_{code}_synthetic.html").read_bytes()
 
 
 def calls_by_id(db: Database, source: str) -> dict[str, CallView]:
@@ -154,9 +160,11 @@ def test_lombardia_opening_hour_passing_refetches_the_call(
     sources = SourcesConfig(lombardia=section)
     rlo = "RLO12026055023"
     assert crawl(sqlite_db, tmp_path, "lombardia", sources).outcome == "ok"
-    # Past midnight every page is older than the 7-day refresh: all refetched, the call still forthcoming.
+    server.clear()
+    # On its opening day, before the hour the page gave: nothing to fetch, the call still forthcoming.
     early = crawl(sqlite_db, tmp_path, "lombardia", sources, now=datetime(2026, 10, 1, 0, 30, tzinfo=ROME))
     assert early.outcome == "ok", early
+    assert detail_requests(server) == []
     assert calls_by_id(sqlite_db, "lombardia")[rlo].status == CallStatus.FORTHCOMING
     server.clear()
     # Nothing in the registry moved, but the opening hour the page gave has passed: that call only.
@@ -164,6 +172,129 @@ def test_lombardia_opening_hour_passing_refetches_the_call(
     assert later.outcome == "ok", later
     assert detail_requests(server) == [portal.paths[rlo]]  # the canonical URL learnt before
     assert calls_by_id(sqlite_db, "lombardia")[rlo].status == CallStatus.OPEN
+
+
+def test_lombardia_unchanged_details_are_never_refetched_by_default(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section, _dataset, portal = install_lombardia(server)
+    assert section.detail_refresh_days == 0
+    assert crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section)).outcome == "ok"
+    server.clear()
+    # Eight days later nothing the listings show changed for the calls still open or forthcoming
+    # (Tertium closed meanwhile: a closed call's page is never fetched).
+    later = NOW + timedelta(days=8)
+    quiet = crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section), now=later)
+    assert quiet.outcome == "ok", quiet
+    assert detail_requests(server) == []
+
+    refreshing = section.model_copy(update={"detail_refresh_days": 7})
+    server.clear()
+    refreshed = crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=refreshing), now=later)
+    assert refreshed.outcome == "ok", refreshed
+    still_open = ("RLO12026055023", "RLAI2026053804", "RLP12026058888")
+    assert sorted(detail_requests(server)) == sorted(portal.paths[c] for c in still_open)
+
+
+def with_etag(handler: Handler) -> Handler:
+    """Socrata's validators around the registry emulator (which sends none): an ETag per response
+    body, and a 304 to a request whose If-None-Match names it."""
+
+    def handle(request: RecordedRequest) -> Reply:
+        reply = handler(request)
+        if reply.status != 200:
+            return reply
+        etag = '"' + hashlib.sha256(reply.body).hexdigest()[:20] + '--gzip"'
+        headers = {**reply.headers, "ETag": etag}
+        if request.headers.get("if-none-match") == etag:
+            return Reply(304, b"", headers)
+        return Reply(200, reply.body, headers)
+
+    return handle
+
+
+def test_lombardia_registry_pages_are_asked_conditionally(
+    server: ReplayServer, db: Database, tmp_path: Path
+) -> None:
+    section, dataset, portal = install_lombardia(server)
+    server.route("GET", DATASET_PATH, with_etag(dataset))
+    sources = SourcesConfig(lombardia=section)
+    first = crawl(db, tmp_path, "lombardia", sources)
+    assert (first.outcome, first.new) == ("ok", 5), first
+    assert [r.status for r in server.requests_to(DATASET_PATH)] == [200, 200, 200]
+    kept = get_source(db, "lombardia").state["registry"]
+    assert len(kept) == 3 and all(page["etag"] and page["rows"] for page in kept.values())
+
+    server.clear()
+    second = crawl(db, tmp_path, "lombardia", sources, now=NOW + timedelta(hours=6))
+    assert (second.outcome, second.new, second.changed, second.unchanged) == ("ok", 0, 0, 5), second
+    registry = server.requests_to(DATASET_PATH)
+    assert [r.status for r in registry] == [304, 304, 304]
+    assert all(r.headers.get("if-none-match", "").endswith('--gzip"') for r in registry)
+
+    # A card changes while the registry answers 304: the call is rebuilt from the rows kept.
+    portal.listing_pages[0] = portal.listing_pages[0].replace(
+        b'data-content="Bando Filiere Sostenibili 2026"',
+        b'data-content="Bando Filiere Sostenibili 2026 (v2)"',
+    )
+    server.clear()
+    third = crawl(db, tmp_path, "lombardia", sources, now=NOW + timedelta(hours=7))
+    assert third.outcome == "ok" and third.unchanged == 5, third
+    assert [r.status for r in server.requests_to(DATASET_PATH)] == [304, 304, 304]
+    assert detail_requests(server) == [portal.paths["RLO12026055023"]]
+    rlo = calls_by_id(db, "lombardia")["RLO12026055023"]
+    assert rlo.title == "Bando Filiere Sostenibili 2026" and rlo.status == CallStatus.FORTHCOMING
+
+    # A registry row changes: its page answers 200 with a new ETag, the others still 304.
+    for row in dataset.rows:
+        if row["codice_bando"] == "RLO12026055023":
+            row["titolo_bando"] = "Bando Filiere Sostenibili 2026 - rettifica"
+    server.clear()
+    fourth = crawl(db, tmp_path, "lombardia", sources, now=NOW + timedelta(hours=8))
+    assert (fourth.outcome, fourth.changed) == ("ok", 1), fourth
+    assert sorted(r.status for r in server.requests_to(DATASET_PATH)) == [200, 304, 304]
+    assert calls_by_id(db, "lombardia")["RLO12026055023"].title.endswith("rettifica")
+
+
+def _rlo_page_in(charset: str, *, declared: str) -> bytes:
+    page = portal_page("RLO12026055023").decode("utf-8")
+    page = page.replace('<meta charset="utf-8">', f'<meta charset="{declared}">')
+    page = page.replace(
+        "Progetti di ricerca industriale e sviluppo sperimentale",
+        "Più filiere: attività di ricerca industriale e sviluppo sperimentale",
+    )
+    return page.encode(charset)
+
+
+def test_lombardia_pages_are_decoded_by_their_charset(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section, _dataset, portal = install_lombardia(server)
+    header = {"Content-Type": "text/html; charset=windows-1252"}
+    server.route(
+        "GET",
+        portal.paths["RLO12026055023"],
+        Reply(200, _rlo_page_in("cp1252", declared="windows-1252"), header),
+    )
+    summary = crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section))
+    assert (summary.outcome, summary.errors) == ("ok", 0), summary.error_messages
+    rlo = calls_by_id(sqlite_db, "lombardia")["RLO12026055023"]
+    assert rlo.summary.startswith("Più filiere: attività di ricerca")
+
+
+def test_lombardia_undecodable_bytes_are_an_error(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section, _dataset, portal = install_lombardia(server)
+    # Latin-1 bytes served as UTF-8 (header and meta both say so).
+    body = _rlo_page_in("latin-1", declared="utf-8")
+    server.route(
+        "GET", portal.paths["RLO12026055023"], Reply(200, body, {"Content-Type": "text/html;charset=UTF-8"})
+    )
+    summary = crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section))
+    assert (summary.outcome, summary.errors) == ("ok", 1), summary.error_messages
+    assert "RLO12026055023" in summary.error_messages[0] and "utf" in summary.error_messages[0].lower()
+    assert calls_by_id(sqlite_db, "lombardia")["RLO12026055023"].summary.startswith("Pi\ufffd filiere")
 
 
 def test_lombardia_bare_urls_fall_back_to_a_search_by_code(

@@ -265,6 +265,75 @@ def test_reopened_call_reaches_members_never_alerted(db: Database, now: datetime
     assert keys(outbox_rows(db)) == {(laura, call.group_id, "new", "telegram")}
 
 
+def test_a_call_starred_outside_an_alert_gets_its_changes(db: Database, now: datetime) -> None:
+    # Laura's profile does not match the call: she found it with /cerca and pressed "Mi interessa".
+    laura = add_member(db, now=now, chat_id=101, profile={"keywords": ["airless"], "channels": ["telegram"]})
+    record = packaging_call(now=now)
+    (call,) = store(db, [record], now=now)
+    plan(db, now)
+    assert outbox_rows(db) == []
+    assert call.group_id is not None
+    set_feedback(db, laura, call.group_id, "interested", now=now + timedelta(hours=1))
+
+    later = now + timedelta(days=1)
+    store(db, [replace(record, closes=datetime(2026, 11, 16, 12, 0, tzinfo=ROME))], now=later)
+    report = plan(db, later)
+    changed = [r for r in outbox_rows(db) if r.reason.startswith("changed:")]
+    assert [(r.member_id, r.channel) for r in changed] == [(laura, "telegram")]
+    assert changed[0].payload["changes"][0]["kind"] == "deadline" and report.changed == 1
+
+
+def test_a_starred_call_that_reopens_is_told_once(db: Database, now: datetime) -> None:
+    record = packaging_call(now=now)
+    (call,) = store(db, [record], now=now)
+    plan(db, now)
+    # Joined later, with a profile that matches: found the call with /bandi and starred it.
+    late = add_member(db, now=now, name="Late", chat_id=102, profile={**PACKAGING, "channels": ["telegram"]})
+    assert call.group_id is not None
+    set_feedback(db, late, call.group_id, "interested", now=now + timedelta(hours=1))
+
+    closed_at = now + timedelta(days=1)
+    store(db, [replace(record, status=CallStatus.CLOSED)], now=closed_at)
+    plan(db, closed_at)
+    reopened_at = now + timedelta(days=2)
+    store(db, [replace(record, closes=now + timedelta(days=60))], now=reopened_at)
+    plan(db, reopened_at)
+
+    mine = [r for r in outbox_rows(db) if r.member_id == late]
+    kinds = [[f["kind"] for f in r.payload.get("changes", [])] for r in mine]
+    # Closed early, then reopened: each told as a change, and no "new call" besides.
+    assert [r.reason.split(":")[0] for r in mine] == ["changed", "changed"]
+    assert any("closed_early" in k for k in kinds) and any("reopened" in k for k in kinds)
+
+
+def test_a_star_given_after_the_change_is_not_told_that_change(db: Database, now: datetime) -> None:
+    laura = add_member(db, now=now, chat_id=101, profile={"keywords": ["airless"], "channels": ["telegram"]})
+    record = packaging_call(now=now)
+    (call,) = store(db, [record], now=now)
+    plan(db, now)
+    later = now + timedelta(days=1)
+    store(db, [replace(record, closes=datetime(2026, 11, 16, 12, 0, tzinfo=ROME))], now=later)
+    assert call.group_id is not None
+    # She starred it after the deadline moved (she saw the new one): no message about it.
+    set_feedback(db, laura, call.group_id, "interested", now=later + timedelta(hours=1))
+    plan(db, later + timedelta(hours=2))
+    assert outbox_rows(db) == []
+
+
+def test_alerted_members_counts_interest_from_its_time(db: Database, now: datetime) -> None:
+    laura = add_member(db, now=now, chat_id=101, profile={**PACKAGING, "channels": ["telegram"]})
+    marco = add_member(db, now=now, name="Marco", chat_id=102, profile={"keywords": ["airless"]})
+    (call,) = store(db, [packaging_call(now=now)], now=now)
+    plan(db, now)
+    assert call.group_id is not None
+    set_feedback(db, laura, call.group_id, "interested", now=now + timedelta(days=2))
+    set_feedback(db, marco, call.group_id, "interested", now=now + timedelta(days=1))
+    known = planning.alerted_members(db, [call.group_id])[call.group_id]
+    assert known[laura] <= now + timedelta(seconds=1)  # the earlier alert counts
+    assert known[marco] == now + timedelta(days=1)
+    assert planning.alerted_members(db, [call.group_id], interested=False)[call.group_id].keys() == {laura}
+
+
 def test_crash_between_enqueue_and_cursor_loses_and_duplicates_nothing(
     db: Database, now: datetime, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import email
 import email.policy
+import smtplib
 import socket
 import ssl
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from pydantic import SecretStr, ValidationError
 
-from notifier.channels import EmailChannel
+from notifier.channels import EmailChannel, Permanent
 from notifier.config import DeliveryConfig, EmailConfig
 from notifier.dispatch import dispatch
 from storage import outbox
@@ -200,3 +204,63 @@ async def test_starttls(db: Database, now: datetime, certificate: tuple[Path, Pa
         controller.stop()
     assert report.sent == 2
     assert handler.tls_sessions == 1 and len(handler.messages) == 2
+
+
+# --- no password in clear ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("host", ["smtp.example.com", "192.0.2.10", "localhost.example.com"])
+def test_config_refuses_a_login_without_tls_to_another_machine(host: str) -> None:
+    with pytest.raises(ValidationError, match="starttls"):
+        EmailConfig(host=host, security="none", username="sentinella", password=SecretStr("s3cret"))
+    # The same login over TLS, or no login at all, is fine.
+    assert EmailConfig(host=host, security="starttls", username="sentinella").enabled
+    assert EmailConfig(host=host, security="tls", username="sentinella").enabled
+    assert EmailConfig(host=host, security="none").enabled
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "127.0.1.1", "::1", "[::1]", "mail.localhost"])
+def test_a_local_relay_may_take_a_login_without_tls(host: str) -> None:
+    assert EmailConfig(host=host, security="none", username="sentinella").enabled
+
+
+async def test_channel_refuses_a_clear_text_login_before_connecting(
+    now: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A config that skipped validation: the channel must still not send the password.
+    opened: list[tuple[Any, ...]] = []
+
+    class NoSMTP:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            opened.append(args)
+
+    monkeypatch.setattr(smtplib, "SMTP", NoSMTP)
+    config = EmailConfig.model_construct(
+        host="smtp.example.com", security="none", username="sentinella", password=SecretStr("s3cret")
+    )
+    message = EmailMessage()
+    message["Message-ID"] = "<x@cluster.example>"
+    with pytest.raises(Permanent, match="without TLS"):
+        await EmailChannel(config).send_message(message, "socio@example.com")
+    assert opened == []
+
+
+async def test_login_without_tls_to_a_local_relay(db: Database, now: datetime) -> None:
+    logins: list[tuple[str, str]] = []
+
+    def authenticator(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        logins.append((data.login.decode(), data.password.decode()))
+        return AuthResult(success=True)
+
+    handler = Recorder()
+    controller = Controller(
+        handler, hostname="127.0.0.1", port=free_port(), authenticator=authenticator, auth_require_tls=False
+    )
+    controller.start()
+    try:
+        setup_rows(db, now, 1)
+        config = email_config(controller.port, username="relay", password="local")
+        report = await dispatch(db, {"email": EmailChannel(config)}, now=now, limit=10)
+    finally:
+        controller.stop()
+    assert report.sent == 1 and logins == [("relay", "local")]

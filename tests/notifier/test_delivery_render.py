@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from notifier.config import EmailConfig
+from notifier.digest import Digest, digest_email
 from notifier.render import (
     TELEGRAM_LIMIT,
     Alert,
@@ -21,6 +22,7 @@ from notifier.render import (
     render_telegram,
     render_text,
     safe_url,
+    source_label,
     tg_len,
 )
 from storage.outbox import Recipient
@@ -88,7 +90,7 @@ def parse(markup: str) -> TagCollector:
 def test_new_alert_in_italian(now: datetime) -> None:
     message = render_telegram(make_alert(now))
     assert "<b>Nuovo bando</b>" in message.html
-    assert "Fonte: Regione Lombardia — Bandi e Servizi · Stato: aperto" in message.html
+    assert "Fonte: Regione Lombardia – Bandi e Servizi · Stato: aperto" in message.html
     assert "Scadenza: 7 settembre 2026, ore 12:00 (chiude tra 5 giorni)" in message.html
     assert "Dotazione: € 1.500.000" in message.html
     assert "Perché: packaging (titolo); airless (descrizione)" in message.html
@@ -258,6 +260,79 @@ def test_email_message(now: datetime) -> None:
     assert "<b>grassetto</b>" not in body and "&lt;b&gt;grassetto&lt;/b&gt;" in body
     assert 'href="javascript' not in body
     assert "chiude tra 5 giorni" in body
+
+
+@pytest.mark.parametrize(
+    ("source", "it", "en"),
+    [
+        ("lombardia", "Regione Lombardia – Bandi e Servizi", "Regione Lombardia – Bandi e Servizi"),
+        ("sedia", "EU Funding & Tenders Portal", "EU Funding & Tenders Portal"),
+        ("incentivi", "incentivi.gov.it", "incentivi.gov.it"),
+        ("feeds", "Feed RSS (MIMIT, agenzie UE)", "RSS feeds (MIMIT, EU agencies)"),
+        ("manual", "Inserito a mano", "Added by hand"),
+        ("nuova-fonte", "nuova-fonte", "nuova-fonte"),
+    ],
+)
+def test_sources_have_human_labels(now: datetime, source: str, it: str, en: str) -> None:
+    assert f"Fonte: {it} · " in render_text(make_alert(now, source=source))
+    assert f"Source: {en} · " in render_text(make_alert(now, lang="en", source=source))
+    assert source_label(source, "it") == it and source_label(source, "en") == en
+
+
+def _empty_digest(now: datetime) -> Digest:
+    return Digest(
+        made_at=now,
+        period_start=now - timedelta(days=1),
+        period_end=now,
+        sections=(),
+        deadlines=(),
+        health=(),
+    )
+
+
+@pytest.mark.parametrize(
+    ("settings", "unsubscribe", "one_click"),
+    [
+        ({}, "<mailto:avvisi@cluster.example?subject=unsubscribe>", False),
+        (
+            {"list_unsubscribe_mailto": "stop@cluster.example"},
+            "<mailto:stop@cluster.example?subject=unsubscribe>",
+            False,
+        ),
+        (
+            {"list_unsubscribe_url": "https://cluster.example/stop?m=1"},
+            "<https://cluster.example/stop?m=1>",
+            True,
+        ),
+        ({"list_unsubscribe_url": "http://cluster.example/stop"}, "<http://cluster.example/stop>", False),
+        (
+            {
+                "list_unsubscribe_url": "https://cluster.example/stop",
+                "list_unsubscribe_mailto": "stop@cluster.example",
+            },
+            "<https://cluster.example/stop>, <mailto:stop@cluster.example?subject=unsubscribe>",
+            True,
+        ),
+    ],
+)
+def test_every_email_says_how_to_unsubscribe(
+    now: datetime, settings: dict[str, str], unsubscribe: str, one_click: bool
+) -> None:
+    # Alerts and digests alike: the configured address or URL, else a mailto to the sender;
+    # one-click (RFC 8058) only with an https URL.
+    config = EmailConfig(host="127.0.0.1", from_address="avvisi@cluster.example", **settings)
+    alert = render_email(make_alert(now), config)
+    digest = digest_email(_empty_digest(now), to="staff@cluster.example", email=config)
+    for message in (alert, digest):
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        assert parsed["List-Unsubscribe"] == unsubscribe
+        assert parsed.get_all("List-Unsubscribe", []) == [unsubscribe]
+        post = parsed.get_all("List-Unsubscribe-Post", [])
+        assert post == (["List-Unsubscribe=One-Click"] if one_click else [])
+    footer = alert.get_body(("plain",))
+    assert footer is not None
+    first = unsubscribe.split(",")[0].strip("<>")
+    assert first in footer.get_content()
 
 
 def test_subject_cannot_inject_headers() -> None:

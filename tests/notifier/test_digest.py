@@ -16,8 +16,10 @@ from notifier.config import DigestConfig, EmailConfig, MatchingConfig, TelegramC
 from notifier.digest import (
     ConsoleDigestSender,
     Digest,
+    DigestCall,
     DigestRecipient,
     EmailDigestSender,
+    SourceSection,
     build_digest,
     cluster_profile,
     current_slot,
@@ -168,11 +170,40 @@ def test_digest_html_escapes_and_text_keeps_titles(
     assert html.index("Regione Lombardia") < html.index("EU Funding")
     assert "Scadenza spostata" in html and "Scadenza spostata" in text
     assert "Scadenze dei prossimi 14 giorni" in text
-    assert re.search(r"Regione Lombardia — Bandi e Servizi: ok, ultimo successo .*, 6 bandi", text)
+    assert re.search(r"Regione Lombardia – Bandi e Servizi: ok, ultimo successo .*, 6 bandi", text)
     assert re.search(r"EU Funding & Tenders Portal: in errore, mai riuscita, 3 errori consecutivi", text)
     assert "Nuovi bandi: 5 · aggiornamenti: 1 · scadenze nei prossimi 14 giorni: 2" in text
     assert "Scadenza: 5 settembre 2026, ore 09:00 (chiuso)" in text  # no countdown for a closed call
     assert 'href="https://www.bandi.regione.lombardia.it/' in html
+
+
+def test_source_headings_are_human_labels(now: datetime) -> None:
+    def item(n: int, source: str) -> DigestCall:
+        return DigestCall(
+            call_id=n, group_id=n, source=source, title=f"Bando {n}", url=f"https://example.org/{n}",
+            status="open", opens=None, opens_precision=None, closes=None, closes_precision=None,
+            deadline=None, sportello=False, budget_total=None,
+            also_on=("feeds",) if source == "manual" else (),
+        )  # fmt: skip
+
+    digest = Digest(
+        made_at=now,
+        period_start=now - timedelta(days=1),
+        period_end=now,
+        sections=tuple(
+            SourceSection(source, (item(n, source),), ())
+            for n, source in enumerate(("feeds", "manual", "altro"), 1)
+        ),
+        deadlines=(),
+        health=(),
+    )
+    html, text = render_digest(digest)
+    assert "== Feed RSS (MIMIT, agenzie UE) ==" in text and "== Inserito a mano ==" in text
+    assert "== altro ==" in text and "== feeds ==" not in text
+    assert "anche su Feed RSS (MIMIT, agenzie UE)" in text
+    assert ">Feed RSS (MIMIT, agenzie UE)</h2>" in html
+    _html_en, text_en = render_digest(digest, language="en")
+    assert "== RSS feeds (MIMIT, EU agencies) ==" in text_en and "== Added by hand ==" in text_en
 
 
 def test_english_variant(db: Database, now: datetime, scene: dict[str, object]) -> None:

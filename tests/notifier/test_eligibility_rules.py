@@ -207,6 +207,44 @@ def test_calls_reserved_to_another_sector(who: str) -> None:
     assert verdict(c, PACKAGING_BG) == "applicant-sector"
 
 
+@pytest.mark.parametrize(
+    "who",
+    [
+        "Riservato alle imprese del settore turistico-ricettivo",
+        "Possono presentare domanda esclusivamente le imprese turistiche",
+        "Possono partecipare solo le imprese turistiche",
+        "Il bando è destinato unicamente alle imprese turistico-ricettive",
+        "Le domande possono essere presentate dalle strutture turistico-ricettive",
+        "Only tourism operators may apply",
+        "Open exclusively to hospitality businesses",
+        "The call is reserved for SMEs in the hospitality sector",
+    ],
+)
+@pytest.mark.parametrize("where", ["summary", "description"])
+def test_tourism_only_in_plain_text(who: str, where: str) -> None:
+    # Plain sentences, no "who can apply" heading: the cue may come before or after the applicant.
+    c = call("Bando imballaggi sostenibili", **{where: who})
+    assert verdict(c, PACKAGING_BG) == "applicant-sector"
+    assert "turistic" in explain(c, PACKAGING_BG, now=NOW).detail("it")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Possono presentare domanda le imprese di tutti i settori, escluse le imprese turistiche",
+        "Possono presentare domanda esclusivamente le PMI con sede in Lombardia",
+        "Le imprese possono presentare domanda dal 1 ottobre",
+    ],
+)
+def test_exclusively_is_not_a_denial_and_an_excluded_sector_does_not_reserve(text: str) -> None:
+    assert verdict(call("Bando imballaggi sostenibili", summary=text), PACKAGING_BG) is None
+
+
+def test_esclusivamente_restricts_to_the_applicant_it_names() -> None:
+    c = call("Bando imballaggi", summary="Possono presentare domanda esclusivamente gli enti locali")
+    assert verdict(c, PACKAGING_BG) == "beneficiary"
+
+
 def test_a_call_open_to_firms_in_general_is_not_reserved() -> None:
     c = call(
         "Bando imballaggi", description="Chi può partecipare PMI e imprese agricole con sede in Lombardia"
@@ -259,6 +297,39 @@ def test_a_negated_sector_cue_does_not_count() -> None:
         "Bando ricerca e sviluppo", summary="Per le PMI di tutti i settori, esclusi agricoltura e pesca."
     )
     assert verdict(c, profile(topics=["ricerca-innovazione"])) is None
+
+
+def test_the_territory_detail_agrees_with_the_number_of_places() -> None:
+    one = explain(
+        call("Imballaggi", summary="Imprese con sede in provincia di Brescia"), PACKAGING_BG, now=NOW
+    )
+    many = explain(
+        call("Imballaggi", summary="Imprese con sede nelle province di Cremona, Mantova e Pavia"),
+        PACKAGING_BG,
+        now=NOW,
+    )
+    region = explain(call("Imballaggi", regions=("Piemonte",)), PACKAGING_BG, now=NOW)
+    regions = explain(call("Imballaggi", regions=("Piemonte", "Veneto")), PACKAGING_BG, now=NOW)
+    assert one.detail("it").startswith("riservato alla provincia di Brescia")
+    assert many.detail("it").startswith("riservato alle province di Cremona, Mantova, Pavia")
+    assert region.detail("it").startswith("riservato alla regione Piemonte")
+    assert regions.detail("it").startswith("riservato alle regioni Piemonte, Veneto")
+    assert many.detail("en").startswith("restricted to the provinces of Cremona, Mantova, Pavia")
+
+
+def test_no_empty_quotes_when_the_rule_has_no_words_to_quote(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Applicants read from elsewhere (a structured field with no text span) carry no evidence.
+    import notifier.eligibility as eligibility
+
+    monkeypatch.setattr(
+        eligibility,
+        "applicants_of",
+        lambda *a, **k: eligibility.Applicants(admits=frozenset({"ente-pubblico"})),
+    )
+    ex = explain(call("Bando imballaggi"), PACKAGING_BG, now=NOW)
+    assert ex.excluded_by == "beneficiary"
+    assert "«" not in ex.detail("it") and "“" not in ex.detail("en")
+    assert ex.detail("it") == "riservato a: Ente pubblico"
 
 
 def test_rules_can_be_switched_off_to_compare() -> None:

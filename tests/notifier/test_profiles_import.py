@@ -174,6 +174,54 @@ def test_an_entry_without_profile_keeps_the_stored_one(db: Database, now: dateti
     assert member is not None and members.get_profile(db, member.id)["topics"] == ["energia"]  # type: ignore[index]
 
 
+def test_keys_left_out_keep_the_stored_values(db: Database, now: datetime) -> None:
+    import_members(db, tomllib.loads(ISSUE_EXAMPLE), now=now)
+    laura = members.find_member(db, email="laura@example.com")
+    assert laura is not None
+    members.update_member(db, laura.id, now=now, role="admin", language="en")
+    stored_profile = members.get_profile(db, laura.id)
+
+    # A short file: name and e-mail only.
+    short = import_members(
+        db,
+        {"member": [{"name": "Laura Bianchi", "email": "laura@example.com"}]},
+        now=now + timedelta(hours=1),
+    )
+    assert (short.updated, short.unchanged, short.errors) == (0, 1, [])
+    kept = members.find_member(db, email="laura@example.com")
+    assert kept is not None
+    assert (kept.organisation, kept.role, kept.language) == ("Example Packaging srl", "admin", "en")
+    assert kept.telegram_chat_id == 123456789
+    assert members.get_profile(db, laura.id) == stored_profile
+
+    # Keys given are applied, even when they say the default; a given profile replaces the stored one.
+    entry = {
+        "name": "Laura Bianchi",
+        "email": "laura@example.com",
+        "organisation": "",
+        "language": "it",
+        "profile": {"keywords": ["airless"]},
+    }
+    changed = import_members(db, {"member": [entry]}, now=now + timedelta(hours=2))
+    assert changed.updated == 1
+    after = members.find_member(db, email="laura@example.com")
+    assert after is not None
+    assert (after.organisation, after.role, after.language) == ("", "admin", "it")
+    profile = members.get_profile(db, laura.id)
+    assert profile is not None and profile["keywords"] == ["airless"] and profile["topics"] == []
+
+
+def test_a_new_member_gets_the_defaults(db: Database, now: datetime) -> None:
+    import_members(db, {"member": [{"name": "Nuovo", "email": "nuovo@example.com"}]}, now=now)
+    new = members.find_member(db, email="nuovo@example.com")
+    assert new is not None and (new.organisation, new.role, new.language, new.active) == (
+        "",
+        "member",
+        "it",
+        True,
+    )
+
+
 def test_the_relevance_profiles_are_a_valid_import_file() -> None:
     good, errors = validate_members(tomllib.loads((RELEVANCE / "profiles.toml").read_text("utf-8")))
     assert errors == [] and len(good) == 5

@@ -6,6 +6,7 @@ the figures are exact; ``python benchmarks/relevance.py --mistakes`` lists what 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -49,3 +50,11 @@ def test_the_rules_are_what_brings_precision(relevance_set: RelevanceSet) -> Non
     ruled = evaluate(relevance_set, now=NOW)
     assert plain.recall >= ruled.recall
     assert plain.precision < 0.7 < ruled.precision
+
+
+def test_the_readme_names_files_that_exist() -> None:
+    root = SET.parents[2]
+    readme = (SET / "README.md").read_text(encoding="utf-8")
+    named = re.findall(r"`((?:tests|benchmarks|notifier)/[\w/.-]+\.py)`", readme)
+    assert named, "the README names the test and the benchmark that read the set"
+    assert [path for path in named if not (root / path).is_file()] == []

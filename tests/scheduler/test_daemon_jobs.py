@@ -279,3 +279,44 @@ async def test_crawls_run_one_at_a_time_and_queued_ones_are_dropped_at_shutdown(
     assert await asyncio.wait_for(queued, 10) == []
     await third
     assert calls == [["sedia"], ["feeds"], ["lombardia"]]
+
+
+async def test_shutdown_lets_a_running_job_finish_and_cuts_a_stuck_one_short(
+    settings: Settings, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The machine's real clock here: the scheduler really runs the jobs.
+    daemon = Daemon(settings, sqlite_db, clock=lambda: NOW)
+    started: set[str] = set()
+    finished: set[str] = set()
+
+    async def dispatch() -> None:  # a send in flight: finishes once told to stop
+        started.add("dispatch")
+        await daemon.stop.wait()
+        await asyncio.sleep(0.05)
+        finished.add("dispatch")
+
+    async def stuck(name: str) -> None:  # ignores the stop
+        started.add(name)
+        await asyncio.Event().wait()
+        finished.add(name)
+
+    daemon._dispatch_job = dispatch  # type: ignore[method-assign]
+    daemon._crawl_job = stuck  # type: ignore[method-assign]
+    monkeypatch.setattr("scheduler.daemon.SHUTDOWN_SECONDS", 2.6)  # 0.6 s of grace
+    scheduler = AsyncIOScheduler(timezone=ROME)
+    daemon.scheduler = scheduler
+    daemon.schedule_jobs(scheduler, NOW)  # no source ever ran: every crawl catches up now
+    for job in scheduler.get_jobs():
+        if job.id not in ("dispatch", "crawl:sedia"):
+            scheduler.remove_job(job.id)
+    scheduler.start()
+    await until(lambda: started == {"dispatch", "sedia"})
+
+    daemon.stop.set()
+    await daemon._shutdown(None)
+    await asyncio.sleep(0)
+
+    assert finished == {"dispatch"}
+    assert daemon.state.last_jobs["crawl:sedia"] == "stopped"
+    assert daemon.state.last_jobs["dispatch"].startswith("ok")
+    assert not [r for r in caplog.records if r.exc_info]

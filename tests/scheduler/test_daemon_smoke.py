@@ -266,41 +266,56 @@ def test_daemon_crawls_on_admin_command_alerts_members_and_stops_cleanly(running
     # Nothing reached anyone else, and the token never reached the log.
     assert {r.chat_id for r in bot.sent_messages()} <= {ADMIN_CHAT, PACKAGING_CHAT, UNIVERSITY_CHAT}
     assert TOKEN not in output
-    assert "Traceback" not in output
+    assert "Traceback" not in output, output
 
 
 def test_sigterm_during_a_crawl_ends_the_daemon_and_its_crawl(running: Running) -> None:
     running.bot.push_update(command_update(ADMIN_CHAT, "/crawl"))
-    # The crawl is under way once the replay server is asked for something.
-    assert running.bot.wait_for(lambda _s: bool(running.replay.requests), CRAWL_TIMEOUT), running.log
+    # The crawl is under way once the daemon has a crawl process and the replay server is asked.
+    workers: list[int] = []
+
+    def crawling(_server: FakeBotAPI) -> bool:
+        workers[:] = crawl_processes(running.process.pid)
+        return bool(workers) and bool(running.replay.requests)
+
+    assert running.bot.wait_for(crawling, CRAWL_TIMEOUT), running.log
 
     assert running.terminate() == 0, running.log
-    # The crawl's process (which carries the daemon's environment) is gone too, and its run is
-    # closed (failed, as stopped, unless it had just finished); later sources never started.
-    assert wait_until(lambda: not processes_with(running.db.url), 10.0), processes_with(running.db.url)
+    # The crawl process is gone too, and its run is closed (failed, as stopped, unless it had
+    # just finished); later sources never started.
+    assert wait_until(lambda: not [p for p in workers if alive(p)], 10.0), workers
     runs = [r for r in sources.recent_runs(running.db) if r.started_at >= RECORDED_AT]
     assert len(runs) == 1, runs
     assert runs[0].outcome != "running", runs
     if runs[0].outcome == "failed":
         assert "stopped" in str(runs[0].report.get("reason")), runs
-    assert "Traceback" not in running.log
+    assert "Traceback" not in running.log, running.log
 
 
-def processes_with(database_url: str) -> list[int]:
-    """Live processes whose environment names this database (the daemon's crawl children)."""
-    needle = f"SENTINELLA_DATABASE_URL={database_url}".encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
+def crawl_processes(pid: int) -> list[int]:
+    """The crawl processes (``crawler.worker``) among the descendants of ``pid``."""
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
         try:
-            if needle in (entry / "environ").read_bytes().split(b"\0"):
-                state = (entry / "stat").read_text().rsplit(")", 1)[1].split()[0]
-                if state != "Z":
-                    found.append(int(entry.name))
+            for task in Path(f"/proc/{current}/task").iterdir():
+                for child in (task / "children").read_text().split():
+                    todo.append(int(child))
+                    cmdline = Path(f"/proc/{child}/cmdline").read_bytes()
+                    if b"crawler.worker" in cmdline:
+                        found.append(int(child))
         except OSError:
             continue
     return found
+
+
+def alive(pid: int) -> bool:
+    """Running (a zombie waiting to be reaped by its new parent counts as gone)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def wait_until(predicate: Any, timeout: float) -> bool:

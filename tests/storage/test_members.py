@@ -54,6 +54,19 @@ def test_upsert_creates_then_updates_by_email_or_chat_id(db: Database, now: date
     assert len(members.list_members(db)) == 1
 
 
+def test_upsert_keeps_what_it_is_not_given(db: Database, now: datetime) -> None:
+    first = _member(db, now, organisation="Example srl", role="admin", language="en")
+    again = members.upsert_member(
+        db, now=now + timedelta(hours=1), name="Laura Bianchi", email="laura@example.com"
+    )
+    assert (again.organisation, again.role, again.language) == ("Example srl", "admin", "en")
+    assert again.updated_at == first.updated_at
+    reset = members.upsert_member(
+        db, now=now, name="Laura Bianchi", email="laura@example.com", organisation="", language="it"
+    )
+    assert (reset.organisation, reset.role, reset.language) == ("", "admin", "it")
+
+
 def test_upsert_unchanged_keeps_updated_at(db: Database, now: datetime) -> None:
     first = _member(db, now)
     again = _member(db, now + timedelta(days=1))
@@ -137,7 +150,10 @@ def test_invitation_creates_a_member_and_works_once(db: Database, now: datetime)
     with pytest.raises(members.InvitationError) as used:
         members.redeem_invitation(db, code, chat_id=556, now=now + timedelta(hours=2), name="Other")
     assert used.value.kind == "used"
-    assert [e.action for e in members.audit_log(db)] == ["invitation.redeem"]
+    [entry] = members.audit_log(db)
+    assert entry.action == "invitation.redeem"
+    # Named by member id: the chat id never reaches the audit log.
+    assert entry.actor == f"staff:{member.id}" and "555" not in repr(entry)
 
 
 def test_only_the_hash_of_a_code_is_stored(db: Database, now: datetime) -> None:
@@ -215,6 +231,53 @@ def test_feedback_latest_answer_wins(db: Database, now: datetime) -> None:
     assert members.clear_feedback(db, member.id, group) is True
     with pytest.raises(ValueError):
         members.set_feedback(db, member.id, group, "maybe", now=now)
+
+
+def test_audit_actors_carry_no_chat_id() -> None:
+    assert members.member_actor(12) == "member:12"
+    assert members.member_actor(12, "admin") == "admin:12"
+    hashed = members.chat_actor(123456789)
+    assert hashed.startswith("chat:") and len(hashed) == len("chat:") + 12 and "123456789" not in hashed
+    assert hashed == members.chat_actor(123456789) != members.chat_actor(123456780)
+
+
+def test_deleting_a_member_anonymises_their_audit_entries(db: Database, now: datetime) -> None:
+    other = _member(db, now, email="other@example.com", telegram_chat_id=4242)
+    code = members.create_invitation(db, role="admin", now=now, ttl=timedelta(days=1), created_by="cli")
+    laura = members.redeem_invitation(db, code, chat_id=555, now=now, name="Laura")
+    admin = members.member_actor(laura.id, "admin")
+    # What the bot writes for her (before she joined, as member, as admin), and older forms.
+    members.audit(db, members.chat_actor(555), "crawl", {"refused": True, "args": ["Laura Bianchi"]}, now=now)
+    members.audit(db, admin, "invite", {"role": "member", "note": "per Laura Bianchi"}, now=now)
+    members.audit(db, f"telegram:555:member:{laura.id}", "status", {}, now=now)
+    members.audit(db, "chat:555", "invitation.redeem", {"member_id": laura.id}, now=now)
+    members.create_invitation(db, role="member", now=now, ttl=timedelta(days=1), created_by=admin)
+    # Someone else's entries stay as they are.
+    members.audit(db, members.member_actor(other.id), "digest", {"telegram": True}, now=now)
+    members.audit(db, "cli", "members.disable", {"member": other.id}, now=now)
+
+    assert members.delete_member(db, laura.id) is True
+
+    log = members.audit_log(db, limit=100)
+    mine = [e for e in log if e.actor == members.DELETED_ACTOR]
+    assert sorted(e.action for e in mine) == [
+        "crawl",
+        "invitation.redeem",
+        "invitation.redeem",
+        "invite",
+        "status",
+    ]
+    assert all(e.detail == {} for e in mine)
+    for entry in log:
+        assert "555" not in entry.actor and "Laura" not in repr(entry.detail)
+        assert entry.actor not in (admin, f"member:{laura.id}")
+    assert {(e.actor, e.action) for e in log if e.actor != members.DELETED_ACTOR} == {
+        (f"member:{other.id}", "digest"),
+        ("cli", "members.disable"),
+    }
+    creators = {i.created_by for i in members.list_invitations(db, now=now, include_spent=True)}
+    assert creators == {"cli", members.DELETED_ACTOR}
+    assert members.delete_member(db, laura.id) is False
 
 
 def test_audit_log_newest_first_and_capped(db: Database, now: datetime) -> None:

@@ -17,6 +17,7 @@ from storage.sources import (
     judge,
     recent_runs,
     save_source,
+    shrink_settled,
     source_health,
     start_run,
 )
@@ -166,3 +167,47 @@ def test_recent_runs_newest_first_and_limited(db: Database, now: datetime) -> No
     assert [r.started_at for r in recent_runs(db, "lombardia")] == [
         now + timedelta(hours=h) for h in (3, 2, 1, 0)
     ]
+
+
+def test_a_failed_run_marks_the_source_degraded(db: Database, now: datetime) -> None:
+    _run(db, now, seen=40)
+    assert get_source(db, "lombardia").degraded is False
+    failed = _run(db, now + timedelta(hours=1), seen=0, outcome="failed", report={"reason": "HTTP 503"})
+    assert failed.outcome == "failed"
+    assert get_source(db, "lombardia").degraded is True
+    assert {h.name: h.degraded for h in source_health(db)}["lombardia"] is True
+    _run(db, now + timedelta(hours=2), seen=40)
+    assert get_source(db, "lombardia").degraded is False
+
+
+def _shrunk(db: Database, at: datetime, seen: int) -> RunVerdict:
+    return _run(db, at, seen=seen, report={"shrunk": True})
+
+
+def test_a_settled_shrink_becomes_the_new_baseline(db: Database, now: datetime) -> None:
+    _run(db, now, seen=100)
+    verdicts = [_shrunk(db, now + timedelta(hours=h), seen) for h, seen in ((1, 40), (2, 42), (3, 41))]
+    assert [v.outcome for v in verdicts] == ["degraded"] * 3
+    assert [v.notify for v in verdicts] == [None, None, "failing"]
+    assert shrink_settled(db, "lombardia", seen=43, runs=3)  # 40..43: within 10 %
+    assert not shrink_settled(db, "lombardia", seen=47, runs=3)  # 40..47: not
+    assert not shrink_settled(db, "lombardia", seen=43, runs=4)  # only three shrunken runs
+    assert not shrink_settled(db, "lombardia", seen=0, runs=3)
+
+    run_id = start_run(db, "lombardia", now=now + timedelta(hours=4))
+    assert shrink_settled(db, "lombardia", seen=43, runs=3, current_run=run_id)  # the running one ignored
+    accepted = finish_run(
+        db, run_id, now=now + timedelta(hours=4, minutes=2), outcome="ok", seen=43, new_baseline=True
+    )
+    assert (accepted.outcome, accepted.notify) == ("ok", "recovered")
+    state = get_source(db, "lombardia")
+    assert (state.last_good_yield, state.degraded, state.consecutive_failures) == (43, False, 0)
+
+
+def test_a_run_in_between_breaks_the_shrink_sequence(db: Database, now: datetime) -> None:
+    _run(db, now, seen=100)
+    _shrunk(db, now + timedelta(hours=1), 40)
+    _run(db, now + timedelta(hours=2), seen=0, outcome="failed")
+    _shrunk(db, now + timedelta(hours=3), 40)
+    assert not shrink_settled(db, "lombardia", seen=40, runs=3)
+    assert shrink_settled(db, "lombardia", seen=40, runs=1)
