@@ -46,6 +46,7 @@ from apscheduler.jobstores.base import JobLookupError
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
+from telegram.error import InvalidToken, NetworkError, TimedOut
 
 from crawler.run import SourceSummary
 from notifier.bot.app import build_application, cancel_background, publish_commands
@@ -55,7 +56,7 @@ from notifier.digest import digest_senders, run_digest
 from scheduler.crawling import crawl
 from scheduler.delivery import close_channels, delivery_round, make_channels
 from scheduler.jobs import MISFIRE_GRACE, digest_missed, digest_trigger, missed_while_down, trigger_for
-from scheduler.settings import Settings
+from scheduler.settings import Settings, SettingsError, make_wall_clock
 from storage import housekeeping, notices, outbox, planning, sources
 from storage.db import Database
 
@@ -63,6 +64,9 @@ log = logging.getLogger("sentinella.daemon")
 
 #: The whole shutdown (sends finishing, crawls terminated, bot stopped) fits in this.
 SHUTDOWN_SECONDS = 8.0
+#: Retrying a bot start-up while the Bot API is unreachable: first wait, doubled up to the ceiling.
+BOT_RETRY_FIRST = 30.0
+BOT_RETRY_MAX = 600.0
 #: Deliveries due longer ago than this and still unsent make an admin notice.
 OVERDUE_AFTER = timedelta(hours=1)
 
@@ -93,12 +97,13 @@ class Daemon:
         # APScheduler fires jobs on the machine's clock, whatever the program's clock says (it
         # may be pinned to the recordings' date): a job that must run at once is given the
         # machine's "now", while what is due (catch-up) is decided on the program's clock.
-        self.wall_clock = wall_clock or (lambda: datetime.now(settings.tz))
+        self.wall_clock = wall_clock or make_wall_clock(settings)
         self.config_path = config_path
         self.console = console
         self.stop = asyncio.Event()
         self.state = DaemonState(started_at=clock())
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._bot_task: asyncio.Task[None] | None = None
         #: One crawl at a time (see the module docstring).
         self._crawl_lock = asyncio.Lock()
         #: Set at shutdown: the crawl running in its thread kills its process and returns.
@@ -355,23 +360,16 @@ class Daemon:
             self.channels["telegram"] = TelegramChannel(self.settings.telegram, bot=app.bot)
             if superseded is not None:
                 await superseded.aclose()
-            await app.initialize()
-            await publish_commands(app.bot)
-            await app.start()
-            assert app.updater is not None
-            tg = self.settings.telegram
-            if tg.webhook_url:
-                await app.updater.start_webhook(
-                    listen=tg.webhook_listen,
-                    port=tg.webhook_port,
-                    url_path=urlsplit(tg.webhook_url).path.lstrip("/"),
-                    webhook_url=tg.webhook_url,
-                    secret_token=tg.webhook_secret_token.get_secret_value()
-                    if tg.webhook_secret_token
-                    else None,
-                )
-            else:
-                await app.updater.start_polling(drop_pending_updates=False)
+            try:
+                started = await self._start_bot(app)
+            except SettingsError:
+                with contextlib.suppress(Exception):
+                    await app.shutdown()
+                await close_channels(self.channels)
+                raise
+            if not started:
+                # The Bot API cannot be reached now: crawls and e-mail go on, the bot follows.
+                self._bot_task = asyncio.create_task(self._keep_starting_bot(app))
         scheduler = AsyncIOScheduler(timezone=self.settings.tz)
         self.scheduler = scheduler
         catch_up = self.schedule_jobs(scheduler, self.clock())
@@ -386,6 +384,56 @@ class Daemon:
         await self._shutdown(app)
         return 0
 
+    async def _start_bot(self, app: Any) -> bool:
+        """Start the bot (polling or webhook); False when the Bot API cannot be reached now.
+
+        A token the Bot API rejects stops the daemon with a message that does not quote it
+        (python-telegram-bot's own message does).
+        """
+        try:
+            await app.initialize()
+        except InvalidToken:
+            raise SettingsError(
+                "setting 'telegram.token': the Telegram Bot API rejected the bot token"
+            ) from None
+        except (NetworkError, TimedOut) as exc:
+            log.warning(
+                "the Telegram Bot API cannot be reached (%s); the bot will start when it can",
+                type(exc).__name__,
+            )
+            return False
+        await publish_commands(app.bot)
+        await app.start()
+        assert app.updater is not None
+        tg = self.settings.telegram
+        if tg.webhook_url:
+            await app.updater.start_webhook(
+                listen=tg.webhook_listen,
+                port=tg.webhook_port,
+                url_path=urlsplit(tg.webhook_url).path.lstrip("/"),
+                webhook_url=tg.webhook_url,
+                secret_token=tg.webhook_secret_token.get_secret_value() if tg.webhook_secret_token else None,
+            )
+        else:
+            await app.updater.start_polling(drop_pending_updates=False)
+        log.info("the Telegram bot is running")
+        return True
+
+    async def _keep_starting_bot(self, app: Any) -> None:
+        delay = BOT_RETRY_FIRST
+        while not self.stop.is_set():
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), timeout=delay)
+            if self.stop.is_set():
+                return
+            try:
+                if await self._start_bot(app):
+                    return
+            except SettingsError as exc:
+                log.error("%s; the bot stays off", exc)
+                return
+            delay = min(delay * 2, BOT_RETRY_MAX)
+
     async def _shutdown(self, app: Any) -> None:
         # Pause, not shut down, first: APScheduler's shutdown cancels the jobs running on the
         # loop at once, and in-flight sends must get their chance to finish.
@@ -395,6 +443,10 @@ class Daemon:
         # The crawl thread notices within a second, kills its process and records the run as
         # failed; the thread is waited for when the loop closes.
         self._crawl_stop.set()
+        if self._bot_task is not None:
+            self._bot_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._bot_task
         if app is not None:
             await cancel_background(app)
         pending = [t for t in self._tasks if not t.done()]

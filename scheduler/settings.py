@@ -288,3 +288,14 @@ def make_clock(settings: Settings) -> Callable[[], datetime]:
         origin = time.monotonic()
         return lambda: start + timedelta(seconds=time.monotonic() - origin)
     return lambda: datetime.now(tz)
+
+
+def make_wall_clock(settings: Settings) -> Callable[[], datetime]:
+    """The machine's time, whatever ``now`` pins: what APScheduler's run times are measured in.
+
+    Only the daemon needs it (a pinned program clock may be months behind the machine, and
+    APScheduler would take runs set at program time for missed ones); every business decision
+    uses :func:`make_clock`.
+    """
+    tz = settings.tz
+    return lambda: datetime.now(tz)
