@@ -312,7 +312,7 @@ class Daemon:
             IntervalTrigger(minutes=15, timezone=tz),
             id="checks",
             name="checks",
-            misfire_grace_time=MISFIRE_GRACE["dispatch"],
+            misfire_grace_time=MISFIRE_GRACE["checks"],
             **common,
         )
         scheduler.add_job(

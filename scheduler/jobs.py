@@ -1,7 +1,7 @@
 """Schedules as APScheduler 3 triggers, and the start-up catch-up rule.
 
-Every job has a stable id (``crawl:<source>``, ``dispatch``, ``reminders``, ``digest``,
-``housekeeping``, ``notices``) and is added with ``replace_existing=True``, ``coalesce=True``,
+Every job has a stable id (``crawl:<source>``, ``dispatch`` — which also plans alerts and
+reminders and tells admins — ``digest``, ``checks``, ``housekeeping``) and is added with ``replace_existing=True``, ``coalesce=True``,
 ``max_instances=1`` and a chosen ``misfire_grace_time``: a restart neither duplicates nor drops a
 job, and one source never runs twice at once.
 
@@ -24,7 +24,7 @@ from crawler.config import interval_seconds
 
 #: Seconds a job may start late (daemon busy, machine asleep) and still run; later it is
 #: coalesced into the next run.
-MISFIRE_GRACE = {"crawl": 1800, "dispatch": 50, "reminders": 600, "digest": 6 * 3600, "housekeeping": 3600}
+MISFIRE_GRACE = {"crawl": 1800, "dispatch": 50, "checks": 600, "digest": 6 * 3600, "housekeeping": 3600}
 
 
 def trigger_for(schedule: str, tz: ZoneInfo) -> BaseTrigger:

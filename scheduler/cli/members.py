@@ -230,6 +230,7 @@ def digest_subscription(
     if email and not m.email:
         raise CliError(f"member #{m.id} has no e-mail address")
     store.update_member(app.db, m.id, now=app.now(), digest_email=email)
+    store.audit(app.db, "cli", "digest.email", {"member": m.id, "on": email}, now=app.now())
     out.print(f"E-mail digest {'on' if email else 'off'} for #{m.id} {m.name}.")
 
 
