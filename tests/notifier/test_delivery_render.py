@@ -320,7 +320,9 @@ def test_every_email_says_how_to_unsubscribe(
 ) -> None:
     # Alerts and digests alike: the configured address or URL, else a mailto to the sender;
     # one-click (RFC 8058) only with an https URL.
-    config = EmailConfig(host="127.0.0.1", from_address="avvisi@cluster.example", **settings)
+    config = EmailConfig.model_validate(
+        {"host": "127.0.0.1", "from_address": "avvisi@cluster.example", **settings}
+    )
     alert = render_email(make_alert(now), config)
     digest = digest_email(_empty_digest(now), to="staff@cluster.example", email=config)
     for message in (alert, digest):
