@@ -100,15 +100,15 @@ def significant_changes(
     old_status = status.get("old") if status else None
     new_status = status.get("new") if status else None
     closes = diff.get("closes")
-    new_closes = _datetime(closes.get("new")) if closes else None
+    new_closes = parse_datetime(closes.get("new")) if closes else None
     if kind == "reopened" or (old_status == "closed" and new_status in ("open", "forthcoming", "unknown")):
         facts.append(ChangeFact("reopened", None, new_closes))
     elif new_status == "closed" and old_status != "closed":
-        before = _datetime(closes.get("old")) if closes else deadline
+        before = parse_datetime(closes.get("old")) if closes else deadline
         if before is None or at < _end_of_day_if_date(before):
             facts.append(ChangeFact("closed_early", before, None))
     if closes and not any(f.kind == "reopened" and f.new is not None for f in facts):
-        old_c = _datetime(closes.get("old"))
+        old_c = parse_datetime(closes.get("old"))
         if old_c != new_closes:
             facts.append(ChangeFact("deadline", old_c, new_closes))
     stages = diff.get("deadlines")
@@ -116,7 +116,7 @@ def significant_changes(
         facts.append(ChangeFact("stages", _stage_list(stages.get("old")), _stage_list(stages.get("new"))))
     opens = diff.get("opens")
     if opens:
-        old_o, new_o = _datetime(opens.get("old")), _datetime(opens.get("new"))
+        old_o, new_o = parse_datetime(opens.get("old")), parse_datetime(opens.get("new"))
         if old_o != new_o and new_o is not None:
             facts.append(ChangeFact("opening", old_o, new_o))
     budget = diff.get("budget") or diff.get("budget_cents")
@@ -169,7 +169,8 @@ def fmt_value(value: Any, lang: str = "it") -> str:
     return str(value)
 
 
-def _datetime(value: Any) -> datetime | None:
+def parse_datetime(value: Any) -> datetime | None:
+    """A datetime from a payload value (datetime or ISO text; naive text is Rome time), or None."""
     if isinstance(value, datetime):
         return value
     if isinstance(value, str):
@@ -203,7 +204,7 @@ def _stage_list(value: Any) -> list[datetime]:
     out: list[datetime] = []
     for item in value or ():
         raw = item.get("at") if isinstance(item, Mapping) else item
-        parsed = _datetime(raw)
+        parsed = parse_datetime(raw)
         if parsed is not None:
             out.append(parsed)
     return out

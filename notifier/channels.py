@@ -241,30 +241,38 @@ class TelegramChannel:
         await self.bot.shutdown()
 
 
-def make_bot(config: TelegramConfig) -> ExtBot[int]:
-    """An ``ExtBot`` for sending: rate limited, retrying 429s, pointed at ``config.base_url``."""
-    if not config.token:
-        raise ValueError("no bot token configured")
-    quiet_token_logs()
-    request = HTTPXRequest(
-        connection_pool_size=config.connection_pool_size,
+def bot_request(config: TelegramConfig, *, pool_size: int | None = None) -> HTTPXRequest:
+    """The HTTP client of the bot, with the configured timeouts."""
+    return HTTPXRequest(
+        connection_pool_size=pool_size or config.connection_pool_size,
         connect_timeout=config.connect_timeout,
         read_timeout=config.read_timeout,
         write_timeout=config.read_timeout,
         pool_timeout=config.pool_timeout,
     )
-    limiter = AIORateLimiter(
+
+
+def bot_rate_limiter(config: TelegramConfig) -> AIORateLimiter:
+    """Paces every send of the bot and retries a 429 after ``retry_after``."""
+    return AIORateLimiter(
         # A bucket of one message leaking at the configured rate spaces messages evenly: a
         # burst of 30 followed by 30 more would exceed Telegram's per-second limit.
         overall_max_rate=1,
         overall_time_period=1 / config.messages_per_second,
         max_retries=config.max_retries,
     )
+
+
+def make_bot(config: TelegramConfig) -> ExtBot[int]:
+    """An ``ExtBot`` for sending: rate limited, retrying 429s, pointed at ``config.base_url``."""
+    if not config.token:
+        raise ValueError("no bot token configured")
+    quiet_token_logs()
     return ExtBot[int](
         token=config.token.get_secret_value(),
         base_url=config.base_url,
-        request=request,
-        rate_limiter=limiter,
+        request=bot_request(config),
+        rate_limiter=bot_rate_limiter(config),
     )
 
 

@@ -41,7 +41,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
-from notifier.changes import ChangeFact, fmt_money, significant_changes
+from notifier.changes import ChangeFact, fmt_money, parse_datetime, significant_changes
 from notifier.config import EmailConfig
 from storage.outbox import Recipient
 from storage.records import ROME, Precision, effective_deadline
@@ -299,18 +299,6 @@ def countdown(at: datetime, now: datetime, lang: str, *, verb: str, precision: P
     return f"{word} in {days} days" if en else f"{word} tra {days} giorni"
 
 
-def _parse_dt(value: Any) -> datetime | None:
-    if isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
-        try:
-            parsed = datetime.fromisoformat(value)
-        except ValueError:
-            return None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=ROME)
-    return None
-
-
 def _fact_value(kind: str, value: Any) -> Any:
     if value is None:
         return None
@@ -321,7 +309,7 @@ def _fact_value(kind: str, value: Any) -> Any:
             return str(value)
     if isinstance(value, list):
         return [_fact_value(kind, v) for v in value]
-    parsed = _parse_dt(value)
+    parsed = parse_datetime(value)
     return parsed if parsed is not None else value
 
 
@@ -394,7 +382,7 @@ def facts(alert: Alert) -> AlertFacts:
         if call.opens > now:
             opens += f" ({countdown(call.opens, now, lang, verb='opens', precision=call.opens_precision)})"
     closes = ""
-    deadline = _parse_dt(alert.payload.get("deadline"))
+    deadline = parse_datetime(alert.payload.get("deadline"))
     if kind.startswith("reminder") and deadline is not None and deadline != call.closes:
         label = one_line(str(alert.payload.get("deadline_label") or ""))
         closes = f"{t['next_deadline']}: {fmt_day(deadline, lang)}"

@@ -26,7 +26,6 @@ from datetime import datetime
 from telegram import Bot, BotCommand, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
 from telegram.ext import (
-    AIORateLimiter,
     Application,
     ApplicationBuilder,
     BaseHandler,
@@ -35,12 +34,11 @@ from telegram.ext import (
     MessageHandler,
     filters,
 )
-from telegram.request import HTTPXRequest
 
 from notifier.bot import admin, member, profile
 from notifier.bot.common import DEPS_KEY, BotDeps, BotServices, Ctx, answer, log, reply
 from notifier.bot.i18n import language_from_telegram, t
-from notifier.channels import quiet_token_logs
+from notifier.channels import bot_rate_limiter, bot_request, quiet_token_logs
 from notifier.config import TelegramConfig
 from storage import members
 from storage.db import Database
@@ -145,26 +143,11 @@ def build_application(
     if not config.enabled or config.token is None:
         raise ValueError("the Telegram bot needs a token (telegram.token)")
     quiet_token_logs()
-    request = HTTPXRequest(
-        connection_pool_size=config.connection_pool_size,
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-        write_timeout=config.read_timeout,
-        pool_timeout=config.pool_timeout,
-    )
+    request = bot_request(config)
     # Long polling holds one connection open; it gets its own small pool so sends never wait.
-    updates_request = HTTPXRequest(
-        connection_pool_size=1,
-        connect_timeout=config.connect_timeout,
-        read_timeout=config.read_timeout,
-        pool_timeout=config.pool_timeout,
-    )
-    limiter = AIORateLimiter(
-        # A bucket of one leaking at the configured pace spaces sends evenly (see notifier.channels).
-        overall_max_rate=1,
-        overall_time_period=1 / config.messages_per_second,
-        max_retries=config.max_retries,
-    )
+    updates_request = bot_request(config, pool_size=1)
+    # The same pace as the alert channel's bot (they may be one bot; see notifier.channels).
+    limiter = bot_rate_limiter(config)
     builder: ApplicationBuilder = (
         Application.builder()
         .token(config.token.get_secret_value())

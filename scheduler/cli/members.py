@@ -77,15 +77,17 @@ def add_command(
     name: Annotated[str, typer.Option("--name", help="Full name.")],
     email: Annotated[str | None, typer.Option("--email")] = None,
     chat_id: Annotated[int | None, typer.Option("--chat-id", help="Telegram chat id.")] = None,
-    organisation: Annotated[str, typer.Option("--organisation")] = "",
-    role: Annotated[str, typer.Option("--role", help="member, staff or admin.")] = "member",
-    language: Annotated[str, typer.Option("--language", help="it or en.")] = "it",
+    organisation: Annotated[str | None, typer.Option("--organisation")] = None,
+    role: Annotated[str | None, typer.Option("--role", help="member (new members), staff or admin.")] = None,
+    language: Annotated[str | None, typer.Option("--language", help="it (new members) or en.")] = None,
     topics: Annotated[str, typer.Option("--topics", help="Comma-separated topic ids.")] = "",
     keywords: Annotated[str, typer.Option("--keywords", help="Comma-separated keywords.")] = "",
 ) -> None:
     """Add (or update) one member, with an optional starting profile."""
     app = context(ctx)
-    entry: dict[str, Any] = {"name": name, "organisation": organisation, "role": role, "language": language}
+    # Options not given leave an existing member's values as they are.
+    given = {"organisation": organisation, "role": role, "language": language}
+    entry: dict[str, Any] = {"name": name, **{k: v for k, v in given.items() if v is not None}}
     if email:
         entry["email"] = email
     if chat_id is not None:

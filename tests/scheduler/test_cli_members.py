@@ -101,6 +101,22 @@ def test_add_disable_invite_digest(env: Path) -> None:
     )
     assert code == 0, err
     assert "Added member #1" in out
+    code, out, _ = run(
+        "members",
+        "add",
+        "--name",
+        "Marco Rossi",
+        "--email",
+        "marco@example.org",
+        "--organisation",
+        "Acme srl",
+    )
+    code, out, _ = run(
+        "members", "add", "--name", "Marco Rossi", "--email", "marco@example.org", "--language", "en"
+    )
+    code, out, _ = run("members", "show", "1", "--json")
+    shown = json.loads(out)["member"]
+    assert shown["organisation"] == "Acme srl" and shown["language"] == "en"  # updates keep what they omit
     code, _, err = run("members", "add", "--name", "X", "--email", "x@example.org", "--topics", "astrology")
     assert code == 1 and "unknown topic 'astrology'" in err
     code, _, err = run("members", "digest", "1")
