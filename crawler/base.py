@@ -411,6 +411,8 @@ class CollectPipeline:
         missing = [name for name in ITEM_REQUIRED if not FIELD_CHECKS[name](item)]
         if missing:
             if spider:
+                # Not stored, so not fetched as far as the next run is concerned.
+                spider.forget(item.source_id)
                 spider.record_error(
                     f"call {item.source_id!r} dropped: no {' and no '.join(missing)} ({item.url[:200]!r})"
                 )
@@ -580,6 +582,10 @@ class SentinellaSpider(scrapy.Spider):
         self._fingerprints[key] = old
         self.carry(key)
         return True
+
+    def forget(self, key: str) -> None:
+        """Undo :meth:`remember`: the next run fetches ``key`` again (its record was refused)."""
+        self._fingerprints.pop(key, None)
 
     def carry(self, key: str) -> None:
         """Count ``key`` as listed by the source and current in storage, without a record this run."""

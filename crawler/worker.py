@@ -250,20 +250,20 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
         reason = outcome.failure or ""
         # The yield: every call the source listed, the ones carried over unchanged included.
         seen = len(outcome.records) + outcome.unchanged_skipped
-        baseline = previous.last_good_yield
-        shrunk = outcome.failure is None and seen > 0 and bool(baseline) and seen * 2 < (baseline or 0)
+        baseline = previous.last_good_yield or 0
+        shrunk = outcome.failure is None and seen > 0 and seen * 2 < baseline
         new_baseline = shrunk and shrink_settled(
             db, source, seen=seen, runs=crawl.failure_threshold, current_run=run_id
         )
-        if outcome.failure is not None:
-            pass
-        elif below:
-            reason = "validation below threshold: " + ", ".join(below)
-        elif seen == 0:
-            reason = "no calls found; nothing ingested"
-        elif shrunk and not new_baseline:
-            reason = f"{seen} calls, fewer than half of the last good run ({baseline}); nothing ingested"
-        else:
+        # A run that cannot be trusted ingests nothing: every stored call stays as it was.
+        if outcome.failure is None:
+            if below:
+                reason = "validation below threshold: " + ", ".join(below)
+            elif seen == 0:
+                reason = "no calls found; nothing ingested"
+            elif shrunk and not new_baseline:
+                reason = f"{seen} calls, fewer than half of the last good run ({baseline}); nothing ingested"
+        if outcome.failure is None and not reason:
             emit({"event": "progress", "stage": "ingesting", "items": len(outcome.records)})
             try:
                 stored = ingest(db, outcome.records, now=now)

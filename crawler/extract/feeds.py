@@ -32,12 +32,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
-from urllib.parse import urljoin
 
 import feedparser
 
 from crawler.extract import ExtractionError, note
-from crawler.parsing import find_deadline, html_to_text, parse_amount
+from crawler.parsing import find_deadline, html_to_text, http_url, parse_amount
 from storage.records import MAX_ITEM, ROME, CallRecord, CallStatus, Deadline, Precision
 
 SOURCE = "feeds"
@@ -146,11 +145,8 @@ def _entry_record(
     publisher: str,
 ) -> CallRecord:
     title = _text(entry.get("title"))
-    link = str(entry.get("link") or "").strip()
-    if link:
-        link = urljoin(base, link)
-    if link and not link.startswith(("http://", "https://")):
-        link = ""
+    # Relative links resolve against the feed; only http(s) ones are kept (no javascript:, mailto:).
+    link = http_url(str(entry.get("link") or ""), base) or ""
     guid = str(entry.get("id") or "").strip()
     if not title:
         raise ValueError("no title")

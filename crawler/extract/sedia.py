@@ -47,7 +47,8 @@ Mapping decisions:
 Known limits: a topic that closes leaves the open/forthcoming listing, so its stored call keeps
 its last status; its passed deadline is what tells it is closed (``CallView.is_open``). The
 meaning of ``checksum`` is not documented; we assume it changes when the topic
-changes, and the spider refetches every topic at least every ``full_refresh_days`` anyway. The
+changes (a change it missed would be caught only with ``full_refresh_days`` set, off by default:
+an unchanged topic's metadata is never fetched again). The
 light listing relies on ``displayFields`` keeping ``checksum`` and the fields we name (seen in
 third-party code, not in a recorded response).
 """
@@ -65,7 +66,7 @@ from importlib import resources
 from typing import Any
 
 from crawler.extract import ExtractionError, note
-from crawler.parsing import html_to_text
+from crawler.parsing import html_to_text, http_url
 from storage.records import ROME, CallRecord, CallStatus, Deadline, Precision, local_midnight
 
 SOURCE = "sedia"
@@ -515,9 +516,8 @@ def topic_record(
 
     total, minimum, maximum = _budget(_budget_entries(metadata, identifier, errors))
 
-    url = _first(metadata, "url") or str(result.get("url") or "")
-    if not url.startswith(("http://", "https://")):
-        url = topic_url + identifier
+    # Only an absolute http(s) URL is the topic's page; anything else gives the portal's own.
+    url = http_url(_first(metadata, "url") or str(result.get("url") or ""), "") or topic_url + identifier
 
     # A description cut mid-tag (``<a href="https://environme``) would leak the tag as text.
     description = html_to_text(re.sub(r"<[^>]*\Z", "", _first(metadata, "descriptionByte")))

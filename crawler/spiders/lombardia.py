@@ -33,9 +33,11 @@ from crawler.extract.lombardia import (
 )
 from storage.records import ROME, CallRecord, CallStatus, Precision
 
-#: Registry rows closed less than this long ago are still read, so a call's closing is recorded.
+#: Registry rows closed less than this long before this week's Monday (7 to 13 days ago) are still
+#: read, so a call's closing is recorded.
 RECENTLY_CLOSED = timedelta(days=7)
-#: A sportello (no closing date) opened longer ago than this is taken as over.
+#: A sportello (no closing date) opened longer ago than this (before this week's Monday) is taken
+#: as over.
 SPORTELLO_LOOKBACK = timedelta(days=3 * 365)
 #: Hard stop on registry pages (1,912 rows in the whole registry in 2026).
 MAX_DATASET_PAGES = 50

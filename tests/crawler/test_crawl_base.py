@@ -184,7 +184,9 @@ def test_a_record_without_an_http_url_is_dropped_with_an_error() -> None:
     s = spider()
     pipeline = CollectPipeline(SimpleNamespace(spider=s))  # type: ignore[arg-type]
     bad = CallRecord(source="sedia", source_id="X", url="javascript:alert(1)", title="T")
+    s.remember("X", "fp")
     pipeline.process_item(bad)
+    assert "X" not in s.final_state().get("fingerprints", {})  # fetched again next run
     pipeline.process_item(record("A", status=CallStatus.OPEN, sportello=True))
     pipeline.close_spider()
     assert [r.source_id for r in pipeline.records] == ["A"]

@@ -90,3 +90,17 @@ def test_one_bad_entry_never_loses_the_others() -> None:
 def test_feedparser_never_fetches_a_url_given_as_body() -> None:
     with pytest.raises(ExtractionError):
         _extract(b"http://127.0.0.1:9/feed.xml")
+
+
+def test_only_http_entry_links_are_kept() -> None:
+    body = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>t</title>
+      <link>https://feeds.example/</link>
+      <item><title>Script</title><link>javascript:alert(1)</link><guid>a</guid></item>
+      <item><title>Tabbed</title><link>java&#9;script:alert(1)</link><guid>b</guid></item>
+      <item><title>Relative</title><link>/bandi/c</link><guid>c</guid></item>
+    </channel></rss>"""
+    records, _errors = _extract(body)
+    by_title = {r.title: r for r in records}
+    assert by_title["Script"].url == "https://feeds.example/feed.xml" and by_title["Script"].links == ()
+    assert by_title["Tabbed"].url == "https://feeds.example/feed.xml"
+    assert by_title["Relative"].url == "https://feeds.example/bandi/c"

@@ -227,3 +227,14 @@ def test_type_and_status_labels_are_kept() -> None:
     assert record.keywords[-1] == "Open for submission"
     forthcoming = sedia.extract_topics(OPEN_TOPICS.read_bytes(), "u", NOW)[0]
     assert (forthcoming.support_forms[0], forthcoming.keywords[-1]) == ("Grant", "Forthcoming")
+
+
+def test_a_topic_url_that_is_not_http_is_replaced_by_the_portal_page() -> None:
+    row = json.loads(
+        json.dumps(next(r for r in _load(OPEN_TOPICS)["results"] if r["metadata"]["DATASOURCE"] == ["SEDIA"]))
+    )
+    row["metadata"]["url"] = ["javascript:alert(1)"]
+    row["url"] = "https:no-host"
+    [record] = sedia.extract_topics(_body([row]), "u", NOW, topic_url="https://portal.example/topic/")
+    assert record.url == "https://portal.example/topic/" + record.source_id
+    assert record.links == (record.url,)
