@@ -1,7 +1,8 @@
 """Replay routes of the Regione Lombardia and incentivi.gov.it sources, for :class:`ReplayServer`.
 
 * :func:`install_lombardia` — the Socrata registry ``/resource/bukx-h2uy.json`` (SoQL ``$where``
-  checked and applied, ``$order``/``$limit``/``$offset`` paging), the portal's
+  checked and applied, ``$order``/``$limit``/``$offset`` paging, an ETag per page and the
+  dataset's Last-Modified, 304 on a match, as Socrata answers), the portal's
   ``POST /servizi/servizio/bandi/ricerca`` (status-filtered pages by ``pageNum``, or a search by
   code) and the detail pages at their canonical paths; the bare-code paths answer as the real
   portal does for some codes (a 404, or the HTTP-200 error page) or serve the page.
@@ -15,10 +16,13 @@ and what is synthetic).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -38,6 +42,9 @@ SEARCH_PATH = "/servizi/servizio/bandi/ricerca"
 DETAIL_PREFIX = "/servizi/servizio/bandi/dettaglio/"
 SOLR_PATH = "/solr/coredrupal/select"
 
+#: When the bundled registry rows were last updated, as the emulator's Last-Modified says.
+DATASET_UPDATED = datetime(2026, 9, 1, 4, 0, tzinfo=UTC)
+
 _JSON = {"Content-Type": "application/json;charset=utf-8"}
 _HTML = {"Content-Type": "text/html;charset=UTF-8"}
 _WHERE = re.compile(
@@ -51,11 +58,25 @@ class SocrataDataset:
 
     Only the ``$where`` the spider sends is understood; any other answers HTTP 400 with Socrata's
     error object, so a changed query cannot pass unnoticed.
+
+    Validators as Socrata sends them: an ETag per answer (a hash of the page's body, in
+    Socrata's ``"...--gzip"`` form) and a Last-Modified for the whole dataset (``updated``, the
+    same on every page). A page asked with a matching ``If-None-Match``, or with no
+    ``If-None-Match`` and an ``If-Modified-Since`` not before ``updated``, gets a 304. When
+    ``rows`` is changed in place, ``updated`` moves on by a minute at the next request (no
+    clock is read), so a client that sends only ``If-Modified-Since`` sees the change too.
     """
 
-    def __init__(self, rows: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, rows: Sequence[Mapping[str, Any]], *, updated: datetime = DATASET_UPDATED) -> None:
         self.rows = [dict(r) for r in rows]
+        self.updated = updated
+        #: Page requests answered (304s included) and, of them, the 304s.
         self.pages = 0
+        self.not_modified = 0
+        self._digest = self._rows_digest()
+
+    def _rows_digest(self) -> str:
+        return hashlib.sha256(json.dumps(self.rows, sort_keys=True).encode()).hexdigest()
 
     def __call__(self, request: RecordedRequest) -> Reply:
         q = {k: v[0] for k, v in request.query.items()}
@@ -64,8 +85,8 @@ class SocrataDataset:
         if where is not None:
             m = _WHERE.match(where)
             if not m:
-                body = {"error": True, "message": f"Could not parse SoQL query: {where}"}
-                return Reply(400, json.dumps(body).encode(), _JSON)
+                error = {"error": True, "message": f"Could not parse SoQL query: {where}"}
+                return Reply(400, json.dumps(error).encode(), _JSON)
             since, sportello = m.group("since"), m.group("sportello")
             rows = [
                 r
@@ -78,7 +99,33 @@ class SocrataDataset:
             rows = sorted(rows, key=lambda r: str(r.get(order.split()[0], "")))
         offset, limit = int(q.get("$offset", "0")), int(q.get("$limit", "1000"))
         self.pages += 1
-        return Reply(200, json.dumps(rows[offset : offset + limit]).encode(), _JSON)
+        digest = self._rows_digest()
+        if digest != self._digest:
+            self._digest = digest
+            self.updated += timedelta(minutes=1)
+        body = json.dumps(rows[offset : offset + limit]).encode()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:24] + '--gzip"'
+        headers = {**_JSON, "ETag": etag, "Last-Modified": format_datetime(self.updated, usegmt=True)}
+        if _not_modified(request, etag, self.updated):
+            self.not_modified += 1
+            return Reply(304, b"", headers)
+        return Reply(200, body, headers)
+
+
+def _not_modified(request: RecordedRequest, etag: str, updated: datetime) -> bool:
+    """RFC 9110 §13.2.2: If-None-Match decides when sent (weak comparison), else If-Modified-Since."""
+    inm = request.headers.get("if-none-match")
+    if inm is not None:
+        tags = [tag.strip().removeprefix("W/") for tag in inm.split(",")]
+        return "*" in tags or etag in tags
+    ims = request.headers.get("if-modified-since")
+    if ims is None:
+        return False
+    try:
+        since = parsedate_to_datetime(ims)
+    except (TypeError, ValueError):
+        return False  # an unreadable date is ignored, as servers do
+    return since.tzinfo is not None and updated.replace(microsecond=0) <= since
 
 
 @dataclass

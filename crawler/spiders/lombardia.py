@@ -76,7 +76,9 @@ class Lombardia(ListingDetailSpider):
       ``stato[1]=IN APERTURA``, ``pageNum``; the number of pages from ``data-max-page-num``), because
       the registry lags the portal. Then the canonical detail page of every call that is not
       closed, for the status chip, the opening and closing hour, publication, funding source,
-      "Chi può partecipare", granting body, attachments and budget. Incremental: a fingerprint
+      "Chi può partecipare", granting body, attachments and budget; a call closed since its page
+      was read gets its page read once more (its row and card alone would blank those details in
+      storage), a call closed before it was ever read never does. Incremental: a fingerprint
       per code of what the registry row and the listing card show (the registry's
       application counter excluded) and of the status the dates give; the detail page is fetched
       only when it changed (or, when ``detail_refresh_days`` is set, once it is that old).
@@ -87,8 +89,10 @@ class Lombardia(ListingDetailSpider):
       codes with a 200 error page), so on a 404 or error page the spider searches the portal for
       the code and follows the result's canonical link. A detail page that cannot be read costs
       that call only: a call never fetched before is then stored from its registry row/card, one
-      fetched before keeps its stored version. A failing listing (registry or portal) fails the
-      run. No whole page of the portal has been recorded: selectors follow shared/SOURCES.md §1b.
+      fetched before keeps its stored version (a call that closed meanwhile stays stored with its
+      old status, its passed deadline telling it is over, until its page is read). A failing
+      listing (registry or portal) fails the run. No whole page of the portal has been recorded:
+      selectors follow shared/SOURCES.md §1b.
       Pages are decoded by their declared charset (header, then ``<meta>``), an undeclared one
       read as UTF-8 or else windows-1252. The registry rows kept for conditional requests make
       the source state grow with the registry (a few hundred short rows).
@@ -305,11 +309,15 @@ class Lombardia(ListingDetailSpider):
                 self.state["dates"][code] = self._known_dates[code]
             fingerprint = self._fingerprint(code, record, self._cards.get(code))
             if record.status == CallStatus.CLOSED:
-                # Closed by its dates and not listed as open: the detail page adds nothing we need.
-                if not self.unchanged(code, fingerprint):
+                if self.unchanged(code, fingerprint):
+                    continue
+                if not self._enriched_before(code):
+                    # Closed by its dates, never read from its page: the page adds nothing we need.
                     self.remember(code, fingerprint)
                     yield record
-                continue
+                    continue
+                # Closed since its page was read (or changed after closing): the row and card alone
+                # would blank the page's details in storage, so the page is read once more.
             yield ListingEntry(
                 key=code, fingerprint=fingerprint, detail_url=record.url, data={"record": record}
             )
@@ -400,14 +408,20 @@ class Lombardia(ListingDetailSpider):
         self.record_error(f"call {entry.key}: {message}")
         yield from self._fallback_record(entry)
 
+    def _enriched_before(self, code: str) -> bool:
+        """Whether the stored call holds what its detail page said (the page's dates are kept
+        from the first good read for as long as the call is listed, failed runs included)."""
+        return code in self._known_dates
+
     def _fallback_record(self, entry: ListingEntry) -> Iterator[CallRecord]:
         """A call never fetched before is stored from its registry row/card; one fetched before
-        keeps its stored version and is carried over (still listed: part of the yield). Either way
-        its fingerprint is not remembered, so the next run tries the page again."""
-        if entry.key not in self._fetched_before:
-            yield entry.data["record"]
-        else:
+        keeps its stored version and is carried over (still listed: part of the yield), since the
+        row and card would blank the page's details. Either way its fingerprint is not
+        remembered, so the next run tries the page again."""
+        if entry.key in self._fetched_before or self._enriched_before(entry.key):
             self.carry(entry.key)
+        else:
+            yield entry.data["record"]
 
     def _learn(self, code: str, record: CallRecord) -> None:
         if is_canonical_detail_url(record.url, code):

@@ -22,7 +22,7 @@ from storage.db import Database
 from storage.sources import RunView, get_source, recent_runs
 from tests.crawler.expected_cases import DATA, NOW
 from tests.fakes.replay import ReplayServer, Reply, Scripted, SediaSearch, multipart_parts, static
-from tests.fakes.replay_regional import DETAIL_PREFIX, install_incentivi, install_lombardia
+from tests.fakes.replay_regional import DATASET_PATH, DETAIL_PREFIX, install_incentivi, install_lombardia
 
 pytestmark = pytest.mark.integration
 
@@ -308,6 +308,7 @@ def test_every_source_end_to_end(sqlite_db: Database, site: Site) -> None:
     assert all(s.outcome == "ok" and s.new == 0 and s.changed == 0 for s in second.values()), second
     assert (second["lombardia"].unchanged, second["incentivi"].unchanged) == (5, 5)
     assert not [r for r in site.server.requests if r.path.startswith(DETAIL_PREFIX)]
+    assert {r.status for r in site.server.requests_to(DATASET_PATH)} == {304}  # the registry too
     assert sum(s.bytes for s in second.values()) < sum(s.bytes for s in first.values()) * 0.2
 
 

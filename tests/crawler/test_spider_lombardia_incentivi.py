@@ -6,7 +6,6 @@ Each test runs :func:`crawler.run.run_crawl` (a real child process with Scrapy) 
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -17,17 +16,18 @@ import pytest
 
 from crawler.config import CrawlConfig, SourcesConfig
 from crawler.run import SourceSummary, run_crawl
-from storage.calls import CallView, list_calls
+from storage.calls import CallView, call_events, list_calls
 from storage.db import Database
 from storage.records import ROME, CallStatus, Precision
 from storage.sources import get_source
-from tests.fakes.replay import Handler, RecordedRequest, ReplayServer, Reply
+from tests.fakes.replay import RecordedRequest, ReplayServer, Reply
 from tests.fakes.replay_regional import (
     DATASET_PATH,
     DETAIL_PREFIX,
     LOMBARDIA,
     SEARCH_PATH,
     SOLR_PATH,
+    SocrataDataset,
     install_incentivi,
     install_lombardia,
     lombardia_portal,
@@ -129,6 +129,8 @@ def test_lombardia_full_crawl_then_a_no_change_crawl(
     assert (second.new, second.changed, second.unchanged) == (0, 0, 5)
     assert detail_requests(server) == []
     assert second.kinds["detail"]["requests"] == 0
+    # every registry page answered 304 (the rows kept from the first crawl are used)
+    assert [r.status for r in server.requests_to(DATASET_PATH)] == [304, 304, 304]
     assert second.bytes < first.bytes
 
 
@@ -181,12 +183,12 @@ def test_lombardia_unchanged_details_are_never_refetched_by_default(
     assert section.detail_refresh_days == 0
     assert crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section)).outcome == "ok"
     server.clear()
-    # Eight days later nothing the listings show changed for the calls still open or forthcoming
-    # (Tertium closed meanwhile: a closed call's page is never fetched).
+    # Eight days later nothing the listings show changed for the calls still open or forthcoming:
+    # only Tertium, closed meanwhile, is read (a change; see the closing-call test below).
     later = NOW + timedelta(days=8)
     quiet = crawl(sqlite_db, tmp_path, "lombardia", SourcesConfig(lombardia=section), now=later)
     assert quiet.outcome == "ok", quiet
-    assert detail_requests(server) == []
+    assert detail_requests(server) == [TERTIUM_PATH]
 
     refreshing = section.model_copy(update={"detail_refresh_days": 7})
     server.clear()
@@ -196,28 +198,128 @@ def test_lombardia_unchanged_details_are_never_refetched_by_default(
     assert sorted(detail_requests(server)) == sorted(portal.paths[c] for c in still_open)
 
 
-def with_etag(handler: Handler) -> Handler:
-    """Socrata's validators around the registry emulator (which sends none): an ETag per response
-    body, and a 304 to a request whose If-None-Match names it."""
+#: The page details a call keeps once it closes (its registry row and card know none of them).
+PAGE_FIELDS = (
+    "opens",
+    "closes",
+    "closes_precision",
+    "published",
+    "summary",
+    "description",
+    "beneficiaries",
+    "funding_source",
+    "granting_body",
+    "attachments",
+    "budget_total",
+    "url",
+)
 
-    def handle(request: RecordedRequest) -> Reply:
-        reply = handler(request)
-        if reply.status != 200:
-            return reply
-        etag = '"' + hashlib.sha256(reply.body).hexdigest()[:20] + '--gzip"'
-        headers = {**reply.headers, "ETag": etag}
-        if request.headers.get("if-none-match") == etag:
-            return Reply(304, b"", headers)
-        return Reply(200, reply.body, headers)
 
-    return handle
+def test_lombardia_closing_call_is_refetched_and_keeps_its_details(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section, _dataset, _portal = install_lombardia(server)
+    sources = SourcesConfig(lombardia=section)
+    assert crawl(sqlite_db, tmp_path, "lombardia", sources).outcome == "ok"
+    before = calls_by_id(sqlite_db, "lombardia")[TERTIUM]
+    assert before.status == CallStatus.OPEN and before.beneficiaries and before.funding_source
+
+    # Eight days on Tertium (closing 7 September, 12:00) is closed by the dates of its registry row
+    # and card alone. It changed, so its page is read once more and the stored call only closes.
+    server.clear()
+    closing = crawl(sqlite_db, tmp_path, "lombardia", sources, now=NOW + timedelta(days=8))
+    assert (closing.outcome, closing.errors, closing.changed) == ("ok", 0, 1), closing.error_messages
+    assert detail_requests(server) == [TERTIUM_PATH]
+    after = calls_by_id(sqlite_db, "lombardia")[TERTIUM]
+    assert after.status == CallStatus.CLOSED
+    assert after.closes == datetime(2026, 9, 7, 12, 0, tzinfo=ROME)
+    assert after.opens == datetime(2026, 6, 16, 10, 0, tzinfo=ROME)
+    assert after.funding_source == "PR Lombardia FESR 2021-2027"
+    assert len(after.beneficiaries) == 4 and len(after.attachments) == 2
+    assert {name: getattr(after, name) for name in PAGE_FIELDS} == {
+        name: getattr(before, name) for name in PAGE_FIELDS
+    }
+    kinds_and_changes = [(e.kind, set(e.changes)) for e in call_events(sqlite_db, after.id)]
+    assert kinds_and_changes == [("new", set()), ("changed", {"status"})]
+    assert call_events(sqlite_db, after.id)[-1].changes["status"] == {"old": "open", "new": "closed"}
+
+    # Closed and unchanged since: never fetched again.
+    server.clear()
+    quiet = crawl(sqlite_db, tmp_path, "lombardia", sources, now=NOW + timedelta(days=9))
+    assert (quiet.outcome, quiet.changed) == ("ok", 0), quiet
+    assert detail_requests(server) == []
+
+
+def test_lombardia_closing_call_whose_page_fails_keeps_its_stored_version(
+    server: ReplayServer, sqlite_db: Database, tmp_path: Path
+) -> None:
+    section, _dataset, portal = install_lombardia(server)
+    sources = SourcesConfig(lombardia=section)
+    assert crawl(sqlite_db, tmp_path, "lombardia", sources).outcome == "ok"
+    before = calls_by_id(sqlite_db, "lombardia")[TERTIUM]
+
+    server.route("GET", TERTIUM_PATH, Reply(500, b"oops", {"Content-Type": "text/plain"}))
+    # Twice: a call carried over once is still known as enriched the run after.
+    for hours in (0, 6):
+        server.clear()
+        failing = crawl(sqlite_db, tmp_path, "lombardia", sources, now=NOW + timedelta(days=8, hours=hours))
+        assert (failing.outcome, failing.errors, failing.changed) == ("ok", 1, 0), failing
+        assert TERTIUM in failing.error_messages[0]
+        assert detail_requests(server) == [TERTIUM_PATH]
+        stored = calls_by_id(sqlite_db, "lombardia")[TERTIUM]
+        assert stored.content_hash == before.content_hash  # no poorer record over the stored one
+        assert [e.kind for e in call_events(sqlite_db, stored.id)] == ["new"]
+
+    server.route("GET", TERTIUM_PATH, lambda _r: portal.detail(TERTIUM))
+    server.clear()
+    retry = crawl(sqlite_db, tmp_path, "lombardia", sources, now=NOW + timedelta(days=8, hours=12))
+    assert (retry.outcome, retry.errors, retry.changed) == ("ok", 0, 1), retry.error_messages
+    after = calls_by_id(sqlite_db, "lombardia")[TERTIUM]
+    assert after.status == CallStatus.CLOSED and after.beneficiaries == before.beneficiaries
+    assert set(call_events(sqlite_db, after.id)[-1].changes) == {"status"}
+
+
+def registry_get(dataset: SocrataDataset, offset: int = 0, **headers: str) -> Reply:
+    query = {"$order": ["codice_bando"], "$limit": ["2"], "$offset": [str(offset)]}
+    return dataset(
+        RecordedRequest("GET", DATASET_PATH, query, {k.replace("_", "-"): v for k, v in headers.items()}, b"")
+    )
+
+
+def test_the_registry_emulator_answers_conditional_requests_as_socrata() -> None:
+    dataset = SocrataDataset(lombardia_rows())
+    first = registry_get(dataset)
+    etag, modified = first.headers["ETag"], first.headers["Last-Modified"]
+    assert first.status == 200 and json.loads(first.body)
+    assert etag.endswith('--gzip"') and modified == "Tue, 01 Sep 2026 04:00:00 GMT"
+    other_page = registry_get(dataset, offset=2)
+    assert other_page.headers["ETag"] != etag  # one per page
+    assert other_page.headers["Last-Modified"] == modified  # the dataset's
+
+    assert registry_get(dataset, if_none_match=etag).status == 304
+    assert registry_get(dataset, if_none_match=f'"other", W/{etag}').status == 304
+    assert registry_get(dataset, if_modified_since=modified).status == 304
+    # If-None-Match decides when sent; a date the server cannot read is ignored.
+    assert registry_get(dataset, if_none_match='"other"', if_modified_since=modified).status == 200
+    assert registry_get(dataset, if_modified_since="yesterday").status == 200
+    assert (dataset.pages, dataset.not_modified) == (7, 3)
+
+    first_row = min(dataset.rows, key=lambda row: str(row["codice_bando"]))  # on the first page
+    first_row["titolo_bando"] = "Rettifica"
+    changed = registry_get(dataset, if_none_match=etag, if_modified_since=modified)
+    assert changed.status == 200 and changed.headers["ETag"] != etag
+    assert registry_get(dataset, if_modified_since=modified).status == 200
+    assert registry_get(dataset, if_modified_since=changed.headers["Last-Modified"]).status == 304
+    assert registry_get(dataset, offset=2, if_none_match=other_page.headers["ETag"]).status == 304
+
+    error = dataset(RecordedRequest("GET", DATASET_PATH, {"$where": ["1 = 1"]}, {"if-none-match": "*"}, b""))
+    assert error.status == 400 and "ETag" not in error.headers
 
 
 def test_lombardia_registry_pages_are_asked_conditionally(
     server: ReplayServer, db: Database, tmp_path: Path
 ) -> None:
     section, dataset, portal = install_lombardia(server)
-    server.route("GET", DATASET_PATH, with_etag(dataset))
     sources = SourcesConfig(lombardia=section)
     first = crawl(db, tmp_path, "lombardia", sources)
     assert (first.outcome, first.new) == ("ok", 5), first
