@@ -1,7 +1,7 @@
 """Ingest benchmark: 20,000 calls into a fresh SQLite file, then again unchanged, then 5 % changed.
 
-The calls are generated from the real recorded responses in ``../shared/samples`` (or the
-directory given with ``--samples``): the Bandi e Servizi row of Bando Tertium, the six
+The calls are generated from the real recorded responses kept with the tests in
+``tests/data/crawler`` (or the directory given with ``--samples``, laid out the same way): the Bandi e Servizi row of Bando Tertium, the six
 incentivi.gov.it Solr documents and the SEDIA topics, each copied with a distinct id, title,
 URL and dates, keeping the real field shapes, the long texts and the raw payloads. One
 incentivi call in ten points at a generated Bandi e Servizi page, so duplicate groups are
@@ -33,7 +33,7 @@ from storage.db import Database
 from storage.ingest import ingest
 from storage.records import ROME, CallRecord, CallStatus, Deadline, Precision
 
-DEFAULT_SAMPLES = Path(__file__).resolve().parents[2] / "shared" / "samples"
+DEFAULT_SAMPLES = Path(__file__).resolve().parents[1] / "tests" / "data" / "crawler"
 NOW = datetime(2026, 9, 2, 9, 0, tzinfo=ROME)
 _TAG = re.compile(r"<[^>]+>")
 

@@ -1,5 +1,5 @@
 """Record factories for the storage tests, shaped on the real samples (Bando Tertium from Bandi e
-Servizi, a regional measure on incentivi.gov.it); see ../../shared/samples."""
+Servizi, a regional measure on incentivi.gov.it); see tests/data/crawler."""
 
 from __future__ import annotations
 
