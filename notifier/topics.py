@@ -22,8 +22,3 @@ def beneficiary_ids() -> tuple[str, ...]:
 def topic_label(topic_id: str, lang: str = "it") -> str:
     """The label of a topic in ``lang`` (the id itself for an unknown topic)."""
     return default_vocabulary().topic_label(topic_id, lang)
-
-
-def beneficiary_label(beneficiary_id: str, lang: str = "it") -> str:
-    found = default_vocabulary().beneficiaries.get(beneficiary_id)
-    return found.label(lang) if found else beneficiary_id

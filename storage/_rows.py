@@ -171,7 +171,3 @@ def row_to_fields(row: Mapping[Any, Any]) -> dict[str, Any]:
 
 def row_to_record(row: Mapping[Any, Any]) -> CallRecord:
     return CallRecord(**row_to_fields(row))
-
-
-def column_of(field_name: str) -> str:
-    return _COLUMN.get(field_name, field_name)

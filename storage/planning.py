@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.db import Database
@@ -184,11 +184,6 @@ def record_digest(
         session.add(row)
         session.flush()
         return row.id
-
-
-def mark_digest_sent(db: Database, digest_id: int, *, summary: dict[str, Any]) -> None:
-    with db.transaction() as session:
-        session.execute(update(Digest).where(Digest.id == digest_id).values(sent=True, summary=summary))
 
 
 def event_ids_between(db: Database, start: datetime, end: datetime) -> list[int]:

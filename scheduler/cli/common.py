@@ -226,9 +226,3 @@ def read_text_arg(path: Path) -> Iterable[str]:
         return path.read_text(encoding="utf-8").splitlines()
     except UnicodeDecodeError as exc:
         raise CliError(f"{path} is not UTF-8 text: {exc}") from None
-
-
-def require_one(items: Sequence[Any], what: str, key: Any) -> Any:
-    if not items:
-        raise CliError(f"unknown {what} {key!r}")
-    return items[0]
