@@ -23,10 +23,7 @@ after ``--timeout`` seconds.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,6 +46,7 @@ from notifier.vocabulary import default_vocabulary
 from storage import outbox, planning, sources
 from storage.calls import events_after, list_calls
 from storage.db import Database
+from tests.fakes.daemon import Mailbox, daemon_env, free_port
 from tests.fakes.telegram_server import FakeBotAPI, FloodLimits
 
 TOKEN = "123:BENCHMARK"
@@ -148,21 +146,6 @@ class MemorySampler:
 # --- the run ------------------------------------------------------------------------------------
 
 
-@dataclass
-class Mailbox:
-    count: int = 0
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.count += 1
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def members(count: int) -> dict[str, Any]:
     topics = list(default_vocabulary().topics)
     entries = []
@@ -212,19 +195,14 @@ def run(member_count: int, timeout: float, tmp: Path) -> int:
         ):
             site = install_site(replay)
             crawl = CrawlConfig(download_delay=0, retry_backoff=0.01, lock_dir=str(tmp / "locks"))
-            env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINELLA_")}
-            env.update(
-                SENTINELLA_DATABASE_URL=db.url,
-                SENTINELLA_NOW=RECORDED_AT.isoformat(),
-                SENTINELLA_LOG_LEVEL="INFO",
-                SENTINELLA_SOURCES=json.dumps(site.model_dump(mode="json")),
-                SENTINELLA_CRAWL=json.dumps(crawl.model_dump(mode="json")),
-                SENTINELLA_TELEGRAM__TOKEN=TOKEN,
-                SENTINELLA_TELEGRAM__BASE_URL=bot.base_url,
-                SENTINELLA_EMAIL__HOST="127.0.0.1",
-                SENTINELLA_EMAIL__PORT=str(smtp.port),
-                SENTINELLA_EMAIL__SECURITY="none",
-                SENTINELLA_EMAIL__FROM_ADDRESS="sentinella@example.org",
+            env = daemon_env(
+                db_url=db.url,
+                now=RECORDED_AT,
+                site=site,
+                crawl=crawl,
+                token=TOKEN,
+                bot_url=bot.base_url,
+                smtp_port=smtp.port,
                 # Every alert in one dispatch round (the default claims 500 a minute).
                 SENTINELLA_DELIVERY__BATCH_LIMIT="5000",
             )

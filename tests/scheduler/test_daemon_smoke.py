@@ -10,15 +10,12 @@ SIGTERM and expects exit code 0 within 10 seconds.
 
 from __future__ import annotations
 
-import json
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import timedelta
 from email import message_from_bytes, policy
 from pathlib import Path
@@ -34,6 +31,7 @@ from notifier.profiles import import_members
 from storage import outbox, sources
 from storage.calls import list_calls
 from storage.db import Database
+from tests.fakes.daemon import Mailbox, daemon_env, free_port
 from tests.fakes.telegram_server import FakeBotAPI
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -87,26 +85,6 @@ MEMBERS: dict[str, Any] = {
         },
     ]
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@dataclass
-class Mailbox:
-    """An aiosmtpd handler keeping every message (``envelope.rcpt_tos`` and the bytes)."""
-
-    messages: list[tuple[list[str], bytes]] = field(default_factory=list)
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.messages.append((list(envelope.rcpt_tos), envelope.original_content or envelope.content))
-        return "250 Message accepted for delivery"
-
-    def to(self, address: str) -> list[bytes]:
-        return [body for rcpt, body in self.messages if address in rcpt]
 
 
 @pytest.fixture
@@ -187,19 +165,14 @@ def running(tmp_path: Path, mailbox: tuple[Mailbox, int]) -> Iterator[Running]:
     with ReplayServer() as replay, FakeBotAPI(token=TOKEN) as bot, log_path.open("wb") as log:
         site = install_site(replay)
         crawl = CrawlConfig(download_delay=0, retry_backoff=0.01, lock_dir=str(tmp_path / "locks"))
-        env = {k: v for k, v in os.environ.items() if not k.startswith("SENTINELLA_")}
-        env.update(
-            SENTINELLA_DATABASE_URL=db.url,
-            SENTINELLA_NOW=RECORDED_AT.isoformat(),
-            SENTINELLA_LOG_LEVEL="INFO",
-            SENTINELLA_SOURCES=json.dumps(site.model_dump(mode="json")),
-            SENTINELLA_CRAWL=json.dumps(crawl.model_dump(mode="json")),
-            SENTINELLA_TELEGRAM__TOKEN=TOKEN,
-            SENTINELLA_TELEGRAM__BASE_URL=bot.base_url,
-            SENTINELLA_EMAIL__HOST="127.0.0.1",
-            SENTINELLA_EMAIL__PORT=str(smtp_port),
-            SENTINELLA_EMAIL__SECURITY="none",
-            SENTINELLA_EMAIL__FROM_ADDRESS="sentinella@example.org",
+        env = daemon_env(
+            db_url=db.url,
+            now=RECORDED_AT,
+            site=site,
+            crawl=crawl,
+            token=TOKEN,
+            bot_url=bot.base_url,
+            smtp_port=smtp_port,
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "scheduler", "run"],
