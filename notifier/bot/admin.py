@@ -24,8 +24,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from telegram import Bot, LinkPreviewOptions, Update
-from telegram.constants import ParseMode
+from telegram import Bot, Update
 from telegram.helpers import create_deep_linked_url
 
 from notifier.bot.common import (
@@ -37,7 +36,7 @@ from notifier.bot.common import (
     deps,
     log,
     reply,
-    split_message,
+    send,
     staff_only,
 )
 from notifier.bot.i18n import esc, t
@@ -126,17 +125,7 @@ async def _run_crawl(bot: Bot, d: BotDeps, actor: Actor, sources: list[str]) -> 
         text = t(actor.lang, "crawl.failed", sources=", ".join(sources), error=type(exc).__name__)
     finally:
         d.crawls_running.difference_update(sources)
-    await _send(bot, actor.chat_id, text)
-
-
-async def _send(bot: Bot, chat_id: int, text: str) -> None:
-    for chunk in split_message(text):
-        await bot.send_message(
-            chat_id,
-            chunk,
-            parse_mode=ParseMode.HTML,
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
-        )
+    await send(bot, actor.chat_id, text)
 
 
 def _status_text(db: Database, lang: str, extra: Mapping[str, Any]) -> str:

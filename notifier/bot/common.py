@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar
 
-from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
+from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
 from telegram.constants import CallbackQueryLimit, MessageLimit, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
@@ -142,6 +142,11 @@ class Actor:
     is_staff: bool
 
     @property
+    def is_member(self) -> bool:
+        """Bound to a member whose access is not suspended."""
+        return self.member is not None and self.member.active
+
+    @property
     def label(self) -> str:
         """How the audit log names them: ``member:12`` / ``staff:12`` / ``admin:12``, or a hash
         of the chat id for a chat bound to no member. Never the chat id itself: the log
@@ -180,6 +185,14 @@ async def _refuse_unknown(update: Update, actor: Actor) -> None:
     await reply(update, t(actor.lang, key))
 
 
+async def _refuse(update: Update, actor: Actor, key: str) -> None:
+    """A member gets the refusal ``key``; strangers and suspended members learn how to get in."""
+    if actor.is_member:
+        await reply(update, t(actor.lang, key))
+    else:
+        await _refuse_unknown(update, actor)
+
+
 def member_only(fn: Handler) -> Callback:
     """Run ``fn`` only for a chat bound to an active member; explain to anyone else."""
 
@@ -188,7 +201,7 @@ def member_only(fn: Handler) -> Callback:
         actor = await resolve(update, context)
         if actor is None:
             return
-        if actor.member is None or not actor.member.active:
+        if not actor.is_member:
             await _refuse_unknown(update, actor)
             return
         await fn(update, context, actor)
@@ -205,10 +218,7 @@ def staff_only(fn: Handler) -> Callback:
         if actor is None:
             return
         if not actor.is_staff:
-            if actor.member is None or not actor.member.active:
-                await _refuse_unknown(update, actor)
-            else:
-                await reply(update, t(actor.lang, "staff.refused"))
+            await _refuse(update, actor, "staff.refused")
             return
         await fn(update, context, actor)
 
@@ -227,10 +237,7 @@ def admin_only(action: str) -> Callable[[Handler], Callback]:
             d = deps(context)
             if not actor.is_admin:
                 await d.audit(actor, action, {"refused": True, "args": list(context.args or [])[:5]})
-                if actor.member is None or not actor.member.active:
-                    await _refuse_unknown(update, actor)
-                else:
-                    await reply(update, t(actor.lang, "admin.refused"))
+                await _refuse(update, actor, "admin.refused")
                 return
             await fn(update, context, actor)
 
@@ -270,19 +277,25 @@ def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
     return [c for c in chunks if c.strip()] or [text[:limit]]
 
 
-async def reply(update: Update, text: str, *, keyboard: InlineKeyboardMarkup | None = None) -> None:
-    """Send HTML ``text`` to the update's chat, in as many messages as needed (keyboard on the last)."""
-    chat = update.effective_chat
-    if chat is None:
-        return
+async def send(bot: Bot, chat_id: int, text: str, *, keyboard: InlineKeyboardMarkup | None = None) -> None:
+    """Send HTML ``text`` to a chat, in as many messages as needed (keyboard on the last)."""
     chunks = split_message(text)
     for i, chunk in enumerate(chunks):
-        await chat.send_message(
+        await bot.send_message(
+            chat_id,
             chunk,
             parse_mode=ParseMode.HTML,
             reply_markup=keyboard if i == len(chunks) - 1 else None,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
+
+
+async def reply(update: Update, text: str, *, keyboard: InlineKeyboardMarkup | None = None) -> None:
+    """Send HTML ``text`` to the update's chat (see :func:`send`)."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    await send(chat.get_bot(), chat.id, text, keyboard=keyboard)
 
 
 async def answer(update: Update, text: str | None = None, *, alert: bool = False) -> None:
@@ -293,6 +306,11 @@ async def answer(update: Update, text: str | None = None, *, alert: bool = False
     if text is not None and len(text) > MAX_ANSWER:
         text = text[: MAX_ANSWER - 1] + "…"
     await query.answer(text, show_alert=alert)
+
+
+async def answer_stale(update: Update, lang: str) -> None:
+    """Answer a button whose data is not (or no longer) understood."""
+    await answer(update, t(lang, "button.stale"))
 
 
 async def edit(update: Update, text: str, *, keyboard: InlineKeyboardMarkup | None = None) -> None:

@@ -171,10 +171,6 @@ TEXTS: Mapping[str, tuple[str, str]] = {
         "Questo pulsante non è più valido.",
         "This button is no longer valid.",
     ),
-    "args.too_many": (
-        "Troppi argomenti. {usage}",
-        "Too many arguments. {usage}",
-    ),
     # --- calls: /bandi, /cerca, /scadenze ----------------------------------------------------
     "call.closes": ("Scadenza: {date} — {countdown}", "Deadline: {date} — {countdown}"),
     "call.opens": ("Apertura: {date} — {countdown}", "Opens: {date} — {countdown}"),

@@ -32,6 +32,7 @@ from notifier.bot.common import (
     Actor,
     Ctx,
     answer,
+    answer_stale,
     deps,
     edit,
     log,
@@ -43,7 +44,15 @@ from notifier.bot.i18n import esc, normalise_language, t
 from notifier.config import MatchingConfig, parse_offset
 from notifier.matching import Match, Matcher, reasons_line
 from notifier.profiles import Profile
-from notifier.render import countdown, fmt_day, one_line, parse_feedback, safe_url, source_label
+from notifier.render import (
+    countdown,
+    feedback_data,
+    fmt_day,
+    one_line,
+    parse_feedback,
+    safe_url,
+    source_label,
+)
 from storage import members
 from storage.calls import CallView, canonical_call, group_calls, list_calls, search_calls
 from storage.db import Database
@@ -97,6 +106,12 @@ def deadline_line(call: CallView, now: datetime, lang: str) -> str:
     return t(lang, "call.sportello" if call.sportello else "call.no_deadline")
 
 
+def _link_line(call: CallView, lang: str) -> list[str]:
+    """The "open the call" link, or nothing when the call's URL is not a safe http(s) link."""
+    url = safe_url(call.url)
+    return [f'<a href="{esc(url)}">{t(lang, "call.link")}</a>'] if url else []
+
+
 def call_item(n: int, call: CallView, now: datetime, lang: str, *, match: Match | None = None) -> str:
     """A numbered entry of a listing: title, source and deadline, why it matched, link.
     Every scraped value is escaped."""
@@ -107,10 +122,12 @@ def call_item(n: int, call: CallView, now: datetime, lang: str, *, match: Match 
     lines = [f"<b>{n}. {esc(title)}</b>", f"{esc(source)} · {deadline_line(call, now, lang)}"]
     if match is not None and match.reasons:
         lines.append(t(lang, "call.why", reasons=reasons_line(match.reasons, lang)))
-    url = safe_url(call.url)
-    if url:
-        lines.append(f'<a href="{esc(url)}">{t(lang, "call.link")}</a>')
-    return "\n".join(lines)
+    return "\n".join(lines + _link_line(call, lang))
+
+
+def _group_key(call: CallView) -> int:
+    """One key per duplicate group (the same call from two portals); a call in no group is its own."""
+    return call.group_id if call.group_id is not None else -call.id
 
 
 def _by_deadline(call: CallView) -> tuple[bool, datetime | None, int]:
@@ -129,7 +146,7 @@ def matching_calls(
     seen: set[int] = set()
     out: list[tuple[CallView, Match]] = []
     for call in calls:
-        key = call.group_id if call.group_id is not None else -call.id
+        key = _group_key(call)
         if key in seen or key in silenced:
             continue
         found = matcher.match(call, now=now)
@@ -152,7 +169,7 @@ def _star_row(calls: Sequence[CallView], first: int, marked: set[int]) -> list[I
         label = t("it", "star", n=i)
         if call.group_id in marked:
             label = CHECK + label
-        row.append(InlineKeyboardButton(label, callback_data=f"fb:i:{call.group_id}"))
+        row.append(InlineKeyboardButton(label, callback_data=feedback_data("i", call.group_id)))
     return row
 
 
@@ -240,7 +257,7 @@ async def on_bandi_page(update: Update, context: Ctx, actor: Actor) -> None:
     assert query is not None
     match = re.fullmatch(r"bandi:(\d{1,4})", query.data or "")
     if not match:
-        await answer(update, t(actor.lang, "button.stale"))
+        await answer_stale(update, actor.lang)
         return
     await answer(update)
     result = await _listing(update, context, actor, int(match.group(1)))
@@ -268,7 +285,7 @@ async def cerca(update: Update, context: Ctx, actor: Actor) -> None:
     seen: set[int] = set()
     calls = []
     for call in found:
-        key = call.group_id if call.group_id is not None else -call.id
+        key = _group_key(call)
         if key not in seen:
             seen.add(key)
             calls.append(call)
@@ -350,10 +367,11 @@ async def scadenze(update: Update, context: Ctx, actor: Actor) -> None:
     parts = [t(actor.lang, "scadenze.header", total=len(calls))]
     for i, call in enumerate(calls, start=1):
         title = one_line(call.title)[:TITLE_CAP]
-        lines = [f"<b>{i}. {esc(title)}</b>", *_upcoming(call, now, actor.lang)]
-        url = safe_url(call.url)
-        if url:
-            lines.append(f'<a href="{esc(url)}">{t(actor.lang, "call.link")}</a>')
+        lines = [
+            f"<b>{i}. {esc(title)}</b>",
+            *_upcoming(call, now, actor.lang),
+            *_link_line(call, actor.lang),
+        ]
         parts.append("\n".join(lines))
     data = await d.run(members.get_profile, d.db, member.id)
     alerts = (data or {}).get("alerts")
@@ -404,7 +422,7 @@ async def on_feedback(update: Update, context: Ctx, actor: Actor) -> None:
     assert query is not None and actor.member is not None
     parsed = parse_feedback(query.data)
     if parsed is None:
-        await answer(update, t(actor.lang, "button.stale"))
+        await answer_stale(update, actor.lang)
         return
     kind, group_id = parsed
     exists = await d.run(group_calls, d.db, group_id)
@@ -479,7 +497,7 @@ async def on_language(update: Update, context: Ctx, actor: Actor) -> None:
     assert query is not None
     wanted = (query.data or "").removeprefix("lang:")
     if wanted not in ("it", "en"):
-        await answer(update, t(actor.lang, "button.stale"))
+        await answer_stale(update, actor.lang)
         return
     await answer(update)
     await _set_language(update, context, actor, wanted, edit_message=True)
@@ -510,8 +528,7 @@ async def aiuto(update: Update, context: Ctx) -> None:
     actor = await resolve(update, context)
     if actor is None:
         return
-    member_ok = actor.member is not None and actor.member.active
-    if not member_ok and not actor.is_admin:
+    if not actor.is_member and not actor.is_admin:
         await reply(update, t(actor.lang, "start.need_code"))
         return
     text = t(actor.lang, "help.member")
@@ -544,7 +561,7 @@ async def on_delete(update: Update, context: Ctx, actor: Actor) -> None:
         await edit(update, t(actor.lang, "cancel.kept"))
         return
     if query.data != "del:yes":
-        await answer(update, t(actor.lang, "button.stale"))
+        await answer_stale(update, actor.lang)
         return
     member_id = actor.member.id
     await d.run(members.delete_member, d.db, member_id)
@@ -572,7 +589,7 @@ async def start(update: Update, context: Ctx) -> None:
         return
     d = deps(context)
     args = context.args or []
-    if actor.member is not None and actor.member.active:
+    if actor.is_member and actor.member is not None:
         await reply(update, t(actor.lang, "start.already", name=actor.member.name))
         return
     if not args:
@@ -628,30 +645,27 @@ async def start(update: Update, context: Ctx) -> None:
 # --- anything else ------------------------------------------------------------------------------------
 
 
-async def unknown_command(update: Update, context: Ctx) -> None:
+async def _not_understood(update: Update, context: Ctx, key: str) -> None:
+    """Reply ``key`` to a chat that may use the bot; anyone else learns how to get in."""
     actor = await resolve(update, context)
     if actor is None:
         return
-    if (actor.member is None or not actor.member.active) and not actor.is_admin:
-        await reply(update, t(actor.lang, "unknown_chat"))
-        return
-    await reply(update, t(actor.lang, "unknown_command"))
+    allowed = actor.is_member or actor.is_admin
+    await reply(update, t(actor.lang, key if allowed else "unknown_chat"))
+
+
+async def unknown_command(update: Update, context: Ctx) -> None:
+    await _not_understood(update, context, "unknown_command")
 
 
 async def unknown_message(update: Update, context: Ctx) -> None:
-    actor = await resolve(update, context)
-    if actor is None:
-        return
-    if (actor.member is None or not actor.member.active) and not actor.is_admin:
-        await reply(update, t(actor.lang, "unknown_chat"))
-        return
-    await reply(update, t(actor.lang, "unknown_text"))
+    await _not_understood(update, context, "unknown_text")
 
 
 async def stale_button(update: Update, context: Ctx) -> None:
     """A button whose data nothing understands (an old keyboard, or forged data)."""
     actor = await resolve(update, context)
-    await answer(update, t(actor.lang if actor else "it", "button.stale"))
+    await answer_stale(update, actor.lang if actor else "it")
 
 
 __all__ = [

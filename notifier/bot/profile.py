@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,8 +31,10 @@ from telegram.error import BadRequest
 
 from notifier.bot.common import (
     Actor,
+    BotDeps,
     Ctx,
     answer,
+    answer_stale,
     deps,
     edit,
     log,
@@ -40,6 +43,7 @@ from notifier.bot.common import (
     resolve,
 )
 from notifier.bot.i18n import esc, t
+from notifier.changes import fmt_money
 from notifier.profiles import (
     ALERT_KINDS,
     CHANNELS,
@@ -65,8 +69,8 @@ MESSAGE_MAX = 1_500
 #: matching prefix mark ("ricicl*"). The profile model checks the same (its message is English).
 TERM_RE = re.compile(r"[\w\s'’.&/+*()-]+")
 CLEAR_WORDS = {"nessuna", "nessuno", "niente", "none", "nothing", "-"}
-TOGGLE_SECTIONS = ("t", "b", "s", "c", "a")
 FIELD_OF = {"t": "topics", "b": "beneficiaries", "s": "sources", "c": "channels", "a": "alerts"}
+TOGGLE_SECTIONS = tuple(FIELD_OF)
 TEXT_FIELDS = {"k": "keywords", "e": "exclude", "u": "min_budget_eur"}
 ASK_KEY = {
     "keywords": "profile.ask.keywords",
@@ -116,6 +120,11 @@ def _labels(section: str, values: Sequence[str], lang: str, sources: Sequence[st
     return ", ".join(known.get(v, v) for v in values)
 
 
+def _budget_text(value: int | None, lang: str) -> str:
+    # The Italian form ("€ 50.000") in both languages, as the profile has always shown it.
+    return fmt_money(Decimal(value)) if value else t(lang, "profile.any")
+
+
 def summary(profile: Profile, lang: str, *, sources: Sequence[str], region: str, paused: bool = False) -> str:
     """The whole profile as HTML, every value escaped. ``region`` is the cluster's, the
     territory of a profile that names none."""
@@ -124,11 +133,6 @@ def summary(profile: Profile, lang: str, *, sources: Sequence[str], region: str,
     def line(key: str, value: str) -> str:
         return f"<b>{t(lang, key)}</b>: {esc(value) if value else none}"
 
-    budget = (
-        f"€ {profile.min_budget_eur:,}".replace(",", ".")
-        if profile.min_budget_eur
-        else t(lang, "profile.any")
-    )
     territory = ", ".join(
         p for p in (profile.member_region(region), profile.province or "", " ".join(profile.ateco)) if p
     )
@@ -142,7 +146,7 @@ def summary(profile: Profile, lang: str, *, sources: Sequence[str], region: str,
             _labels("b", profile.beneficiaries, lang, sources) or t(lang, "profile.any"),
         ),
         line("profile.sources", _labels("s", profile.sources, lang, sources) or t(lang, "profile.all")),
-        line("profile.min_budget", budget),
+        line("profile.min_budget", _budget_text(profile.min_budget_eur, lang)),
         line("profile.channels", _labels("c", profile.channels, lang, sources)),
         line("profile.alerts", _labels("a", profile.alerts, lang, sources)),
         line("profile.territory", territory),
@@ -210,9 +214,7 @@ def toggle(profile: Profile, section: str, value: str) -> tuple[Profile, bool]:
         current.append(value)
     else:
         current.remove(value)
-    data = profile.to_data()
-    data[field_name] = current
-    return Profile.model_validate(data), on
+    return _with(profile, field_name, current), on
 
 
 def apply_terms(current: Sequence[str], text: str) -> list[str]:
@@ -274,6 +276,18 @@ def _with(profile: Profile, field_name: str, value: Any) -> Profile:
 # --- handlers ----------------------------------------------------------------------------------------
 
 
+def _summary_of(d: BotDeps, actor: Actor, profile: Profile) -> str:
+    """:func:`summary` of the actor's profile with the daemon's sources and region."""
+    assert actor.member is not None
+    return summary(
+        profile,
+        actor.lang,
+        sources=d.services.sources,
+        region=d.services.matching.region,
+        paused=actor.member.paused,
+    )
+
+
 async def _profile_or_explain(update: Update, context: Ctx, actor: Actor) -> Profile | None:
     d = deps(context)
     assert actor.member is not None
@@ -294,21 +308,12 @@ async def open_section(
     profile = await _profile_or_explain(update, context, actor)
     if profile is None:
         return
-    assert actor.member is not None
-    sources = d.services.sources
     if section == "m":
-        text = summary(
-            profile,
-            actor.lang,
-            sources=sources,
-            region=d.services.matching.region,
-            paused=actor.member.paused,
-        )
-        text += "\n\n" + t(actor.lang, "profile.menu_hint")
+        text = _summary_of(d, actor, profile) + "\n\n" + t(actor.lang, "profile.menu_hint")
         keyboard = menu_keyboard(actor.lang)
     else:
         text = t(actor.lang, f"profile.pick.{section}")
-        keyboard = toggle_keyboard(section, profile, actor.lang, sources)
+        keyboard = toggle_keyboard(section, profile, actor.lang, d.services.sources)
     if new_message:
         await reply(update, text, keyboard=keyboard)
     else:
@@ -337,14 +342,7 @@ async def on_button(update: Update, context: Ctx, actor: Actor) -> None:
         await answer(update)
         profile = await _profile_or_explain(update, context, actor)
         if profile is not None:
-            text = summary(
-                profile,
-                actor.lang,
-                sources=d.services.sources,
-                region=d.services.matching.region,
-                paused=actor.member.paused,
-            )
-            await edit(update, text)
+            await edit(update, _summary_of(d, actor, profile))
         return
     if len(parts) == 2 and parts[1] in TEXT_FIELDS:
         await answer(update)
@@ -353,7 +351,7 @@ async def on_button(update: Update, context: Ctx, actor: Actor) -> None:
     if len(parts) == 3 and parts[1] in TOGGLE_SECTIONS:
         await _toggle(update, context, actor, parts[1], parts[2])
         return
-    await answer(update, t(actor.lang, "button.stale"))
+    await answer_stale(update, actor.lang)
 
 
 async def _toggle(update: Update, context: Ctx, actor: Actor, section: str, value: str) -> None:
@@ -397,7 +395,7 @@ async def _ask_text(update: Update, context: Ctx, actor: Actor, field_name: str)
         return
     current: Any = getattr(profile, field_name)
     if field_name == "min_budget_eur":
-        shown = f"€ {current:,}".replace(",", ".") if current else t(actor.lang, "profile.any")
+        shown = _budget_text(current, actor.lang)
     else:
         shown = ", ".join(current) or t(actor.lang, "profile.none")
     if context.chat_data is not None:
@@ -437,7 +435,7 @@ async def on_text(update: Update, context: Ctx) -> None:
     actor = await resolve(update, context)
     if actor is None:
         return
-    if actor.member is None or not actor.member.active:
+    if not actor.is_member or actor.member is None:
         _stop_waiting(context)
         await unknown_message(update, context)
         return
@@ -460,14 +458,7 @@ async def on_text(update: Update, context: Ctx) -> None:
         await reply(update, t(actor.lang, "profile.err.invalid", detail=first_error(exc)))
         return
     _stop_waiting(context)
-    text = t(actor.lang, "profile.saved") + "\n\n"
-    text += summary(
-        saved,
-        actor.lang,
-        sources=d.services.sources,
-        region=d.services.matching.region,
-        paused=actor.member.paused,
-    )
+    text = t(actor.lang, "profile.saved") + "\n\n" + _summary_of(d, actor, saved)
     await reply(update, text, keyboard=menu_keyboard(actor.lang))
 
 
