@@ -60,7 +60,8 @@ from pydantic import ValidationError
 
 from notifier.changes import ChangeFact, changes_json, significant_changes
 from notifier.config import MatchingConfig
-from notifier.profiles import Profile
+from notifier.matching import Matcher
+from notifier.profiles import Profile, parse_profile
 from storage import planning
 from storage.calls import CallView, EventView, canonical_call, events_after, get_calls
 from storage.members import all_profiles
@@ -153,7 +154,7 @@ def load_recipients(db: Any, report: PlanReport | None = None) -> dict[int, Reci
         if member.paused:
             continue
         try:
-            profile = data if isinstance(data, Profile) else Profile.model_validate(data or {})
+            profile = parse_profile(data)
         except ValidationError:
             log.warning("member %s has a profile that does not validate; no alerts for it", member.id)
             if report is not None:
@@ -164,9 +165,8 @@ def load_recipients(db: Any, report: PlanReport | None = None) -> dict[int, Reci
     return out
 
 
-def _default_factory(profiles: Sequence[tuple[int, Profile]], config: MatchingConfig) -> MatcherLike:
-    from notifier.matching import Matcher
-
+def default_matcher(profiles: Sequence[tuple[int, Profile]], config: MatchingConfig) -> MatcherLike:
+    """The :data:`MatcherFactory` used unless a test passes another: the real matcher."""
     return Matcher(profiles, config=config)
 
 
@@ -185,7 +185,7 @@ def plan_alerts(
     """
     start = planning.get_cursor(db, planning.ALERTS_CURSOR)
     report = PlanReport(cursor_before=start, cursor_after=start)
-    planner = _Planner(db, now=now, config=config, factory=matcher_factory or _default_factory, report=report)
+    planner = _Planner(db, now=now, config=config, factory=matcher_factory or default_matcher, report=report)
     cursor = start
     while True:
         events = events_after(db, cursor, limit=batch_size)

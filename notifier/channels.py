@@ -153,9 +153,6 @@ class TelegramChannel:
             if not self._ready:
                 try:
                     await self.bot.initialize()
-                except InvalidToken as exc:
-                    # The library's message quotes the token.
-                    raise Retryable(None, "the bot token was rejected", channel_down=True) from exc
                 except TelegramError as exc:
                     raise self._classify(exc) from exc
                 self._ready = True
@@ -222,6 +219,7 @@ class TelegramChannel:
                 return RecipientGone(text)
             return Permanent(text)
         if isinstance(exc, InvalidToken):
+            # A fixed text: the library's message quotes the token.
             return Retryable(None, "the bot token was rejected", channel_down=True)
         if isinstance(exc, TimedOut):
             return Retryable(None, text)

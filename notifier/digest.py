@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.message import EmailMessage
-from email.utils import format_datetime, formataddr, make_msgid
 from typing import Any, Protocol
 
 from pydantic import ValidationError
@@ -49,20 +48,21 @@ from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
 
-from notifier.alerts import MatcherFactory, MatcherLike, reason_lines
+from notifier.alerts import MatcherFactory, MatcherLike, default_matcher, reason_lines
 from notifier.changes import ChangeFact, changes_json, fmt_money, significant_changes
 from notifier.config import DigestConfig, EmailConfig, MatchingConfig
 from notifier.eligibility import COMPANY_TYPES
-from notifier.profiles import Profile
+from notifier.profiles import Profile, parse_profile
 from notifier.render import (
     TELEGRAM_LIMIT,
     clean_subject,
+    compose_email,
     countdown,
     email_environment,
     fmt_day,
     one_line,
+    pick_lang,
     safe_url,
-    set_unsubscribe_headers,
     source_label,
     tg_len,
 )
@@ -209,16 +209,10 @@ def _member_profiles(db: Database) -> list[Profile]:
     out = []
     for _member, data in all_profiles(db, active=True):
         try:
-            out.append(data if isinstance(data, Profile) else Profile.model_validate(data or {}))
+            out.append(parse_profile(data))
         except ValidationError:
             continue
     return out
-
-
-def _default_matcher(profiles: Sequence[tuple[int, Profile]], config: MatchingConfig) -> MatcherLike:
-    from notifier.matching import Matcher
-
-    return Matcher(profiles, config=config)
 
 
 # --- building -------------------------------------------------------------------------------
@@ -277,7 +271,7 @@ def build_digest(
     start, end = digest_window(db, now=now, since=since, config=config)
     events = _events_between(db, start, end)
     profile = cluster_profile(_member_profiles(db))
-    matcher = (matcher_factory or _default_matcher)([(0, profile)], matching or MatchingConfig())
+    matcher = (matcher_factory or default_matcher)([(0, profile)], matching or MatchingConfig())
     builder = _Builder(db, now=now, matcher=matcher)
 
     new_groups: dict[int, list[EventView]] = {}
@@ -532,10 +526,6 @@ _TEXT = {
 }
 
 
-def _lang(language: str) -> str:
-    return "en" if language.lower().startswith("en") else "it"
-
-
 def _health_state(h: SourceHealth) -> str:
     if h.last_run_at is None:
         return "never"
@@ -548,7 +538,7 @@ def _health_state(h: SourceHealth) -> str:
 
 def health_line(h: SourceHealth, lang: str = "it", *, now: datetime | None = None) -> str:
     """One plain line about a source: state, last success, failures, yield."""
-    t = _TEXT[_lang(lang)]
+    t = _TEXT[pick_lang(lang)]
     label = source_label(h.name, lang)
     state = _health_state(h)
     parts = [t[f"state_{state}"]]
@@ -652,7 +642,7 @@ def _context(digest: Digest, lang: str) -> dict[str, Any]:
 
 def render_digest(digest: Digest, *, language: str = "it") -> tuple[str, str]:
     """The digest as ``(html, text)`` in Italian (default) or English."""
-    lang = _lang(language)
+    lang = pick_lang(language)
     env = email_environment()
     context = _context(digest, lang)
     return (
@@ -662,7 +652,7 @@ def render_digest(digest: Digest, *, language: str = "it") -> tuple[str, str]:
 
 
 def digest_subject(digest: Digest, *, language: str = "it", prefix: str = "Sentinella") -> str:
-    lang = _lang(language)
+    lang = pick_lang(language)
     day = fmt_day(digest.period_end, lang, Precision.DATE)
     text = _TEXT[lang]["subject"].format(day=day, new=digest.new_count, changed=digest.changed_count)
     return clean_subject(f"[{prefix}] {text}")
@@ -674,7 +664,7 @@ def render_digest_telegram(digest: Digest, *, language: str = "it", limit: int =
     Every scraped value is escaped; entries are added while the message stays within ``limit``
     (the rest are counted), so markup is never cut.
     """
-    lang = _lang(language)
+    lang = pick_lang(language)
     t = _TEXT[lang]
     ctx = _context(digest, lang)
     head = [f"<b>{html.escape(ctx['title'])}</b>", html.escape(ctx["summary"])]
@@ -729,18 +719,16 @@ def digest_email(
     if not to or any(c in to for c in "\r\n<>") or "@" not in to:
         raise ValueError("no usable e-mail address")
     html_part, text_part = render_digest(digest, language=language)
-    msg = EmailMessage()
-    msg["Subject"] = digest_subject(digest, language=language, prefix=prefix or email.subject_prefix)
-    msg["From"] = formataddr((email.from_name, email.from_address))
-    msg["To"] = formataddr((one_line(name)[:80], to))
-    msg["Date"] = format_datetime(digest.made_at)
-    msg["Message-ID"] = make_msgid(domain=email.from_address.rsplit("@", 1)[-1] or "localhost")
-    msg["Auto-Submitted"] = "auto-generated"
-    set_unsubscribe_headers(msg, email)
-    msg["Content-Language"] = _lang(language)
-    msg.set_content(text_part)
-    msg.add_alternative(html_part, subtype="html")
-    return msg
+    return compose_email(
+        email,
+        subject=digest_subject(digest, language=language, prefix=prefix or email.subject_prefix),
+        to=to,
+        name=name,
+        at=digest.made_at,
+        lang=pick_lang(language),
+        text_part=text_part,
+        html_part=html_part,
+    )
 
 
 # --- sending --------------------------------------------------------------------------------
@@ -847,7 +835,7 @@ def digest_senders(
         if channel is None or (name == "telegram" and not config.telegram):
             continue
         if isinstance(channel, EmailChannel):
-            senders[name] = EmailDigestSender(channel, email)
+            senders[name] = EmailDigestSender(channel, email, prefix=config.subject_prefix)
         elif isinstance(channel, TelegramChannel):
             senders[name] = TelegramDigestSender(channel)
         elif isinstance(channel, ConsoleChannel):

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from notifier.config import MatchingConfig
-from notifier.matching import Explanation, Matcher
+from notifier.matching import Explanation, Matcher, reasons_line
 from notifier.profiles import Profile, validate_members
 from storage.calls import CallView
 from storage.records import CallRecord, CallStatus, Deadline, Precision, record_from_json
@@ -158,7 +158,7 @@ class Mistake:
     def line(self) -> str:
         kind = "missed" if self.expected else "wrong "
         ex = self.explanation
-        why = ex.detail("en") if ex.excluded_by else "; ".join(r.line("en") for r in ex.reasons[:3])
+        why = ex.detail("en") if ex.excluded_by else reasons_line(ex.reasons, "en", limit=3)
         rule = f" [{ex.excluded_by}]" if ex.excluded_by else ""
         return f"{kind} {self.call_key} → {self.profile_key}: score {ex.score:g}{rule} {why}"
 

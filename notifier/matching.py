@@ -393,23 +393,18 @@ class Matcher:
             )
         applicants = facts.applicants
         if applicants.admits and not (applicants.admits & c.types):
-            names_it = ", ".join(
-                self.vocab.beneficiaries[t].label("it")
+            admitted = [
+                self.vocab.beneficiaries[t]
                 for t in sorted(applicants.admits)
                 if t in self.vocab.beneficiaries
-            )
-            names_en = ", ".join(
-                self.vocab.beneficiaries[t].label("en")
-                for t in sorted(applicants.admits)
-                if t in self.vocab.beneficiaries
-            )
+            ]
             words = next(
                 (applicants.evidence[t] for t in sorted(applicants.admits) if applicants.evidence.get(t)), ""
             )
             return (
                 "beneficiary",
-                f"riservato a: {names_it}{said(words, 'it')}",
-                f"only for: {names_en}{said(words, 'en')}",
+                f"riservato a: {', '.join(b.label('it') for b in admitted)}{said(words, 'it')}",
+                f"only for: {', '.join(b.label('en') for b in admitted)}{said(words, 'en')}",
             )
         if applicants.sectors and not (applicants.sectors & c.sectors):
             sectors = sorted(applicants.sectors)

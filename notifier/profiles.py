@@ -38,7 +38,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -60,8 +60,6 @@ TERM_MIN, TERM_MAX = 2, 60
 MAX_SOURCES = 20
 MAX_ATECO = 30
 MAX_BUDGET = 10**12
-CHANNELS = ("telegram", "email")
-ALERT_KINDS = ("new", "changes", "reminders")
 _TERM_CHARS = re.compile(r"[\w\s'’.,&/+*()-]+")
 _SOURCE = re.compile(r"[a-z0-9][a-z0-9_.:-]{0,63}")
 _ATECO = re.compile(r"\d{2}(\.\d{1,2}){0,2}")
@@ -70,14 +68,8 @@ _EMAIL = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+")
 
 Channel = Literal["telegram", "email"]
 AlertKind = Literal["new", "changes", "reminders"]
-
-
-def _all_channels() -> list[Channel]:
-    return ["telegram", "email"]
-
-
-def _all_alerts() -> list[AlertKind]:
-    return ["new", "changes", "reminders"]
+CHANNELS: tuple[Channel, ...] = get_args(Channel)
+ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
 
 
 def _dedupe(values: Iterable[str]) -> list[str]:
@@ -89,6 +81,15 @@ def _dedupe(values: Iterable[str]) -> list[str]:
             seen.add(key)
             out.append(value)
     return out
+
+
+def _known_ids(value: Iterable[str], known: Mapping[str, Any], what: str) -> list[str]:
+    """Vocabulary ids trimmed and deduplicated; ValueError naming the first unknown one."""
+    ids = list(dict.fromkeys(v.strip() for v in value))
+    unknown = [v for v in ids if v not in known]
+    if unknown:
+        raise ValueError(f"unknown {what} {unknown[0]!r} (known: {', '.join(known)})")
+    return ids
 
 
 def clean_term(raw: str) -> str:
@@ -136,8 +137,8 @@ class Profile(BaseModel):
     sources: list[str] = Field(default_factory=list)
     #: Calls offering less (largest contribution, else total budget) are left out; None = any.
     min_budget_eur: int | None = Field(default=None, ge=0, le=MAX_BUDGET)
-    channels: list[Channel] = Field(default_factory=_all_channels)
-    alerts: list[AlertKind] = Field(default_factory=_all_alerts)
+    channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS))
+    alerts: list[AlertKind] = Field(default_factory=lambda: list(ALERT_KINDS))
     #: Language of the alerts; None = the member's.
     language: Literal["it", "en"] | None = None
     #: Region of the member's seat; None = the cluster's (``MatchingConfig.region``).
@@ -150,22 +151,12 @@ class Profile(BaseModel):
     @field_validator("topics")
     @classmethod
     def _topics(cls, value: list[str]) -> list[str]:
-        known = default_vocabulary().topics
-        value = list(dict.fromkeys(v.strip() for v in value))
-        unknown = [v for v in value if v not in known]
-        if unknown:
-            raise ValueError(f"unknown topic {unknown[0]!r} (known: {', '.join(known)})")
-        return value
+        return _known_ids(value, default_vocabulary().topics, "topic")
 
     @field_validator("beneficiaries")
     @classmethod
     def _beneficiaries(cls, value: list[str]) -> list[str]:
-        known = default_vocabulary().beneficiaries
-        value = list(dict.fromkeys(v.strip() for v in value))
-        unknown = [v for v in value if v not in known]
-        if unknown:
-            raise ValueError(f"unknown beneficiary type {unknown[0]!r} (known: {', '.join(known)})")
-        return value
+        return _known_ids(value, default_vocabulary().beneficiaries, "beneficiary type")
 
     @field_validator("keywords", "exclude")
     @classmethod

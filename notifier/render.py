@@ -68,13 +68,19 @@ SOURCE_LABELS: Mapping[str, tuple[str, str]] = {
 }
 
 
+def pick_lang(language: str) -> str:
+    """``"en"`` for any English language tag (``"en"``, ``"en-GB"``), else ``"it"``: the two
+    languages every message is written in."""
+    return "en" if language.lower().startswith("en") else "it"
+
+
 def source_label(name: str, lang: str = "it") -> str:
     """The human label of a source (``"feeds"`` → ``"Feed RSS (MIMIT, agenzie UE)"``); a source
     not in :data:`SOURCE_LABELS` shows its own name."""
     labels = SOURCE_LABELS.get(name)
     if labels is None:
         return name
-    return labels[1] if lang.lower().startswith("en") else labels[0]
+    return labels[1] if pick_lang(lang) == "en" else labels[0]
 
 
 MONTHS_IT = (
@@ -201,7 +207,7 @@ class Alert:
 
     @property
     def lang(self) -> str:
-        return "en" if self.recipient.language.lower().startswith("en") else "it"
+        return pick_lang(self.recipient.language)
 
     @property
     def feedback_group(self) -> int:
@@ -565,19 +571,45 @@ def render_email(alert: Alert, config: EmailConfig) -> EmailMessage:
         raise ValueError("the member has no usable e-mail address")
     env = email_environment()
     context = {"f": f, "t": f.labels, "unsubscribe": _unsubscribe_text(config)}
-    msg = EmailMessage()
-    msg["Subject"] = clean_subject(f"[{config.subject_prefix}] {f.headline}: {f.title}")
-    msg["From"] = formataddr((config.from_name, config.from_address))
-    msg["To"] = formataddr((one_line(alert.recipient.name)[:80], to))
-    msg["Date"] = format_datetime(alert.now)
-    msg["Message-ID"] = (
-        message_id(alert, config) if alert.outbox_id else make_msgid(domain=_domain(config.from_address))
+    return compose_email(
+        config,
+        subject=f"[{config.subject_prefix}] {f.headline}: {f.title}",
+        to=to,
+        name=alert.recipient.name,
+        at=alert.now,
+        lang=f.lang,
+        text_part=env.get_template("alert.txt.j2").render(context),
+        html_part=env.get_template("alert.html.j2").render(context),
+        msgid=message_id(alert, config) if alert.outbox_id else None,
     )
+
+
+def compose_email(
+    config: EmailConfig,
+    *,
+    subject: str,
+    to: str,
+    name: str,
+    at: datetime,
+    lang: str,
+    text_part: str,
+    html_part: str,
+    msgid: str | None = None,
+) -> EmailMessage:
+    """A multipart/alternative message (text + HTML) with the headers every e-mail of ours
+    carries (alerts and the digest): sender, date, Message-ID (a fresh one unless given),
+    Auto-Submitted, List-Unsubscribe and Content-Language. ``to`` must be checked already."""
+    msg = EmailMessage()
+    msg["Subject"] = clean_subject(subject)
+    msg["From"] = formataddr((config.from_name, config.from_address))
+    msg["To"] = formataddr((one_line(name)[:80], to))
+    msg["Date"] = format_datetime(at)
+    msg["Message-ID"] = msgid or make_msgid(domain=_domain(config.from_address))
     msg["Auto-Submitted"] = "auto-generated"
     set_unsubscribe_headers(msg, config)
-    msg["Content-Language"] = f.lang
-    msg.set_content(env.get_template("alert.txt.j2").render(context))
-    msg.add_alternative(env.get_template("alert.html.j2").render(context), subtype="html")
+    msg["Content-Language"] = lang
+    msg.set_content(text_part)
+    msg.add_alternative(html_part, subtype="html")
     return msg
 
 

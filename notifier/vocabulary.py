@@ -12,13 +12,13 @@ Profiles store topic and beneficiary *ids*; labels may be reworded freely, ids m
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from importlib import resources
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from notifier.text import PhraseIndex, Term, TermError, compile_term
+from notifier.text import PhraseIndex, Term, TermError, compile_term, find_in
 
 Lang = Literal["it", "en"]
 Strength = Literal["anchor", "term", "weak"]
@@ -28,8 +28,19 @@ class VocabularyError(ValueError):
     """The vocabulary data is malformed; the message names the entry."""
 
 
+class _Labelled:
+    """The Italian and English labels of a vocabulary entry, and the one rule choosing between them."""
+
+    __slots__ = ()
+    label_it: str
+    label_en: str
+
+    def label(self, lang: str) -> str:
+        return self.label_en if lang == "en" else self.label_it
+
+
 @dataclass(frozen=True, slots=True)
-class Topic:
+class Topic(_Labelled):
     id: str
     kind: Literal["chain", "theme"]
     label_it: str
@@ -38,43 +49,31 @@ class Topic:
     terms: tuple[str, ...]
     weak: tuple[str, ...]
 
-    def label(self, lang: str) -> str:
-        return self.label_en if lang == "en" else self.label_it
-
 
 @dataclass(frozen=True, slots=True)
-class Beneficiary:
+class Beneficiary(_Labelled):
     id: str
     label_it: str
     label_en: str
     admits: frozenset[str]
     cues: tuple[str, ...]
 
-    def label(self, lang: str) -> str:
-        return self.label_en if lang == "en" else self.label_it
-
 
 @dataclass(frozen=True, slots=True)
-class ApplicantSector:
+class ApplicantSector(_Labelled):
     id: str
     label_it: str
     label_en: str
     ateco: tuple[str, ...]
     cues: tuple[str, ...]
 
-    def label(self, lang: str) -> str:
-        return self.label_en if lang == "en" else self.label_it
-
 
 @dataclass(frozen=True, slots=True)
-class Sector:
+class Sector(_Labelled):
     id: str
     label_it: str
     label_en: str
     cues: tuple[str, ...]
-
-    def label(self, lang: str) -> str:
-        return self.label_en if lang == "en" else self.label_it
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +114,6 @@ def _text(entry: Mapping[str, Any], key: str, where: str) -> str:
     if not isinstance(value, str) or not value.strip():
         raise VocabularyError(f"{where}: '{key}' must be a non-empty string")
     return value.strip()
-
-
-def _unique(ids: Iterable[str], what: str) -> None:
-    seen: set[str] = set()
-    for value in ids:
-        if value in seen:
-            raise VocabularyError(f"{what} {value!r} is defined twice")
-        seen.add(value)
 
 
 class Vocabulary:
@@ -256,16 +247,21 @@ class Vocabulary:
 
     def region_named(self, text: str) -> str | None:
         """The canonical region for a name as sources write it ("Trentino-Alto Adige/Südtirol")."""
-        hits = [p for p, _s in _find(self.place_index, text) if p[0] == "region"]
-        return hits[0][1] if hits else None
+        hits = self._places(text, "region")
+        return hits[0] if hits else None
 
     def province_named(self, text: str) -> str | None:
         """The province code for a code ("BG") or a name ("Bergamo", "Monza e Brianza")."""
         value = text.strip()
         if value.upper() in self.provinces:
             return value.upper()
-        hits = [p for p, _s in _find(self.place_index, value) if p[0] == "province"]
-        return hits[0][1] if hits else None
+        hits = self._places(value, "province")
+        return hits[0] if hits else None
+
+    def _places(self, text: str, kind: str) -> list[str]:
+        """The keys of the places of ``kind`` ("region", "province") named in ``text``."""
+        payloads = [cast(PlacePayload, p) for p, _s in find_in(self.place_index, text)]
+        return [key for k, key in payloads if k == kind]
 
     def provinces_of(self, region: str) -> frozenset[str]:
         return frozenset(p.code for p in self.provinces.values() if p.region == region)
@@ -352,12 +348,6 @@ def _compile(term: str, where: str) -> Term:
         return compile_term(term)
     except TermError as exc:
         raise VocabularyError(f"{where}: {exc}") from exc
-
-
-def _find(index: PhraseIndex, text: str) -> Sequence[tuple[Any, str]]:
-    from notifier.text import find_in
-
-    return find_in(index, text)
 
 
 def _read(name: str) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from storage.calls import CallView, list_calls
 from storage.db import Database
 from storage.ingest import ingest
 from storage.models import Member
-from storage.outbox import OutboxItem, enqueue
+from storage.outbox import OutboxItem
 from storage.records import ROME, CallRecord, CallStatus, Precision
 
 
@@ -114,10 +114,6 @@ def alert_items(
             )
         )
     return items
-
-
-def enqueue_alerts(db: Database, items: Iterable[OutboxItem], *, now: datetime) -> int:
-    return enqueue(db, items, now=now)
 
 
 @dataclass(frozen=True)
