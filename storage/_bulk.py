@@ -1,19 +1,40 @@
-"""Bulk inserts at the speed of the driver.
+"""Statements over many rows, and the dialect-specific pieces the storage modules share.
 
-SQLAlchemy's ``executemany`` spends most of its time in generic per-row machinery; on SQLite
-(the benchmark's engine and the default install) this helper applies the columns' own bind
-processors (the same conversions SQLAlchemy would apply: aware datetimes to UTC text, JSON to
-text) in one tight loop and hands plain tuples to ``cursor.executemany``. On PostgreSQL it
-uses an ordinary SQLAlchemy insert (psycopg already batches ``executemany``).
+:func:`chunks` cuts a list of keys into pieces a bound-parameter list can hold;
+:func:`conflict_insert` is the ``INSERT`` with ``ON CONFLICT`` clauses of the engine in use.
+
+:func:`bulk_insert` inserts at the speed of the driver. SQLAlchemy's ``executemany`` spends most
+of its time in generic per-row machinery; on SQLite (the benchmark's engine and the default
+install) it applies the columns' own bind processors (the same conversions SQLAlchemy would
+apply: aware datetimes to UTC text, JSON to text) in one tight loop and hands plain tuples to
+``cursor.executemany``. On PostgreSQL it uses an ordinary SQLAlchemy insert (psycopg already
+batches ``executemany``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, insert
-from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects import postgresql, sqlite
+
+_T = TypeVar("_T")
+
+#: Keys per ``IN (…)`` list: well below every engine's limit on bound parameters.
+CHUNK = 500
+
+
+def chunks(values: Sequence[_T], size: int = CHUNK) -> Iterator[Sequence[_T]]:
+    """``values`` in consecutive slices of at most ``size``."""
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def conflict_insert(dialect: str, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """``INSERT`` into ``table`` (a Table or a mapped class) offering ``on_conflict_do_nothing``
+    and ``on_conflict_do_update``: PostgreSQL's on PostgreSQL, SQLite's otherwise."""
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
 def bulk_insert(
@@ -26,7 +47,9 @@ def bulk_insert(
     if conn.dialect.name != "sqlite":
         statement: Any = insert(table)
         if ignore_conflict_on:
-            statement = pg_insert(table).on_conflict_do_nothing(index_elements=list(ignore_conflict_on))
+            statement = postgresql.insert(table).on_conflict_do_nothing(
+                index_elements=list(ignore_conflict_on)
+            )
         conn.execute(statement, list(rows))
         return
     dialect = conn.dialect

@@ -28,9 +28,6 @@ from storage.records import (
 
 _CENT = Decimal("0.01")
 
-#: CallRecord fields stored under another column name.
-_COLUMN = {"published": "published_at", "opens": "opens_at", "closes": "closes_at"}
-
 
 def to_cents(value: Decimal | None) -> int | None:
     if value is None:

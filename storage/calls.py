@@ -22,11 +22,12 @@ from typing import Any, cast
 
 from sqlalchemy import Select, Table, case, or_, select
 
+from storage._bulk import chunks
 from storage._rows import row_to_fields
 from storage.db import Database
 from storage.groups import DEFAULT_SOURCE_PRIORITY, fold, source_rank
 from storage.models import Call, CallEvent, DuplicateGroup
-from storage.records import ROME, Attachment, CallStatus, Deadline, Precision, effective_deadline
+from storage.records import ROME, Attachment, CallStatus, Deadline, Precision, final_deadline
 
 _calls = cast(Table, Call.__table__)
 _events = cast(Table, CallEvent.__table__)
@@ -74,14 +75,8 @@ class CallView:
 
     @property
     def final_deadline(self) -> datetime | None:
-        """The instant the call really closes: ``closes`` (end of day when date-only), else the
-        last stage deadline; None for open-ended calls."""
-        if self.closes is not None:
-            return effective_deadline(self.closes, self.closes_precision)
-        if self.deadlines:
-            last = self.deadlines[-1]
-            return effective_deadline(last.at, last.precision)
-        return None
+        """The instant the call really closes (:func:`storage.records.final_deadline`)."""
+        return final_deadline(self.closes, self.closes_precision, self.deadlines)
 
     def is_open(self, now: datetime) -> bool:
         """Whether applications are accepted at ``now``: not closed by status or by a passed final
@@ -132,27 +127,31 @@ def get_calls(db: Database, ids: Iterable[int]) -> list[CallView]:
     """The calls with these ids, in the order given (unknown ids left out)."""
     wanted = list(dict.fromkeys(ids))
     by_id: dict[int, CallView] = {}
-    for start in range(0, len(wanted), 500):
-        chunk = wanted[start : start + 500]
+    for chunk in chunks(wanted):
         by_id.update((v.id, v) for v in _fetch(db, select(_calls).where(_calls.c.id.in_(chunk))))
     return [by_id[i] for i in wanted if i in by_id]
 
 
-def _open_prefilter(query: Select[Any], now: datetime) -> Select[Any]:
-    # A cheap superset of the open calls (a date-only deadline lasts until the end of its day);
-    # CallView.is_open decides exactly.
-    return query.where(
+def _open_at(open_only: bool, now: datetime | None) -> datetime | None:
+    """The instant a listing keeps the calls open at; None when it keeps every call."""
+    if not open_only:
+        return None
+    if now is None:
+        raise ValueError("open_only needs now")
+    return now
+
+
+def _listing(db: Database, query: Select[Any], open_at: datetime | None, limit: int | None) -> list[CallView]:
+    """Run a listing query, keeping only the calls open at ``open_at`` when it is given."""
+    if open_at is None:
+        return _fetch(db, query if limit is None else query.limit(limit))
+    # A cheap superset of the open calls in SQL (a date-only deadline lasts until the end of its
+    # day); CallView.is_open decides exactly, so the limit can only be applied afterwards.
+    query = query.where(
         _calls.c.status != CallStatus.CLOSED.value,
-        or_(_calls.c.closes_at.is_(None), _calls.c.closes_at >= now - timedelta(days=2)),
+        or_(_calls.c.closes_at.is_(None), _calls.c.closes_at >= open_at - timedelta(days=2)),
     )
-
-
-def _filter_open(
-    views: list[CallView], open_only: bool, now: datetime | None, limit: int | None
-) -> list[CallView]:
-    if open_only:
-        assert now is not None
-        views = [v for v in views if v.is_open(now)]
+    views = [v for v in _fetch(db, query) if v.is_open(open_at)]
     return views if limit is None else views[:limit]
 
 
@@ -168,20 +167,14 @@ def list_calls(
 ) -> list[CallView]:
     """Calls by id, or most recently changed first with ``newest_first``. ``since`` keeps calls
     new or changed (``last_changed``) at or after it; ``open_only`` needs ``now``."""
-    if open_only and now is None:
-        raise ValueError("open_only needs now")
+    open_at = _open_at(open_only, now)
     order = (_calls.c.last_changed.desc(), _calls.c.id.desc()) if newest_first else (_calls.c.id,)
     query = select(_calls).order_by(*order)
     if source is not None:
         query = query.where(_calls.c.source == source)
     if since is not None:
         query = query.where(_calls.c.last_changed >= since)
-    if open_only:
-        assert now is not None
-        query = _open_prefilter(query, now)
-    elif limit is not None:
-        query = query.limit(limit)
-    return _filter_open(_fetch(db, query), open_only, now, limit)
+    return _listing(db, query, open_at, limit)
 
 
 def _escape_like(text: str) -> str:
@@ -193,8 +186,7 @@ def search_calls(
 ) -> list[CallView]:
     """Calls whose title, summary, description, programme or granting body contain ``text``
     (case and accents ignored); title matches first, then the newest."""
-    if open_only and now is None:
-        raise ValueError("open_only needs now")
+    open_at = _open_at(open_only, now)
     needle = fold(text)
     if not needle:
         return []
@@ -205,12 +197,7 @@ def search_calls(
         .where(_calls.c.search_text.like(pattern, escape="\\"))
         .order_by(in_title, _calls.c.id.desc())
     )
-    if open_only:
-        assert now is not None
-        query = _open_prefilter(query, now)
-    else:
-        query = query.limit(limit)
-    return _filter_open(_fetch(db, query), open_only, now, limit)
+    return _listing(db, query, open_at, limit)
 
 
 # --- events ------------------------------------------------------------------------------------

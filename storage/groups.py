@@ -49,7 +49,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
@@ -57,6 +57,7 @@ from urllib.parse import parse_qsl, urlencode
 
 from sqlalchemy import Connection, Table, bindparam, insert, select, update
 
+from storage._bulk import chunks
 from storage.models import Call, CallLink, DuplicateGroup
 from storage.records import ROME
 
@@ -267,14 +268,10 @@ class NewCall:
 
 @dataclass(slots=True)
 class _Candidate:
+    """A stored call of another source that a new call may join."""
+
     id: int
-    source: str
     group_id: int | None
-
-
-def _chunks(values: Sequence[Any], size: int = 500) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
 
 
 def assign_groups(
@@ -302,28 +299,27 @@ def assign_groups(
         # A key that is our own page matches any call listing it; a key we merely point to
         # matches only the call whose own page it is (landing pages shared by many measures).
         for keys, own_only in ((own_keys, False), (other_keys, True)):
-            for chunk in _chunks(keys):
+            for chunk in chunks(keys):
                 query = (
-                    select(links_t.c.key, links_t.c.own, calls_t.c.id, calls_t.c.source, calls_t.c.group_id)
+                    select(links_t.c.key, links_t.c.own, calls_t.c.id, calls_t.c.group_id)
                     .join(calls_t, calls_t.c.id == links_t.c.call_id)
                     .where(links_t.c.key.in_(chunk), calls_t.c.source != source)
                 )
                 if own_only:
                     query = query.where(links_t.c.own.is_(True))
-                for key, own, cid, other, gid in conn.execute(query):
-                    by_key[(source, key)].append((_Candidate(cid, other, gid), bool(own)))
-        for chunk in _chunks(sorted({n.title_key for n in mine if n.title_key})):
+                for key, own, cid, gid in conn.execute(query):
+                    by_key[(source, key)].append((_Candidate(cid, gid), bool(own)))
+        for chunk in chunks(sorted({n.title_key for n in mine if n.title_key})):
             query = select(
                 calls_t.c.title_key,
                 calls_t.c.id,
-                calls_t.c.source,
                 calls_t.c.group_id,
                 calls_t.c.granting_body,
                 calls_t.c.closes_at,
             ).where(calls_t.c.title_key.in_(chunk), calls_t.c.source != source)
             for row in conn.execute(query):
                 by_title[(source, row.title_key)].append(
-                    (_Candidate(row.id, row.source, row.group_id), row.granting_body, row.closes_at)
+                    (_Candidate(row.id, row.group_id), row.granting_body, row.closes_at)
                 )
 
     candidate_groups = sorted(
@@ -331,9 +327,9 @@ def assign_groups(
         | {c.group_id for rows in by_title.values() for c, _, _ in rows if c.group_id is not None}
     )
     sources_of: dict[tuple[str, int], set[str]] = defaultdict(set)
-    for chunk in _chunks(candidate_groups):
+    for group_chunk in chunks(candidate_groups):
         for gid, source in conn.execute(
-            select(calls_t.c.group_id, calls_t.c.source).where(calls_t.c.group_id.in_(chunk))
+            select(calls_t.c.group_id, calls_t.c.source).where(calls_t.c.group_id.in_(group_chunk))
         ):
             sources_of[("db", gid)].add(source)
 
@@ -353,7 +349,7 @@ def assign_groups(
         reason: dict[str, Any] = {}
         for key, own in call.link_keys.items():
             for candidate, cand_own in by_key.get((call.source, key), ()):
-                if not (own or cand_own) or candidate.source == call.source:
+                if not (own or cand_own):
                     continue
                 ref = group_of(candidate)
                 if ref is not None and call.source not in sources_of[ref]:
@@ -363,8 +359,6 @@ def assign_groups(
                 break
         if target is None and call.title_key:
             for candidate, body, closes in by_title.get((call.source, call.title_key), ()):
-                if candidate.source == call.source:
-                    continue
                 if not (bodies_compatible(call.granting_body, body) and same_closing(call.closes, closes)):
                     continue
                 ref = group_of(candidate)
@@ -397,9 +391,6 @@ def assign_groups(
         result = conn.execute(insert(groups_t).returning(groups_t.c.id, groups_t.c.canonical_call_id), rows)
         for gid, canonical in result:
             group_ids[("new", by_canonical[canonical])] = gid
-    for ref in assigned.values():
-        if ref[0] == "db":
-            group_ids[ref] = ref[1]
 
     mapping = {call_id: group_ids[ref] for call_id, ref in assigned.items()}
     if mapping and conn.dialect.name == "sqlite":
@@ -427,7 +418,7 @@ def refresh_canonical(
     """Choose again the canonical call of each group (after members joined, or a new order)."""
     calls_t, groups_t = _CALLS, _GROUPS
     members: dict[int, list[tuple[int, str]]] = defaultdict(list)
-    for chunk in _chunks(list(group_ids)):
+    for chunk in chunks(list(group_ids)):
         for cid, source, gid in conn.execute(
             select(calls_t.c.id, calls_t.c.source, calls_t.c.group_id).where(calls_t.c.group_id.in_(chunk))
         ):

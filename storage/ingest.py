@@ -49,15 +49,14 @@ from itertools import islice
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import DataError, DBAPIError, IntegrityError, SQLAlchemyError, StatementError
 
-from storage._bulk import bulk_insert
+from storage._bulk import bulk_insert, chunks, conflict_insert
 from storage._rows import capped, record_to_row, row_to_record
 from storage.db import Database
 from storage.groups import DEFAULT_SOURCE_PRIORITY, NewCall, assign_groups, call_link_keys, fold, title_key
 from storage.models import Call, CallEvent, CallLink
-from storage.records import ROME, Attachment, CallRecord, CallStatus, Deadline, effective_deadline
+from storage.records import ROME, Attachment, CallRecord, CallStatus, Deadline, final_deadline
 
 #: The fields whose change members are told about (the ``changed`` event's diff).
 DIFF_FIELDS: tuple[str, ...] = (
@@ -190,7 +189,7 @@ def touch_seen(
     if not ids:
         return 0
     with db.engine.begin() as conn:
-        for chunk in _chunks(ids, chunk_size):
+        for chunk in chunks(ids, chunk_size):
             outcome = conn.execute(
                 update(_calls)
                 .where(_calls.c.source == source, _calls.c.source_id.in_(chunk), _calls.c.last_seen < now)
@@ -264,11 +263,6 @@ def _lock(conn: Connection) -> None:
         conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_PG_INGEST_LOCK})")
 
 
-def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
-
-
 def _stored(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str, str], tuple[int, str]]:
     """``(source, source_id) -> (id, content_hash)`` for the stored ones among ``keys``."""
     by_source: dict[str, list[str]] = {}
@@ -276,7 +270,7 @@ def _stored(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str
         by_source.setdefault(source, []).append(source_id)
     found: dict[tuple[str, str], tuple[int, str]] = {}
     for source, ids in by_source.items():
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             query = select(_calls.c.id, _calls.c.source_id, _calls.c.content_hash).where(
                 _calls.c.source == source, _calls.c.source_id.in_(chunk)
             )
@@ -309,7 +303,7 @@ def _store(conn: Connection, items: list[_Item], now: datetime, priority: Sequen
         else:
             changed.append((cid, chash, item))
 
-    for chunk in _chunks(unchanged_ids):
+    for chunk in chunks(unchanged_ids):
         conn.execute(update(_calls).where(_calls.c.id.in_(chunk)).values(last_seen=now))
     events: list[dict[str, Any]] = []
     quiet = _update_changed(conn, changed, now, events, result)
@@ -368,7 +362,7 @@ def _insert_new(conn: Connection, items: list[_Item], now: datetime) -> dict[tup
         stored = _stored(conn, [item.key for item in items])
         return {key: cid for key, (cid, chash) in stored.items()}
     statement = (
-        pg_insert(_calls)
+        conflict_insert(conn.dialect.name, _calls)
         .on_conflict_do_nothing(index_elements=["source", "source_id"])
         .returning(_calls.c.id, _calls.c.source, _calls.c.source_id)
     )
@@ -391,7 +385,7 @@ def _update_changed(
     if not changed:
         return 0
     old_rows: dict[int, Any] = {}
-    for chunk in _chunks([cid for cid, _, _ in changed]):
+    for chunk in chunks([cid for cid, _, _ in changed]):
         for row in conn.execute(select(_calls).where(_calls.c.id.in_(chunk))).mappings():
             old_rows[row["id"]] = row
     quiet = 0
@@ -453,21 +447,11 @@ def diff(old: CallRecord, new: CallRecord) -> dict[str, dict[str, Any]]:
     return changes
 
 
-def final_deadline(record: CallRecord) -> datetime | None:
-    """When the call really closes: the closing date (end of day if date-only), else the last
-    stage deadline."""
-    if record.closes is not None:
-        return effective_deadline(record.closes, record.closes_precision)
-    if record.deadlines:
-        last = record.deadlines[-1]
-        return effective_deadline(last.at, last.precision)
-    return None
-
-
 def is_reopened(old: CallRecord, new: CallRecord, now: datetime) -> bool:
     if old.status == CallStatus.CLOSED and new.status in (CallStatus.OPEN, CallStatus.FORTHCOMING):
         return True
-    before, after = final_deadline(old), final_deadline(new)
+    before = final_deadline(old.closes, old.closes_precision, old.deadlines)
+    after = final_deadline(new.closes, new.closes_precision, new.deadlines)
     return before is not None and before < now and after is not None and after > now
 
 
@@ -475,7 +459,6 @@ __all__ = [
     "DIFF_FIELDS",
     "IngestResult",
     "diff",
-    "final_deadline",
     "ingest",
     "is_reopened",
     "json_safe",

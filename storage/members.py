@@ -35,10 +35,9 @@ from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Table, delete, insert, or_, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
+from storage._bulk import conflict_insert
 from storage.db import Database
 from storage.models import AuditLog, Feedback, Invitation, Member, Profile
 from storage.records import ROME
@@ -355,8 +354,7 @@ def _actors_of(member_id: int, chat_id: int | None) -> list[str]:
 def _upsert(
     conn: Connection, table: Table, values: dict[str, Any], keys: list[str], update_cols: list[str]
 ) -> None:
-    make = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-    stmt = make(table).values(**values)
+    stmt = conflict_insert(conn.dialect.name, table).values(**values)
     conn.execute(
         stmt.on_conflict_do_update(
             index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in update_cols}

@@ -14,9 +14,9 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import Table, delete, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from storage._bulk import conflict_insert
+from storage._rows import local
 from storage.db import Database
 from storage.models import AdminNotice
 from storage.records import ROME
@@ -40,9 +40,8 @@ def raise_notice(db: Database, key: str, message: str, *, now: datetime) -> bool
     """Raise ``key``; returns True when it was not already active (admins will be told)."""
     message = message[:MAX_MESSAGE]
     with db.engine.begin() as conn:
-        make_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
         inserted = conn.execute(
-            make_insert(_notices)
+            conflict_insert(conn.dialect.name, _notices)
             .values(key=key, active=True, message=message, raised_at=now, cleared_at=None, notified_at=None)
             .on_conflict_do_nothing(index_elements=["key"])
             .returning(_notices.c.key)
@@ -90,7 +89,7 @@ def pending_notices(db: Database) -> list[NoticeView]:
                 active=bool(r.active),
                 message=r.message,
                 raised_at=r.raised_at.astimezone(ROME),
-                cleared_at=None if r.cleared_at is None else r.cleared_at.astimezone(ROME),
+                cleared_at=local(r.cleared_at),
             )
             for r in conn.execute(query)
         ]

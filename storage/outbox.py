@@ -35,9 +35,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import RowMapping, Table, func, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from storage._bulk import chunks, conflict_insert
 from storage.db import Database
 from storage.models import AlertOutbox, Member
 
@@ -46,7 +45,6 @@ STATES = ("pending", "sending", "sent", "failed", "dead")
 CLAIMABLE = ("pending", "failed")
 #: The longest error text kept on a row.
 MAX_ERROR = 2_000
-_INSERT_CHUNK = 500
 
 _table: Table = AlertOutbox.__table__  # type: ignore[assignment]
 
@@ -129,13 +127,12 @@ def enqueue(db: Database, items: Iterable[OutboxItem], *, now: datetime) -> int:
     ]
     if not values:
         return 0
-    insert = pg_insert if db.dialect == "postgresql" else sqlite_insert
     inserted = 0
     with db.transaction() as session:
-        for start in range(0, len(values), _INSERT_CHUNK):
+        for chunk in chunks(values):
             stmt = (
-                insert(_table)
-                .values(values[start : start + _INSERT_CHUNK])
+                conflict_insert(db.dialect, _table)
+                .values(list(chunk))
                 .on_conflict_do_nothing(index_elements=["member_id", "group_id", "reason", "channel"])
                 .returning(_table.c.id)
             )

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
 
+from storage._bulk import chunks, conflict_insert
 from storage.db import Database
 from storage.models import AlertOutbox, Call, CallEvent, Cursor, Digest, Feedback
 
@@ -41,8 +41,7 @@ def get_cursor(db: Database, name: str) -> int:
 def advance_cursor(db: Database, name: str, position: int, *, now: datetime) -> int:
     """Move cursor ``name`` forward to ``position`` (never back); return the stored position."""
     with db.transaction() as session:
-        insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
-        stmt = insert(Cursor).values(name=name, position=position, updated_at=now)
+        stmt = conflict_insert(db.dialect, Cursor).values(name=name, position=position, updated_at=now)
         stmt = stmt.on_conflict_do_update(
             index_elements=[Cursor.name],
             set_={"position": stmt.excluded.position, "updated_at": stmt.excluded.updated_at},
@@ -76,7 +75,7 @@ def alerted_members(
             known[member_id] = at
 
     with db.session() as session:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             rows = session.execute(
                 select(AlertOutbox.group_id, AlertOutbox.member_id, func.min(AlertOutbox.created_at))
                 .where(
@@ -107,7 +106,7 @@ def feedback_for_groups(db: Database, group_ids: Iterable[int]) -> dict[tuple[in
     if not ids:
         return out
     with db.session() as session:
-        for chunk in _chunks(ids):
+        for chunk in chunks(ids):
             rows = session.execute(
                 select(Feedback.member_id, Feedback.group_id, Feedback.kind).where(
                     Feedback.group_id.in_(chunk)
@@ -209,11 +208,6 @@ def calls_closing_between(db: Database, start: datetime, end: datetime) -> list[
             .order_by(Call.closes_at, Call.id)
         )
         return list(rows)
-
-
-def _chunks(ids: list[int], size: int = 500) -> Iterable[list[int]]:
-    for i in range(0, len(ids), size):
-        yield ids[i : i + size]
 
 
 def _aware(value: datetime) -> datetime:

@@ -156,6 +156,19 @@ def effective_deadline(at: datetime | None, precision: Precision | None) -> date
     return at
 
 
+def final_deadline(
+    closes: datetime | None, closes_precision: Precision | None, deadlines: tuple[Deadline, ...]
+) -> datetime | None:
+    """The instant a call really closes: ``closes`` (end of day when date-only), else the last
+    stage deadline; None for open-ended calls."""
+    if closes is not None:
+        return effective_deadline(closes, closes_precision)
+    if deadlines:
+        last = deadlines[-1]
+        return effective_deadline(last.at, last.precision)
+    return None
+
+
 # --- JSON form (expected-output files, import files, the raw column) -----------------------
 
 
@@ -183,13 +196,10 @@ def _encode(value: Any) -> Any:
     return value
 
 
-_RECORD_FIELDS: tuple[str, ...] = ()
+_RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))
 
 
 def record_to_json(record: CallRecord, *, include_raw: bool = False) -> dict[str, Any]:
-    global _RECORD_FIELDS
-    if not _RECORD_FIELDS:
-        _RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))
     out: dict[str, Any] = {}
     for name in _RECORD_FIELDS:
         if name == "raw" and not include_raw:

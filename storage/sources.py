@@ -38,9 +38,9 @@ from datetime import datetime
 from typing import Any, Literal, cast
 
 from sqlalchemy import Connection, Table, func, insert, select, update
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from storage._bulk import conflict_insert
+from storage._rows import local
 from storage.db import Database
 from storage.models import Call, CrawlRun, Source
 from storage.records import ROME
@@ -117,14 +117,9 @@ class RunView:
     report: dict[str, Any]
 
 
-def _local(value: datetime | None) -> datetime | None:
-    return None if value is None else value.astimezone(ROME)
-
-
 def _ensure(conn: Connection, name: str) -> None:
-    make_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
     conn.execute(
-        make_insert(_sources)
+        conflict_insert(conn.dialect.name, _sources)
         .values(name=name, consecutive_failures=0, degraded=False, failure_reported=False, state={})
         .on_conflict_do_nothing(index_elements=["name"])
     )
@@ -136,8 +131,8 @@ def _state(row: Any) -> SourceState:
         etag=row.etag,
         last_modified=row.last_modified,
         consecutive_failures=row.consecutive_failures,
-        last_run_at=_local(row.last_run_at),
-        last_success_at=_local(row.last_success_at),
+        last_run_at=local(row.last_run_at),
+        last_success_at=local(row.last_success_at),
         last_outcome=row.last_outcome,
         last_yield=row.last_yield,
         last_good_yield=row.last_good_yield,
@@ -385,7 +380,7 @@ def recent_runs(db: Database, source: str | None = None, limit: int = 20) -> lis
                 id=r.id,
                 source=r.source,
                 started_at=r.started_at.astimezone(ROME),
-                finished_at=_local(r.finished_at),
+                finished_at=local(r.finished_at),
                 outcome=r.outcome,
                 seen=r.seen,
                 new=r.new,

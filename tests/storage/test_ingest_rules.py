@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -167,7 +167,7 @@ def test_deadline_moved_within_the_future_is_a_plain_change(
 
 
 def test_aware_datetimes_round_trip(db: Database, now: datetime, make_tertium: MakeRecord) -> None:
-    utc_close = datetime(2026, 9, 7, 10, 0, tzinfo=ROME).astimezone(ROME)
+    utc_close = datetime(2026, 9, 7, 8, 0, tzinfo=UTC)  # read back as 10:00 in Europe/Rome
     record = make_tertium(
         closes=utc_close,
         deadlines=(
@@ -207,8 +207,9 @@ def test_money_is_exact(db: Database, now: datetime, make_tertium: MakeRecord) -
         cents = conn.execute(select(Call.budget_total_cents)).scalar_one()
     assert cents == 1234567890123456
     # Same value written another way: same hash is not required, but no money event either.
-    again = ingest(db, [record], now=now)
+    again = ingest(db, [replace(record, budget_total=Decimal("12345678901234.560"))], now=now)
     assert again.unchanged == 1
+    assert _event_count(db) == 1
 
 
 def test_records_are_capped(db: Database, now: datetime, make_tertium: MakeRecord) -> None:
