@@ -302,12 +302,21 @@ class ErrorCaptureMiddleware:
         if not isinstance(spider, SentinellaSpider):
             return []
         kind = response.meta.get("kind", "listing")
-        message = f"{kind} {response.url}: {type(exception).__name__}: {exception}"
-        if kind == "detail":
-            spider.record_error(message)
-        else:
-            spider.fail(message)
+        spider.kind_error(kind, f"{kind} {response.url}: {type(exception).__name__}: {exception}")
         return []
+
+
+def header(response: Response, name: str) -> str | None:
+    """A response header's (first) value as text, or None when absent."""
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def failure_reason(failure: Failure) -> str:
+    """Why a request failed, for the run's errors: the HTTP status, else the exception."""
+    value = failure.value
+    response = getattr(value, "response", None)
+    return f"HTTP {response.status}" if response is not None else f"{type(value).__name__}: {value}"
 
 
 # --- validation (City Scrapers style) ------------------------------------------------------------
@@ -482,18 +491,19 @@ class SentinellaSpider(scrapy.Spider):
         if self.fatal is None:
             self.fatal = message[:500]
 
-    def on_request_error(self, failure: Failure) -> None:
-        request: Request | None = getattr(failure, "request", None)
-        kind = request.meta.get("kind", "listing") if request is not None else "listing"
-        url = request.url if request is not None else "?"
-        value = failure.value
-        response = getattr(value, "response", None)
-        reason = f"HTTP {response.status}" if response is not None else f"{type(value).__name__}: {value}"
-        message = f"{kind} {url}: {reason}"
+    def kind_error(self, kind: str, message: str) -> None:
+        """Record the error of a request of ``kind``: a detail costs that call only, any other
+        kind fails the run (we do not know what the source holds)."""
         if kind == "detail":
             self.record_error(message)
         else:
             self.fail(message)
+
+    def on_request_error(self, failure: Failure) -> None:
+        request: Request | None = getattr(failure, "request", None)
+        kind = request.meta.get("kind", "listing") if request is not None else "listing"
+        url = request.url if request is not None else "?"
+        self.kind_error(kind, f"{kind} {url}: {failure_reason(failure)}")
 
     def run_failure(self) -> str | None:
         """Why this run must count as failed (nothing ingested), or None. Called after the crawl."""
@@ -555,12 +565,7 @@ class SentinellaSpider(scrapy.Spider):
     @staticmethod
     def validators(response: Response) -> tuple[str | None, str | None]:
         """The ETag and Last-Modified a response carries (None when absent)."""
-
-        def header(name: str) -> str | None:
-            value = response.headers.get(name)
-            return value.decode("latin-1") if value else None
-
-        return header("ETag"), header("Last-Modified")
+        return header(response, "ETag"), header(response, "Last-Modified")
 
     # incremental crawling
 
@@ -776,9 +781,6 @@ class FeedSpider(SentinellaSpider):
         request: Request | None = getattr(failure, "request", None)
         feed = request.cb_kwargs.get("feed") if request is not None else None
         if isinstance(feed, FeedConfig):
-            value = failure.value
-            response = getattr(value, "response", None)
-            reason = f"HTTP {response.status}" if response is not None else f"{type(value).__name__}: {value}"
-            self._feed_failed(feed, reason)
+            self._feed_failed(feed, failure_reason(failure))
             return
         super().on_request_error(failure)

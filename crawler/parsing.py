@@ -12,6 +12,7 @@ Pure functions on ``str``; nothing here fetches or knows a source.
   "termine", "deadline", "closing date" ...), for feeds and descriptions.
 * :func:`parse_amount` / :func:`iter_amounts` — euro amounts as ``Decimal``.
 * :func:`html_to_text` / :func:`html_lines` — readable text from scraped HTML fragments.
+* :func:`one_line` — a scraped value (a string, a number, None) as one line of plain text.
 * :func:`http_url` — a scraped link as an absolute http(s) URL, or None (``javascript:``,
   ``mailto:``, ``data:`` … are not links a member should be sent to).
 
@@ -37,6 +38,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, tzinfo
 from decimal import Decimal, InvalidOperation
 from html.parser import HTMLParser
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 from storage.records import ROME, Precision
@@ -49,6 +51,7 @@ __all__ = [
     "http_url",
     "iter_amounts",
     "iter_dates",
+    "one_line",
     "parse_amount",
     "parse_it_date",
     "parse_it_datetime",
@@ -408,6 +411,15 @@ def parse_amount(text: str | None) -> Decimal | None:
         if value is not None and value <= _MAX_AMOUNT:
             return _tidy(value)
     return None
+
+
+# --- text ---------------------------------------------------------------------------------
+
+
+def one_line(value: Any) -> str:
+    """``value`` as text on one line: runs of whitespace (newlines, tabs, NBSP) become one space,
+    the ends are stripped; None is the empty string."""
+    return " ".join(str(value).split()) if value is not None else ""
 
 
 # --- HTML to text -------------------------------------------------------------------------

@@ -282,6 +282,8 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
                     db, source, etag=outcome.etag, last_modified=outcome.last_modified, state=outcome.state
                 )
 
+        # Calls ingest found unchanged plus the ones carried over without a record.
+        unchanged += outcome.unchanged_skipped
         report = {
             **outcome.report,
             "reason": reason,
@@ -304,7 +306,7 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
             seen=seen,
             new=new,
             changed=changed,
-            unchanged=unchanged + outcome.unchanged_skipped,
+            unchanged=unchanged,
             errors=error_count,
             requests=outcome.requests,
             bytes=outcome.bytes,
@@ -321,7 +323,7 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
             seen=seen,
             new=new,
             changed=changed,
-            unchanged=unchanged + outcome.unchanged_skipped,
+            unchanged=unchanged,
             errors=error_count,
             requests=outcome.requests,
             bytes=outcome.bytes,

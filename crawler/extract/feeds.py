@@ -36,7 +36,7 @@ from typing import Any
 import feedparser
 
 from crawler.extract import ExtractionError, note
-from crawler.parsing import find_deadline, html_to_text, http_url, parse_amount
+from crawler.parsing import find_deadline, html_to_text, http_url, one_line, parse_amount
 from storage.records import MAX_ITEM, ROME, CallRecord, CallStatus, Deadline, Precision
 
 SOURCE = "feeds"
@@ -62,7 +62,7 @@ def _parsed_time(value: Any) -> datetime | None:
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         return ""
-    return html_to_text(value) if "<" in value or "&" in value else " ".join(value.split())
+    return html_to_text(value) if "<" in value or "&" in value else one_line(value)
 
 
 def parse_feed(body: bytes, url: str, *, headers: Mapping[str, str] | None = None) -> Any:
@@ -165,10 +165,10 @@ def _entry_record(
     text = "\n".join(part for part in (title, summary, description) if part)
 
     deadline = find_deadline(text, tz=ROME)
-    deadlines = (Deadline(at=deadline[0], precision=deadline[1], label="") if deadline else None,)
+    deadlines = (Deadline(at=deadline[0], precision=deadline[1], label=""),) if deadline else ()
     published = _parsed_time(entry.get("published_parsed")) or _parsed_time(entry.get("updated_parsed"))
     tags = tuple(
-        " ".join(str(t.get("term") or "").split())[:MAX_ITEM]
+        one_line(t.get("term"))[:MAX_ITEM]
         for t in entry.get("tags") or []
         if isinstance(t, Mapping) and t.get("term")
     )
@@ -189,7 +189,7 @@ def _entry_record(
         published_precision=Precision.DATETIME if published else None,
         closes=deadline[0] if deadline else None,
         closes_precision=deadline[1] if deadline else None,
-        deadlines=tuple(d for d in deadlines if d is not None),
+        deadlines=deadlines,
         budget_total=budget,
         granting_body=publisher,
         keywords=tuple(t for t in tags if t),

@@ -47,7 +47,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from crawler.extract import ExtractionError, note
-from crawler.parsing import find_deadline, html_to_text, http_url, iter_amounts
+from crawler.parsing import find_deadline, html_to_text, http_url, iter_amounts, one_line
 from storage.records import (
     ROME,
     CallRecord,
@@ -152,17 +152,13 @@ def _solr_docs(body: bytes) -> tuple[list[Any], int]:
     return response["docs"], num_found
 
 
-def _text(value: Any) -> str:
-    return " ".join(str(value).split()) if value is not None else ""
-
-
 def _strings(value: Any) -> tuple[str, ...]:
     if value is None:
         return ()
     items = value if isinstance(value, list) else [value]
     out: list[str] = []
     for item in items:
-        text = _text(item)
+        text = one_line(item)
         if text and text not in out:
             out.append(text)
     return tuple(out)
@@ -170,7 +166,7 @@ def _strings(value: Any) -> tuple[str, ...]:
 
 def catalogue_date(value: Any) -> date | None:
     """The day a catalogue date names (see the module docstring for the UTC-midnight quirk)."""
-    text = _text(value)
+    text = one_line(value)
     if not text:
         return None
     try:
@@ -186,7 +182,7 @@ def catalogue_date(value: Any) -> date | None:
 
 def ateco_codes(value: Any) -> tuple[str, ...]:
     """ "20.42; 22.22;" → ("20.42", "22.22"); "all sectors" → ()."""
-    text = _text(value)
+    text = one_line(value)
     if not text or text.lower() == ALL_SECTORS:
         return ()
     codes: list[str] = []
@@ -213,10 +209,6 @@ def body_sections(body_text: str) -> tuple[str, dict[str, str]]:
     return intro, sections
 
 
-def _single_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def doc_to_record(
     doc: Mapping[str, Any],
     *,
@@ -235,10 +227,10 @@ def doc_to_record(
         if skipped is not None:
             skipped[reason] = skipped.get(reason, 0) + 1
 
-    nid = _text(doc.get("zs_nid"))
+    nid = one_line(doc.get("zs_nid"))
     if not nid:
         raise ValueError("document without zs_nid")
-    title = _text(doc.get("zs_title"))
+    title = one_line(doc.get("zs_title"))
     if not title:
         raise ValueError(f"{nid}: document without zs_title")
 
@@ -253,7 +245,7 @@ def doc_to_record(
 
     opens_day = catalogue_date(doc.get("zs_field_open_date"))
     close_day = catalogue_date(doc.get("zs_field_close_date"))
-    descriptor = _text(doc.get("zs_field_close_date_descriptor"))
+    descriptor = one_line(doc.get("zs_field_close_date_descriptor"))
     sportello = bool(descriptor and _SPORTELLO.search(descriptor))
     raw_notes: dict[str, Any] = {}
     closes: datetime | None = None
@@ -279,7 +271,7 @@ def doc_to_record(
 
     body_text = html_to_text(str(doc.get("zs_body") or ""))
     intro, sections = body_sections(body_text)
-    who = _single_line(sections.get("A chi si rivolge", ""))
+    who = one_line(sections.get("A chi si rivolge", ""))
     description = body_text
     if descriptor:
         description = f"{description}\n\nScadenza: {descriptor}".strip()
@@ -290,21 +282,23 @@ def doc_to_record(
         budget = next(iter_amounts(m.group(0)), None)
 
     codes = ateco_codes(doc.get("zs_field_ateco"))
-    if not codes and _text(doc.get("zs_field_ateco")):
+    if not codes and one_line(doc.get("zs_field_ateco")):
         raw_notes["ateco"] = "all sectors"
-    url = _catalogue_url(_text(doc.get("zs_url")), base_url)
+    url = _catalogue_url(one_line(doc.get("zs_url")), base_url)
     if url is None:
-        note(errors, f"Solr document {nid}: zs_url {_text(doc.get('zs_url'))[:100]!r} is not an http(s) URL")
+        note(
+            errors, f"Solr document {nid}: zs_url {one_line(doc.get('zs_url'))[:100]!r} is not an http(s) URL"
+        )
         raw_notes["bad_url"] = True
         url = base_url
     # The body's own page is elsewhere: only an absolute http(s) link means something.
-    official = http_url(_text(doc.get("zs_field_link")), "") or ""
+    official = http_url(one_line(doc.get("zs_field_link")), "") or ""
     return CallRecord(
         source=SOURCE,
         source_id=nid,
         url=url,
         title=title,
-        summary=_single_line(intro)[:1000],
+        summary=one_line(intro)[:1000],
         description=description,
         language="it",
         status=status,
@@ -318,7 +312,7 @@ def doc_to_record(
         sportello=sportello,
         budget_total=budget,
         beneficiaries=subjects + ((who,) if who else ()),
-        granting_body=_text(doc.get("zs_field_subject_grant")),
+        granting_body=one_line(doc.get("zs_field_subject_grant")),
         regions=regions,
         ateco_codes=codes,
         keywords=_strings(doc.get("zm_field_scopes_value")),

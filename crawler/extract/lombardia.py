@@ -58,7 +58,7 @@ from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
 from crawler.extract import ExtractionError, note
-from crawler.parsing import html_lines, html_to_text, http_url, iter_amounts, parse_it_datetime
+from crawler.parsing import html_lines, html_to_text, http_url, iter_amounts, one_line, parse_it_datetime
 from storage.records import (
     ROME,
     Attachment,
@@ -170,7 +170,7 @@ def status_from_dates(
 
 
 def status_from_label(label: str) -> CallStatus:
-    return _STATUS_LABELS.get(" ".join(label.lower().split()), CallStatus.UNKNOWN)
+    return _STATUS_LABELS.get(one_line(label).lower(), CallStatus.UNKNOWN)
 
 
 def _restatus(
@@ -219,12 +219,8 @@ def _floating_date(value: Any) -> datetime | None:
     return local_midnight(day, ROME)
 
 
-def _text(value: Any) -> str:
-    return " ".join(str(value).split()) if value is not None else ""
-
-
 def is_excluded(row: Mapping[str, Any]) -> bool:
-    return _text(row.get("tipo_strumento")).lower() in EXCLUDED_TYPES
+    return one_line(row.get("tipo_strumento")).lower() in EXCLUDED_TYPES
 
 
 def row_to_record(
@@ -233,19 +229,19 @@ def row_to_record(
     """One registry row as a call (None for an excluded type). Raises ValueError for an unusable row."""
     if is_excluded(row):
         return None
-    code = _text(row.get("codice_bando"))
+    code = one_line(row.get("codice_bando"))
     if not code:
         raise ValueError("row without codice_bando")
-    title = _text(row.get("titolo_bando"))
+    title = one_line(row.get("titolo_bando"))
     if not title:
         raise ValueError(f"{code}: row without titolo_bando")
     opens = _floating_date(row.get("apertura_adesione"))
     closes = _floating_date(row.get("chiusura_adesione"))
     canonical = detail_url is not None and is_canonical_detail_url(detail_url, code)
     url = detail_url if detail_url and canonical else bare_detail_url(portal_url, code)
-    ente, direzione = _text(row.get("ente")), _text(row.get("direzione_generale"))
+    ente, direzione = one_line(row.get("ente")), one_line(row.get("direzione_generale"))
     granting = " – ".join(part for part in (ente, direzione) if part)
-    instrument = _text(row.get("tipo_strumento"))
+    instrument = one_line(row.get("tipo_strumento"))
     record = CallRecord(
         source=SOURCE,
         source_id=code,
@@ -279,7 +275,7 @@ def parse_dataset(
     """
     records: list[CallRecord] = []
     for index, row in enumerate(dataset_rows(body)):
-        code = _text(row.get("codice_bando"))
+        code = one_line(row.get("codice_bando"))
         try:
             record = row_to_record(
                 row, fetched_at=fetched_at, portal_url=portal_url, detail_url=(detail_urls or {}).get(code)
@@ -320,8 +316,7 @@ class ListingCard:
         return status_from_label(self.status_label)
 
     def fingerprint(self) -> str:
-        payload = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
-        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self.as_json(), sort_keys=True).encode()).hexdigest()[:16]
 
     def as_json(self) -> dict[str, Any]:
         return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(self).items()}
@@ -366,12 +361,8 @@ def _sel(
     return Selector(text=text or "<html></html>", type="html")
 
 
-def _norm(text: str | None) -> str:
-    return " ".join((text or "").split())
-
-
 def _closing_input(value: str | None) -> tuple[datetime, Precision] | None:
-    value = _norm(value)
+    value = one_line(value)
     if not value:
         return None
     return parse_it_datetime(value, tz=ROME)
@@ -386,7 +377,7 @@ def _labelled_datetime(text: str, label: str) -> tuple[datetime, Precision] | No
 
 
 def is_error_page(sel: Selector) -> bool:
-    title = _norm(sel.xpath("//title/text()").get())
+    title = one_line(sel.xpath("//title/text()").get())
     return title.lower().startswith("errore") and "bandi" in title.lower()
 
 
@@ -435,12 +426,12 @@ def _parse_card(card: Selector, page_url: str) -> ListingCard:
         or card.xpath(f".//a[contains(@href, '{DETAIL_PATH}')]/@href").get()
     )
     link = http_url(href, page_url) if href else None
-    code = _norm(card.css("strong.code::text").get()) or (code_from_url(link) if link else None) or ""
+    code = one_line(card.css("strong.code::text").get()) or (code_from_url(link) if link else None) or ""
     if not code:
         raise ValueError("card without a code")
     if href and not link:
-        raise ValueError(f"{code}: card link is not an http(s) URL: {_norm(href)[:100]!r}")
-    title = _norm(
+        raise ValueError(f"{code}: card link is not an http(s) URL: {one_line(href)[:100]!r}")
+    title = one_line(
         card.css("h4.card-title::attr(data-content)").get()
         or " ".join(card.css("h4.card-title ::text").getall())
         or card.css("img::attr(alt)").get()
@@ -449,16 +440,16 @@ def _parse_card(card: Selector, page_url: str) -> ListingCard:
         raise ValueError(f"{code}: card without a title")
     if not link:
         raise ValueError(f"{code}: card without a detail link")
-    summary = _norm(
+    summary = one_line(
         card.css("p.card-text svg.icon-popover::attr(data-content)").get()
         or " ".join(card.css("p.card-text ::text").getall())
     )
-    text = _norm(" ".join(card.xpath(".//text()").getall()))
+    text = one_line(" ".join(card.xpath(".//text()").getall()))
     closes = _closing_input(card.css("input.checkCloseDate::attr(value)").get()) or _labelled_datetime(
         text, "Scade il"
     )
     opens = _labelled_datetime(text, "Domande dal")
-    labels = [_norm(" ".join(c.xpath(".//text()").getall())) for c in card.css(".chip-label")]
+    labels = [one_line(" ".join(c.xpath(".//text()").getall())) for c in card.css(".chip-label")]
     label = next((lab for lab in labels if status_from_label(lab) != CallStatus.UNKNOWN), "")
     return ListingCard(
         code=code,
@@ -556,8 +547,8 @@ def _values_after_label(sel: Selector, label: str, target: str) -> list[str]:
         if block.xpath("boolean(self::small or .//small)").get() == "1":
             continue  # the next label: this one has no value
         for node in block.xpath(f"descendant-or-self::{target}"):
-            text = _norm(node.attrib.get("title")) if target == "a" else ""
-            text = text or _norm(" ".join(node.xpath(".//text()").getall()))
+            text = one_line(node.attrib.get("title")) if target == "a" else ""
+            text = text or one_line(" ".join(node.xpath(".//text()").getall()))
             if text and text not in values:
                 values.append(text)
     return values
@@ -566,7 +557,7 @@ def _values_after_label(sel: Selector, label: str, target: str) -> list[str]:
 def _status_chip(sel: Selector) -> tuple[Selector | None, str, CallStatus]:
     """The chip that states the call's status (a page can show other chips: tags, targets)."""
     for chip in sel.css("div.chip"):
-        label = _norm(" ".join(chip.css(".chip-label ::text").getall()))
+        label = one_line(" ".join(chip.css(".chip-label ::text").getall()))
         status = status_from_label(label)
         if status == CallStatus.UNKNOWN:
             classes = (chip.attrib.get("class") or "").split()
@@ -583,7 +574,7 @@ def _accordion_sections(sel: Selector) -> list[tuple[str, str, str]]:
     """(heading, body id, body HTML) of each collapsible section of the page."""
     sections: list[tuple[str, str, str]] = []
     for header in sel.css("div.collapse-header"):
-        heading = _norm(
+        heading = one_line(
             " ".join(header.css(".head-text ::text").getall()) or " ".join(header.xpath(".//text()").getall())
         )
         target = (header.css("[data-target]::attr(data-target)").get() or "").lstrip("#")
@@ -623,20 +614,20 @@ def parse_detail(
 
     # Only the canonical link's path is taken, on the host the page came from: the record must
     # point where the crawl really reads (a mirror or a replay server), not elsewhere.
-    canonical = _norm(sel.css("link[rel=canonical]::attr(href)").get())
+    canonical = one_line(sel.css("link[rel=canonical]::attr(href)").get())
     canonical_path = urlsplit(canonical).path if canonical else ""
     page_url = (
         urljoin(url, canonical_path)
         if canonical_path and is_canonical_detail_url(urljoin(url, canonical_path))
         else url
     )
-    code = code_from_url(page_url) or _norm(sel.css("strong.code::text").get()) or None
+    code = code_from_url(page_url) or one_line(sel.css("strong.code::text").get()) or None
 
-    title = _norm(" ".join(sel.css("h1 ::text").getall()))
+    title = one_line(" ".join(sel.css("h1 ::text").getall()))
     if not title:
         og = sel.css("meta[property='og:title']::attr(content)").get()
-        page_title = _norm(sel.xpath("//title/text()").get())
-        title = _norm(og) or page_title.split("|")[0].strip()
+        page_title = one_line(sel.xpath("//title/text()").get())
+        title = one_line(og) or page_title.split("|")[0].strip()
 
     chip, label, status = _status_chip(sel)
 
@@ -644,7 +635,7 @@ def parse_detail(
         strong = sel.xpath(f"//strong[@data-entity='{entity}']")
         if strong:
             # The hour follows the <strong>: "<strong>16/06/2026 ,</strong> ore 10:00".
-            parent_text = _norm(" ".join(strong[0].xpath("..//text()").getall()))
+            parent_text = one_line(" ".join(strong[0].xpath("..//text()").getall()))
             found = _labelled_datetime(parent_text, label_text) or parse_it_datetime(parent_text, tz=ROME)
             if found:
                 return found
@@ -682,7 +673,7 @@ def parse_detail(
         if text:
             description_parts.append(f"{heading}\n{text}" if heading else text)
     if budget is None:
-        page_text = _norm(
+        page_text = one_line(
             " ".join(sel.xpath("//body//text()[not(ancestor::script) and not(ancestor::style)]").getall())
         )
         m = re.search(r"dotazione\s+finanziaria\s*:?(.{0,200})", page_text, re.IGNORECASE)
@@ -700,7 +691,7 @@ def parse_detail(
             continue
         seen.add(href)
         file_name = parse_qs(urlsplit(href).query).get("fileName", [""])[0]
-        name = _norm(unquote(file_name)) or _norm(" ".join(link.xpath(".//text()").getall())) or href
+        name = one_line(unquote(file_name)) or one_line(" ".join(link.xpath(".//text()").getall())) or href
         attachments.append(Attachment(name=name, url=href))
 
     return DetailPage(
@@ -717,7 +708,7 @@ def parse_detail(
         closes_precision=closes[1] if closes else None,
         funding_source="; ".join(funding),
         beneficiaries=beneficiaries,
-        summary=_norm(sel.css("meta[name=description]::attr(content)").get()),
+        summary=one_line(sel.css("meta[name=description]::attr(content)").get()),
         description="\n\n".join(description_parts),
         granting_body=granting[0] if granting else "",
         attachments=tuple(attachments),

@@ -66,7 +66,7 @@ from importlib import resources
 from typing import Any
 
 from crawler.extract import ExtractionError, note
-from crawler.parsing import html_to_text, http_url
+from crawler.parsing import html_to_text, http_url, one_line
 from storage.records import ROME, CallRecord, CallStatus, Deadline, Precision, local_midnight
 
 SOURCE = "sedia"
@@ -440,7 +440,7 @@ def _unique(values: Iterable[str]) -> tuple[str, ...]:
     out: list[str] = []
     seen: set[str] = set()
     for value in values:
-        clean = " ".join(value.split())
+        clean = one_line(value)
         if clean and clean.casefold() not in seen:
             seen.add(clean.casefold())
             out.append(clean)
@@ -523,7 +523,7 @@ def topic_record(
     description = html_to_text(re.sub(r"<[^>]*\Z", "", _first(metadata, "descriptionByte")))
     programme_code = _first(metadata, "frameworkProgramme")
     type_code = _first(metadata, "type")
-    actions_types = [" ".join(t.split()) for t in _values(metadata, "typesOfAction")]
+    actions_types = [one_line(t) for t in _values(metadata, "typesOfAction")]
     keywords = _unique([*_string_list(metadata, "keywords"), *_string_list(metadata, "tags")])
     type_label = [label("type", type_code)] if type_code else []
     status_label = [label("status", status_code)] if status_code else []

@@ -6,13 +6,13 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime, timedelta
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import urlencode
 
 from scrapy.http import Request, Response
 from twisted.python.failure import Failure
 
-from crawler.base import ListingDetailSpider, ListingEntry
+from crawler.base import ListingDetailSpider, ListingEntry, header
 from crawler.config import LombardiaConfig
 from crawler.extract import ExtractionError
 from crawler.extract.lombardia import (
@@ -31,6 +31,7 @@ from crawler.extract.lombardia import (
     search_url,
     status_from_dates,
 )
+from crawler.parsing import one_line
 from storage.records import ROME, CallRecord, CallStatus, Precision
 
 #: Registry rows closed less than this long before this week's Monday (7 to 13 days ago) are still
@@ -51,11 +52,6 @@ _FORM_HEADERS = {
 
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
-
-
-def _content_type(response: Response) -> str | None:
-    value = response.headers.get("Content-Type")
-    return value.decode("latin-1") if value else None
 
 
 class Lombardia(ListingDetailSpider):
@@ -104,8 +100,6 @@ class Lombardia(ListingDetailSpider):
     name = "lombardia"
 
     config: LombardiaConfig
-
-    required_fields: ClassVar[tuple[str, ...]] = ("title", "url", "status", "deadline")
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -215,7 +209,7 @@ class Lombardia(ListingDetailSpider):
             self.state["registry"][page_url] = {"etag": etag, "last_modified": last_modified, "rows": rows}
         self._dataset_pages += 1
         for row in rows:
-            code = " ".join(str(row.get("codice_bando") or "").split())
+            code = one_line(row.get("codice_bando") or "")
             if code and code not in self._rows:
                 self._rows[code] = row
             elif not code:
@@ -233,7 +227,7 @@ class Lombardia(ListingDetailSpider):
                 response.url,
                 self.now,
                 errors=self.errors,
-                content_type=_content_type(response),
+                content_type=header(response, "Content-Type"),
             )
         except ExtractionError as exc:
             self.fail(f"portal listing page {page}: {exc}")
@@ -341,7 +335,7 @@ class Lombardia(ListingDetailSpider):
             response.body,
             response.url,
             self.now,
-            content_type=_content_type(response),
+            content_type=header(response, "Content-Type"),
             errors=self.errors,
         )
         return enrich(record, detail, fetched_at=self.now)
@@ -387,7 +381,7 @@ class Lombardia(ListingDetailSpider):
     def _on_code_search(self, response: Response, entry: ListingEntry) -> Iterator[Any]:
         try:
             listing = parse_listing(
-                response.body, response.url, self.now, content_type=_content_type(response)
+                response.body, response.url, self.now, content_type=header(response, "Content-Type")
             )
         except ExtractionError as exc:
             yield from self._detail_failed(entry, f"search for {entry.key}: {exc}")

@@ -58,6 +58,16 @@ class Case:
         data: dict[str, Any] = json.loads(self.expected_path.read_text("utf-8"))
         return data
 
+    def check(self) -> None:
+        """The extractor gives the expected records (each field the file holds) and error lines."""
+        got = self.produce()
+        want = self.expected()
+        assert [r["source_id"] for r in got["records"]] == [r["source_id"] for r in want["records"]]
+        for mine, theirs in zip(got["records"], want["records"], strict=True):
+            for name in theirs:
+                assert mine[name] == theirs[name], f"{theirs['source_id']}: field {name}"
+        assert got["errors"] == want["errors"]
+
 
 def _sedia(path: Path, body: Callable[[], bytes]) -> Case:
     return Case(path, lambda errors: extract_topics(body(), "https://api.example/search", NOW, errors=errors))
@@ -236,6 +246,11 @@ def goldens() -> list[Golden]:
 
 def golden(name: str) -> Golden:
     return next(g for g in goldens() if g.name == name)
+
+
+def assert_expected(name: str, actual: Any) -> None:
+    """``actual`` equals the expected file ``name`` (rewritten only by regen_expected.py)."""
+    assert actual == golden(name).expected()
 
 
 def golden_params(directory: str) -> list[Any]:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 from datetime import date, datetime
 from decimal import Decimal
-from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -29,17 +27,18 @@ from crawler.extract.incentivi import (
     wrap_docs,
 )
 from storage.records import ROME, CallStatus, Precision, record_from_json, record_to_json
-from tests.crawler.expected_cases import Golden, golden, golden_params
+from tests.crawler.expected_cases import (
+    INCENTIVI,
+    INCENTIVI_BASE,
+    NOW,
+    Golden,
+    assert_expected,
+    golden_params,
+)
 
-DATA = Path(__file__).parents[1] / "data" / "crawler" / "incentivi"
-BASE = "https://www.incentivi.gov.it"
-NOW = datetime(2026, 9, 2, 9, 0, tzinfo=ROME)
+DATA = INCENTIVI
+BASE = INCENTIVI_BASE
 FRAGMENT = json.loads((DATA / "solr_docs_2026_FRAGMENT.json").read_text(encoding="utf-8"))
-
-
-def assert_expected(name: str, actual: Any) -> None:
-    """``actual`` equals the expected file ``name`` (rewritten only by regen_expected.py)."""
-    assert actual == golden(name).expected()
 
 
 @pytest.mark.parametrize("case", golden_params("incentivi"))

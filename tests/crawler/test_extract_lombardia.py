@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,24 +34,22 @@ from crawler.extract.lombardia import (
     status_from_dates,
 )
 from storage.records import ROME, CallRecord, CallStatus, Precision, record_from_json, record_to_json
-from tests.crawler.expected_cases import Golden, golden, golden_params
+from tests.crawler.expected_cases import (
+    LOMBARDIA,
+    NOW,
+    PORTAL,
+    SEARCH,
+    Golden,
+    assert_expected,
+    golden_params,
+    lombardia_real,
+    real_fragments_html,
+    tertium_url,
+)
 
-DATA = Path(__file__).parents[1] / "data" / "crawler" / "lombardia"
-PORTAL = "https://www.bandi.regione.lombardia.it"
-SEARCH = PORTAL + "/servizi/servizio/bandi/ricerca"
-NOW = datetime(2026, 9, 2, 9, 0, tzinfo=ROME)
-REAL = json.loads((DATA / "dataset_row_and_detail_fragments_2026.json").read_text(encoding="utf-8"))
-TERTIUM_URL = REAL["_source"]["detail_url"]
-
-
-def real_fragments_html() -> str:
-    """The real fragments in page order (they are consecutive pieces of one page)."""
-    return "\n".join(REAL["detail_fragments"].values())
-
-
-def assert_expected(name: str, actual: Any) -> None:
-    """``actual`` equals the expected file ``name`` (rewritten only by regen_expected.py)."""
-    assert actual == golden(name).expected()
+DATA = LOMBARDIA
+REAL = lombardia_real()
+TERTIUM_URL = tertium_url()
 
 
 @pytest.mark.parametrize("case", golden_params("lombardia"))
