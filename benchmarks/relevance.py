@@ -17,7 +17,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from notifier.config import MatchingConfig
-from notifier.evaluation import evaluate, load_relevance_set
+from notifier.matching.evaluation import evaluate, load_relevance_set
 from storage.records import ROME
 
 SET = Path(__file__).resolve().parents[1] / "tests" / "data" / "relevance"

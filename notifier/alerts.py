@@ -60,7 +60,7 @@ from pydantic import ValidationError
 
 from notifier.changes import ChangeFact, changes_json, significant_changes
 from notifier.config import MatchingConfig
-from notifier.matching import Matcher
+from notifier.matching.engine import Matcher
 from notifier.profiles import Profile, parse_profile
 from storage import planning
 from storage.calls import CallView, EventView, canonical_call, events_after, get_calls

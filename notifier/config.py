@@ -346,7 +346,7 @@ class MatchingConfig(BaseModel):
     @field_validator("region")
     @classmethod
     def _known_region(cls, value: str) -> str:
-        from notifier.vocabulary import default_vocabulary
+        from notifier.matching.vocabulary import default_vocabulary
 
         region = default_vocabulary().region_named(value)
         if region is None:

@@ -50,8 +50,8 @@ from pydantic import (
     model_validator,
 )
 
-from notifier.text import TermError, compile_term
-from notifier.vocabulary import default_vocabulary
+from notifier.matching.text import TermError, compile_term
+from notifier.matching.vocabulary import default_vocabulary
 from storage import members as store
 from storage.db import Database
 

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from notifier.matching import dry_run
+from notifier.matching.engine import dry_run
 from notifier.profiles import import_members
 from scheduler.cli.common import (
     CliError,

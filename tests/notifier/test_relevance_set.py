@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from notifier.config import MatchingConfig
-from notifier.evaluation import RelevanceSet, evaluate, load_relevance_set
+from notifier.matching.evaluation import RelevanceSet, evaluate, load_relevance_set
 from tests.fakes.matching_data import NOW
 
 SET = Path(__file__).resolve().parents[1] / "data" / "relevance"

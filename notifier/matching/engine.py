@@ -5,8 +5,8 @@ A call matches a profile when
 1. members should hear of it at all: not closed, final deadline not passed (a call announced
    but not open yet does match: members want to know before a "sportello" opens);
 2. its **score** reaches ``MatchingConfig.threshold``. The call's title, summary, description,
-   keywords and programme are normalised (:mod:`notifier.text`) and searched for the terms of
-   the profile's topics (:mod:`notifier.vocabulary`) and for the member's own keywords. Each
+   keywords and programme are normalised (:mod:`notifier.matching.text`) and searched for the terms of
+   the profile's topics (:mod:`notifier.matching.vocabulary`) and for the member's own keywords. Each
    distinct term adds the weight of the best field it was found in (title 3, keywords 2.5,
    summary 2, programme 1.5, description 1 by default) and half the weight of every further
    field; weak terms count a fraction, the member's keywords a multiple; a topic adds at most
@@ -14,7 +14,7 @@ A call matches a profile when
    is in its title, summary and keywords: a long text mentions everything once). So
    "imballaggi" in the title matches on its own, "innovazione" somewhere in a text does not;
 3. no **hard rule** excludes it: the profile's sources, minimum budget and exclusion words, and
-   the eligibility rules of :mod:`notifier.eligibility` (territory, beneficiary type, applicant
+   the eligibility rules of :mod:`notifier.matching.eligibility` (territory, beneficiary type, applicant
    sector, ATECO codes, and the "other sector" rule that stops cross-cutting themes from
    matching calls about soil health or vehicles).
 
@@ -48,7 +48,7 @@ from typing import Any, NamedTuple, cast
 from pydantic import ValidationError
 
 from notifier.config import MatchingConfig
-from notifier.eligibility import (
+from notifier.matching.eligibility import (
     COMPANY_TYPES,
     FIELDS,
     CallFacts,
@@ -61,8 +61,8 @@ from notifier.eligibility import (
     territory_ok,
 )
 from notifier.profiles import Profile, parse_profile
-from notifier.text import PhraseIndex, TermError, compile_term
-from notifier.vocabulary import Vocabulary, default_vocabulary
+from notifier.matching.text import PhraseIndex, TermError, compile_term
+from notifier.matching.vocabulary import Vocabulary, default_vocabulary
 from storage.calls import CallView
 
 log = logging.getLogger(__name__)

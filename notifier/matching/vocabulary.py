@@ -1,10 +1,10 @@
 """The matching vocabulary: topics, beneficiary types, sectors and places, shipped as package data.
 
-``notifier/data/topics.toml`` holds the topics (Italian and English labels and terms), the
+``notifier/matching/data/topics.toml`` holds the topics (Italian and English labels and terms), the
 beneficiary types with the words calls use for them, the sectors a call may be about and the
-headings of "who can apply" sections; ``notifier/data/places.toml`` the Italian regions,
+headings of "who can apply" sections; ``notifier/matching/data/places.toml`` the Italian regions,
 provinces and chamber-of-commerce areas. Both are read once, validated (unique ids, every term
-compilable) and compiled into :class:`~notifier.text.PhraseIndex` objects on first use.
+compilable) and compiled into :class:`~notifier.matching.text.PhraseIndex` objects on first use.
 
 Profiles store topic and beneficiary *ids*; labels may be reworded freely, ids may not.
 """
@@ -18,7 +18,7 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any, Literal, cast
 
-from notifier.text import PhraseIndex, Term, TermError, compile_term, find_in
+from notifier.matching.text import PhraseIndex, Term, TermError, compile_term, find_in
 
 Lang = Literal["it", "en"]
 Strength = Literal["anchor", "term", "weak"]
@@ -351,7 +351,7 @@ def _compile(term: str, where: str) -> Term:
 
 
 def _read(name: str) -> dict[str, Any]:
-    data = resources.files("notifier").joinpath("data", name).read_bytes()
+    data = resources.files("notifier.matching").joinpath("data", name).read_bytes()
     return tomllib.loads(data.decode("utf-8"))
 
 

@@ -54,8 +54,8 @@ from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from notifier.text import BOUNDARY, Hit, Token, analyse
-from notifier.vocabulary import Vocabulary
+from notifier.matching.text import BOUNDARY, Hit, Token, analyse
+from notifier.matching.vocabulary import Vocabulary
 from storage.calls import CallView
 
 FIELDS = ("title", "keywords", "summary", "programme", "description")
