@@ -57,10 +57,10 @@ from notifier.matching.eligibility import (
     describe_territory,
     restricted_to,
     said,
-    sectors_of_ateco,
+    member_sectors,
     territory_ok,
 )
-from notifier.profiles import Profile, parse_profile
+from notifier.profiles import Profile, member_profile
 from notifier.matching.text import PhraseIndex, TermError, compile_term
 from notifier.matching.vocabulary import Vocabulary, default_vocabulary
 from storage.calls import CallView
@@ -92,6 +92,7 @@ RULES = (
     "beneficiary",
     "applicant-sector",
     "ateco",
+    "thematic",
     "other-sector",
     "threshold",
 )
@@ -229,6 +230,16 @@ def _compile_terms(
     return tuple(dict.fromkeys(ids))
 
 
+def applicant_types(profile: Profile) -> frozenset[str]:
+    """The applicant types a member counts as: those of its profile (any company when it names
+    none); a PMI of unknown size may be a micro-enterprise, so micro-only calls reach it too
+    (RULES A1, A4)."""
+    types = frozenset(profile.beneficiaries) or COMPANY_TYPES
+    if "pmi" in types:
+        types |= {"micro"}
+    return types
+
+
 class Matcher:
     """Profiles compiled for matching many calls (build once, call :meth:`match` per call)."""
 
@@ -257,7 +268,7 @@ class Matcher:
             return interned.setdefault((kind, value), len(interned))
 
         for member_id, profile in profiles:
-            types = frozenset(profile.beneficiaries) or COMPANY_TYPES
+            types = applicant_types(profile)
             c = _Compiled(
                 member_id=member_id,
                 profile=profile,
@@ -271,7 +282,7 @@ class Matcher:
                 sources=frozenset(profile.sources),
                 min_budget=Decimal(profile.min_budget_eur) if profile.min_budget_eur else None,
                 types=types,
-                sectors=sectors_of_ateco(profile.ateco, self.vocab),
+                sectors=member_sectors(profile.ateco, profile.keywords, self.vocab),
                 region=profile.member_region(self.default_region),
                 province=profile.province,
                 ateco=tuple(profile.ateco),
@@ -281,6 +292,13 @@ class Matcher:
             c.sectors_key = intern("sectors", c.sectors)
             c.ateco_key = intern("ateco", c.ateco)
             self.profiles.append(c)
+        # Staff and admins speak for the cluster: a call reserved to the sector of any member
+        # (artisans, packaging makers by ATECO) is theirs to know of too (RULES B5).
+        every_sector = frozenset().union(*(c.sectors for c in self.profiles))
+        for c in self.profiles:
+            if "cluster" in c.types:
+                c.sectors = every_sector
+                c.sectors_key = intern("sectors", c.sectors)
         # Profiles with the same topics share their topic score: one addition per group.
         groups: dict[frozenset[str], int] = {}
         self._group_members: list[list[int]] = []
@@ -322,7 +340,7 @@ class Matcher:
     def _topic_scores(self, facts: CallFacts) -> tuple[dict[str, _Part], set[str]]:
         """Topic → its capped score (split into text and description parts) and reasons, after
         the other-sector rule; and the topics the rule silenced (they would have scored)."""
-        off = self.config.sector_rule and facts.other_sector is not None
+        off = self.config.sector_rule and (facts.other_sector is not None or facts.thematic is not None)
         cap = self.config.topic_cap
         out: dict[str, _Part] = {}
         silenced: set[str] = set()
@@ -349,8 +367,10 @@ class Matcher:
         if not len(index):
             return {}
         for name in fields:
-            f = facts.fields[name]
             w = self.weights[name]
+            if not w:
+                continue
+            f = facts.fields[name]
             seen: set[int] = set()
             for hit in index.find(f.tokens):
                 term_id = cast(int, hit.payload)
@@ -668,6 +688,14 @@ class Matcher:
         threshold = self.config.threshold
         if score < threshold:
             lost = silenced & c.topics
+            if lost and facts.thematic is not None and self.config.sector_rule:
+                return refuse(
+                    "thematic",
+                    f"è un tema di ricerca su un ambito preciso{said(facts.thematic, 'it')}: contano i termini "
+                    "della filiera e le parole chiave del membro, non temi trasversali come energia o digitale",
+                    f"it is a research topic on one domain{said(facts.thematic, 'en')}: chain terms and the "
+                    "member's own keywords count, not cross-cutting themes such as energy or digital",
+                )
             if lost and facts.other_sector is not None:
                 sector_id, words = facts.other_sector
                 sector = self.vocab.sectors[sector_id]
@@ -693,6 +721,8 @@ class Matcher:
             notes.append("reserved to sectors: " + ", ".join(sorted(facts.applicants.sectors)))
         if facts.ateco:
             notes.append("ATECO: " + ", ".join(facts.ateco[:8]) + ("…" if len(facts.ateco) > 8 else ""))
+        if facts.thematic:
+            notes.append(f"thematic R&I topic (“{facts.thematic}”)")
         if facts.other_sector:
             notes.append(f"about another sector: {facts.other_sector[0]} (“{facts.other_sector[1]}”)")
         return tuple(notes)
@@ -733,17 +763,25 @@ class MatchRow:
     excluded_by: str | None = None
     detail: str = ""
     notes: tuple[str, ...] = ()
+    member_email: str | None = None
+    #: The member's language: the one ``detail`` is written in and reasons are shown in.
+    member_language: str = "it"
+    source_id: str = ""
 
-    def reason_line(self, lang: str = "it", *, limit: int = 2) -> str:
-        return reasons_line(self.reasons, lang, limit=limit)
+    def reason_line(self, lang: str | None = None, *, limit: int = 2) -> str:
+        return reasons_line(self.reasons, lang or self.member_language, limit=limit)
 
-    def to_json(self, lang: str = "it") -> dict[str, Any]:
+    def to_json(self, lang: str | None = None) -> dict[str, Any]:
+        lang = lang or self.member_language
         return {
             "member_id": self.member_id,
             "member_name": self.member_name,
+            "member_email": self.member_email,
+            "member_language": self.member_language,
             "call_id": self.call_id,
             "group_id": self.group_id,
             "source": self.source,
+            "source_id": self.source_id,
             "title": self.title,
             "url": self.url,
             "status": self.status,
@@ -777,30 +815,33 @@ def dry_run(
     since: date | datetime | None = None,
     config: MatchingConfig | None = None,
     explain: bool = False,
-    lang: str = "it",
+    lang: str | None = None,
 ) -> list[MatchRow]:
     """Match the stored calls members can still apply to (changed since ``since``) against the
     profiles (of active members, or of ``member_id`` whatever its state); send nothing.
 
     One row per member and duplicate group (its best call). With ``explain``, rows for calls
     that said something to a profile but did not match are included, with the rule that
-    excluded them (``detail`` in ``lang``). Rows: by member, matches first, soonest deadline.
+    excluded them (``detail`` in ``lang``, or in each member's own language when None). Rows:
+    by member, matches first, soonest deadline.
     """
     from storage.calls import list_calls
     from storage.members import all_profiles
 
     config = config or MatchingConfig()
     names: dict[int, str] = {}
+    who: dict[int, tuple[str | None, str]] = {}
     profiles: list[tuple[int, Profile]] = []
     for member, data in all_profiles(db, active=None if member_id is not None else True):
         if member_id is not None and member.id != member_id:
             continue
         try:
-            profile = parse_profile(data)
+            profile = member_profile(member.role, data)
         except ValidationError:
             log.warning("member %s has a profile that does not validate; skipped", member.id)
             continue
         names[member.id] = member.name
+        who[member.id] = (member.email, lang or profile.language or member.language or "it")
         profiles.append((member.id, profile))
     if not profiles:
         return []
@@ -823,14 +864,17 @@ def dry_run(
                         ex.matched,
                         ex.reasons,
                         ex.excluded_by,
-                        ex.detail(lang),
+                        ex.detail(who[mid][1]),
                         ex.notes,
+                        who[mid],
                     )
                 )
         else:
             for m in matcher.match(call, now=now):
                 rows.append(
-                    _row(call, m.member_id, names[m.member_id], m.score, True, m.reasons, None, "", ())
+                    _row(
+                        call, m.member_id, names[m.member_id], m.score, True, m.reasons, None, "", (), who[m.member_id]
+                    )
                 )
         for row in rows:
             key = (row.member_id, group)
@@ -863,6 +907,7 @@ def _row(
     excluded_by: str | None,
     detail: str,
     notes: tuple[str, ...],
+    member: tuple[str | None, str],
 ) -> MatchRow:
     return MatchRow(
         member_id=member_id,
@@ -881,6 +926,9 @@ def _row(
         excluded_by=excluded_by,
         detail=detail,
         notes=notes,
+        member_email=member[0],
+        member_language=member[1],
+        source_id=call.source_id,
     )
 
 

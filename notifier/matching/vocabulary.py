@@ -66,6 +66,9 @@ class ApplicantSector(_Labelled):
     label_en: str
     ateco: tuple[str, ...]
     cues: tuple[str, ...]
+    #: Prefixes of the words by which a member says it belongs here ("artigian*"), for sectors
+    #: no ATECO code tells apart.
+    self_cues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,9 +196,17 @@ class Vocabulary:
                 raise VocabularyError(f"applicant sector {aid!r} is defined twice")
             self.applicant_sectors[aid] = ApplicantSector(
                 aid, _text(entry, "label_it", where), _text(entry, "label_en", where),
-                _strings(entry, "ateco", where, required=True),
+                _strings(entry, "ateco", where),
                 _strings(entry, "cues_it", where) + _strings(entry, "cues_en", where),
+                tuple(c.rstrip("*").casefold() for c in _strings(entry, "self", where)),
             )  # fmt: skip
+            if not self.applicant_sectors[aid].ateco and not self.applicant_sectors[aid].self_cues:
+                raise VocabularyError(f"{where}: needs 'ateco' codes or 'self' words")
+
+        purpose = topics_doc.get("purpose", {})
+        self.thematic_cues = _strings(purpose, "thematic", "[purpose]", required=True)
+        self.open_field_cues = _strings(purpose, "open_field", "[purpose]")
+        self.career_cues = _strings(purpose, "research_careers", "[purpose]")
 
         elig = topics_doc.get("eligibility", {})
         self.eligibility_headings = _strings(elig, "headings", "[eligibility]", required=True)
@@ -235,7 +246,7 @@ class Vocabulary:
         # Every index is built now, so a bad term fails at load time, not at the first match.
         for index in (
             self.topic_index, self.anchor_index, self.sector_index, self.applicant_index,
-            self.heading_index, self.place_index,
+            self.heading_index, self.place_index, self.purpose_index,
         ):  # fmt: skip
             assert len(index) > 0
 
@@ -323,6 +334,20 @@ class Vocabulary:
         ):
             for term in terms:
                 index.add(_compile(term, "[eligibility]"), kind)
+        return index
+
+    @cached_property
+    def purpose_index(self) -> PhraseIndex:
+        """Payloads "thematic" (a thematic R&I work programme), "open" (an instrument open to
+        any field) and "careers" (research careers: open to any field, for research bodies)."""
+        index = PhraseIndex()
+        for kind, cues in (
+            ("thematic", self.thematic_cues),
+            ("open", self.open_field_cues),
+            ("careers", self.career_cues),
+        ):
+            for cue in cues:
+                index.add(_compile(cue, "[purpose]"), kind)
         return index
 
     @cached_property

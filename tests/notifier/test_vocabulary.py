@@ -17,6 +17,8 @@ TOPICS = {
     "credito-liquidita", "startup", "ingredienti-biotech", "qualita-regolatorio",
 }  # fmt: skip
 BENEFICIARIES = {
+    "cluster",
+    "intermediario",
     "micro",
     "pmi",
     "grande-impresa",
