@@ -348,6 +348,10 @@ class MatchingConfig(BaseModel):
     #: rule. Switch off only to see what plain keyword matching would do.
     eligibility_rules: bool = True
     sector_rule: bool = True
+    #: Purpose before words (RULES B2): when a call's title names a topic in strong words
+    #: ("voucher formativo", "internazionalizzazione"), a member none of whose topics it is
+    #: is matched by its own keywords only, not by what the summary mentions on the way.
+    purpose_rule: bool = True
     #: Reasons kept per match (the alert shows the first one or two).
     max_reasons: int = Field(default=5, ge=1, le=50)
 

@@ -442,9 +442,17 @@ def _example(text: str, toks: Sequence[Token], start: int, window: int = 8) -> b
 
 def _denied(toks: Sequence[Token], hit: Hit) -> bool:
     """Whether the sentence denies or subordinates the applicant it names: "non sono ammesse
-    imprese", "escluse le grandi imprese", "SMEs are not eligible", "PMI … solo come fornitrici"."""
+    imprese", "escluse le grandi imprese", "SMEs are not eligible", "PMI … solo come fornitrici",
+    "sono esclusi i soggetti che operano nel settore alloggio come alberghi"."""
     if _negated(toks, hit.start):
         return True
+    k = hit.start - 1
+    while k >= 0 and toks[k].stem != BOUNDARY:
+        k -= 1
+    for j in range(k + 1, min(k + 4, hit.start)):
+        # The sentence opens with "(sono invece) esclusi", "are excluded", "except": it denies.
+        if _starts(toks[j], _NEGATIONS) and not _starts(toks[j], _RESTRICTIVE):
+            return True
     before: list[str] = []
     for k in range(hit.start - 1, max(-1, hit.start - 4), -1):
         if toks[k].stem == BOUNDARY:
@@ -460,6 +468,18 @@ def _denied(toks: Sequence[Token], hit: Hit) -> bool:
     if any(w in _NOT for w in after[:2]) and any(w.startswith(_ELIGIBLE) for w in after):
         return True
     return any(w in _ONLY for w in after)
+
+
+#: First words of a sector cue that names a field of activity ("settore turistico"), not a kind
+#: of firm ("imprese agricole", "strutture ricettive").
+_FIELD_HEADS = (
+    "settor", "compart", "filier", "attivit", "commerci", "produzion", "trasformazion", "ristorazion",
+    "somministrazion", "ricettivit", "sistem", "sector", "industr",
+)  # fmt: skip
+
+
+def _sector_form(window: Sequence[Token], hit: Hit) -> str:
+    return "field" if _starts(window[hit.start], _FIELD_HEADS) else "noun"
 
 
 def applicants_of(
@@ -490,14 +510,26 @@ def applicants_of(
     generic: set[str] = set()
     text_sectors: set[str] = set()
     title_sectors: set[str] = set()
+    #: In eligibility text, per form ("noun": "imprese agricole"; "field": "settore turistico"):
+    #: the reserved sectors named, and whether an open one (manufacturing) is named beside them.
+    listed_sectors: dict[str, set[str]] = {"noun": set(), "field": set()}
+    listed_open: set[str] = set()
     open_sector = False
     evidence: dict[str, str] = {}
 
     def collect(hits: list[tuple[Hit, str, list[Token]]], *, structured: bool) -> None:
         nonlocal open_sector
-        for n, (hit, said, _window) in enumerate(hits):
+        for n, (hit, said, window) in enumerate(hits):
             kind, value, ben = cast(tuple[str, str, str], hit.payload)
+            if kind == "open-sector":
+                if structured:
+                    listed_open.add(_sector_form(window, hit))
+                else:
+                    open_sector = True
+                continue
             if kind == "sector":
+                if structured:
+                    listed_sectors[_sector_form(window, hit)].add(value)
                 text_sectors.add(value)
                 generic.update(COMPANY_TYPES)
                 evidence.setdefault(value, said)
@@ -516,6 +548,8 @@ def applicants_of(
             if ben == "*" and types >= COMPANY_TYPES:
                 open_sector = True  # "imprese di qualsiasi dimensione": every size, every sector
                 continue
+            if structured:
+                continue  # eligibility text: a sector named anywhere in it qualifies its firms
             # "imprese del settore turistico", "PMI operanti nel comparto agricolo": a generic
             # word qualified by a sector right after it is not open to every sector.
             qualified = False
@@ -557,7 +591,7 @@ def applicants_of(
                 evidence.setdefault(value, said)
     by_kind = "*" in listed and bool(listed & NON_COMPANY_KINDS)
     admits = others | (specific | generic if by_kind else specific or generic)
-    if "careers" in kinds and "open" not in kinds:
+    if "careers" in kinds and "firms" not in kinds:
         admits = frozenset({"ricerca"})
         evidence["ricerca"] = kinds["careers"]
 
@@ -573,7 +607,14 @@ def applicants_of(
         for s in ateco_sectors:
             evidence.setdefault(s, "ATECO " + ", ".join(ateco[:4]) + ("…" if len(ateco) > 4 else ""))
     else:
-        sectors = frozenset(title_sectors or (() if open_sector else text_sectors))
+        # A list of admitted activities that includes manufacturing is no reservation: "settore
+        # manifatturiero e/o turistico" (fields), "impresa artigiana / manifatturiera / edile"
+        # (kinds of firm); "imprese artigiane attive nei settori manifatturiero …" still is.
+        if any(listed_sectors.values()) and not open_sector:
+            reserved = {s for form, found in listed_sectors.items() if form not in listed_open for s in found}
+        else:
+            reserved = set() if open_sector else text_sectors
+        sectors = frozenset(title_sectors or reserved)
     return Applicants(admits=frozenset(admits), sectors=sectors, evidence=evidence)
 
 
@@ -683,8 +724,8 @@ def other_sector_of(fields: Mapping[str, FieldText], vocab: Vocabulary) -> tuple
 
 def programme_kind(fields: Mapping[str, FieldText], vocab: Vocabulary) -> dict[str, str]:
     """What the programme, title and beneficiary field say of the kind of call: the words
-    for "thematic" (a thematic R&I work programme), "open" (an instrument open to any field),
-    "careers" (research careers), each when said."""
+    for "thematic" (a thematic R&I work programme), "open" (open to any field), "firms" (an
+    instrument open to any field that funds firms), "careers" (research careers), when said."""
     found: dict[str, str] = {}
     for name in ("programme", "title", "_beneficiaries"):
         f = fields[name]
@@ -696,7 +737,7 @@ def programme_kind(fields: Mapping[str, FieldText], vocab: Vocabulary) -> dict[s
 def thematic_of(kinds: Mapping[str, str]) -> str | None:
     """The words that make the call a topic of a thematic R&I work programme (RULES B3), or
     None: for an instrument open to any field, or a call of no such programme."""
-    if "open" in kinds or "careers" in kinds:
+    if kinds.keys() & {"open", "careers", "firms"}:
         return None
     return kinds.get("thematic")
 

@@ -93,6 +93,7 @@ RULES = (
     "applicant-sector",
     "ateco",
     "thematic",
+    "purpose",
     "other-sector",
     "threshold",
 )
@@ -106,7 +107,8 @@ _score = itemgetter(1)
 @dataclass(frozen=True, slots=True)
 class Reason:
     """Why a call matched: ``kind`` is ``topic`` or ``keyword``; ``term`` what the call says;
-    ``field`` where; ``topic`` the topic id (None for a member's keyword)."""
+    ``field`` where; ``topic`` the topic id (None for a member's keyword). For the cluster's
+    staff, ``members``: ``term`` is how many members the call matched."""
 
     kind: str
     term: str
@@ -118,6 +120,10 @@ class Reason:
         term = " ".join(self.term.split())
         if len(term) > _MAX_TERM_CHARS:
             term = term[: _MAX_TERM_CHARS - 1] + "…"
+        if self.kind == "members":
+            if term == "1":
+                return "1 cluster member gets it" if lang == "en" else "lo riceve 1 membro del cluster"
+            return f"{term} cluster members get it" if lang == "en" else f"lo ricevono {term} membri del cluster"
         if lang == "en":
             where = FIELD_EN.get(self.field, f"in {self.field}")
             if self.kind == "topic" and self.topic:
@@ -316,6 +322,8 @@ class Matcher:
         for g, topics in enumerate(self._group_topics):
             for t in topics:
                 self._groups_of_topic.setdefault(t, []).append(g)
+        #: Profiles that speak for the cluster: they hear of every call a member hears of (B5).
+        self._staff = [n for n, c in enumerate(self.profiles) if "cluster" in c.types]
         self._profiles_of_keyword: dict[int, list[int]] = {}
         self._profiles_of_exclusion: dict[int, list[int]] = {}
         for n, c in enumerate(self.profiles):
@@ -337,9 +345,10 @@ class Matcher:
             repeat_weight=self.config.repeat_weight,
         )
 
-    def _topic_scores(self, facts: CallFacts) -> tuple[dict[str, _Part], set[str]]:
+    def _topic_scores(self, facts: CallFacts) -> tuple[dict[str, _Part], set[str], dict[str, str]]:
         """Topic → its capped score (split into text and description parts) and reasons, after
-        the other-sector rule; and the topics the rule silenced (they would have scored)."""
+        the other-sector and thematic rules; the topics those rules silenced (they would have
+        scored); and the call's purpose: topic → the strong words its title says it with."""
         off = self.config.sector_rule and (facts.other_sector is not None or facts.thematic is not None)
         cap = self.config.topic_cap
         out: dict[str, _Part] = {}
@@ -356,7 +365,13 @@ class Matcher:
                 part.text = min(part.text, cap)
                 part.description = min(part.description, cap - part.text)
                 out[topic] = part
-        return out, silenced - set(out)
+        purpose: dict[str, str] = {}
+        if self.config.purpose_rule:
+            for topic in out:
+                for ev in facts.topics[topic]:
+                    if ev.field == "title" and ev.strength != "weak":
+                        purpose.setdefault(topic, ev.surface)
+        return out, silenced - set(out), purpose
 
     def _term_hits(
         self, facts: CallFacts, index: PhraseIndex, fields: Iterable[str]
@@ -461,14 +476,18 @@ class Matcher:
         config = self.config
         threshold = config.threshold
         desc_cap = config.description_cap
-        topic_scores, _silenced = self._topic_scores(facts)
+        topic_scores, _silenced, purpose = self._topic_scores(facts)
 
-        # Topic scores per group: floats only; reasons are built for groups that match.
+        # Topic scores per group: floats only; reasons are built for groups that match. When
+        # the title says the call's purpose, groups none of whose topics it is get no topic score.
         group_acc: dict[int, list[float]] = {}
         groups_of_topic = self._groups_of_topic
+        group_topics = self._group_topics
         for topic, part in topic_scores.items():
             t, d = part.text, part.description
             for g in groups_of_topic.get(topic, ()):
+                if purpose and purpose.keys().isdisjoint(group_topics[g]):
+                    continue
                 acc = group_acc.get(g)
                 if acc is None:
                     group_acc[g] = [t, d]
@@ -620,10 +639,36 @@ class Matcher:
                         c.member_id, round(total, 2), reasons_with(g if g in group_acc else -1, own_evidence)
                     )
                 )
+        if self._staff and out:
+            self._add_staff(out, source, budget)
         # Best score first, then member id: two sorts with C-level keys (stable).
         out.sort(key=_member)
         out.sort(key=_score, reverse=True)
         return out
+
+    def _add_staff(self, out: list[Match], source: str, budget: Decimal | None) -> None:
+        """Staff profiles not matched on their own get the call when a member got it: the
+        best member match's score, the number of members and its first reasons."""
+        staff = {self.profiles[n].member_id for n in self._staff}
+        members = [m for m in out if m.member_id not in staff]
+        if not members:
+            return
+        best = max(members, key=_score)
+        have = {m.member_id for m in out}
+        why = (Reason("members", str(len(members)), "members"), *best.reasons[: self.config.max_reasons - 1])
+        for n in self._staff:
+            c = self.profiles[n]
+            if c.member_id in have or self._rule_of_profile(c, source, budget) is not None:
+                continue
+            out.append(Match(c.member_id, best.score, why))
+
+    def _rule_of_profile(self, c: _Compiled, source: str, budget: Decimal | None) -> str | None:
+        """The profile's own filters that hold whatever the call says: sources and budget."""
+        if c.sources and source not in c.sources:
+            return "source"
+        if c.min_budget is not None and budget is not None and budget < c.min_budget:
+            return "budget"
+        return None
 
     def explain(self, call: CallView, member_id: int, *, now: datetime) -> Explanation:
         """Why this call matched the member's profile, or the first rule that excluded it."""
@@ -647,12 +692,40 @@ class Matcher:
         return [(self.profiles[n].member_id, self._explain(facts, call, n)) for n in sorted(touched)]
 
     def _explain(self, facts: CallFacts, call: CallView, n: int) -> Explanation:
+        own = self._explain_own(facts, call, n)
+        if n not in self._staff or own.excluded_by in ("closed", "deadline-passed"):
+            return own
         c = self.profiles[n]
-        topic_scores, silenced = self._topic_scores(facts)
+        if self._rule_of_profile(c, call.source, facts.budget) is not None:
+            return own
+        staff = set(self._staff)
+        members = [
+            ex for m in range(len(self.profiles)) if m not in staff
+            for ex in (self._explain_own(facts, call, m),) if ex.matched
+        ]  # fmt: skip
+        if not members:
+            return own
+        best = max(members, key=lambda ex: ex.score)
+        if own.matched and own.score >= best.score:
+            return own
+        why = (Reason("members", str(len(members)), "members"), *best.reasons[: self.config.max_reasons - 1])
+        return Explanation(True, best.score, why, None, "", "", own.notes)
+
+    def _explain_own(self, facts: CallFacts, call: CallView, n: int) -> Explanation:
+        """The explanation from this profile's own topics and keywords alone."""
+        c = self.profiles[n]
+        topic_scores, silenced, purpose = self._topic_scores(facts)
+        off_purpose = bool(purpose) and purpose.keys().isdisjoint(c.topics)
         total = _Part()
+        #: Evidence the purpose rule set aside: shown when the call is refused, never scored.
+        aside: list[tuple[float, Reason]] = []
         for topic in c.topics:
             if topic in topic_scores:
-                total.merge(topic_scores[topic])
+                if off_purpose:
+                    silenced.add(topic)
+                    aside.extend(topic_scores[topic].evidence)
+                else:
+                    total.merge(topic_scores[topic])
         kw_weight = self.config.keyword_weight
         for term_id, (w, reason) in self._term_hits(facts, self._keyword_index, FIELDS).items():
             if term_id in c.keyword_ids:
@@ -663,7 +736,10 @@ class Matcher:
         notes = self._notes(facts)
 
         def refuse(rule: str, it: str, en: str) -> Explanation:
-            return Explanation(False, score, reasons, rule, it, en, notes)
+            shown = sorted(total.evidence + aside, key=lambda e: -e[0])
+            return Explanation(
+                False, score, tuple(r for _w, r in shown[: self.config.max_reasons]), rule, it, en, notes
+            )
 
         if facts.unavailable == "closed":
             return refuse("closed", "il bando è chiuso", "the call is closed")
@@ -695,6 +771,17 @@ class Matcher:
                     "della filiera e le parole chiave del membro, non temi trasversali come energia o digitale",
                     f"it is a research topic on one domain{said(facts.thematic, 'en')}: chain terms and the "
                     "member's own keywords count, not cross-cutting themes such as energy or digital",
+                )
+            if lost and off_purpose:
+                labels_it = ", ".join(self.vocab.topic_label(t, "it") for t in sorted(purpose))
+                labels_en = ", ".join(self.vocab.topic_label(t, "en") for t in sorted(purpose))
+                words = next(iter(purpose.values()))
+                return refuse(
+                    "purpose",
+                    f"il titolo dice lo scopo del bando ({labels_it}{said(words, 'it')}) e non è tra gli "
+                    "argomenti del membro: le altre parole della sintesi non bastano",
+                    f"the title says what the call is for ({labels_en}{said(words, 'en')}), which is not "
+                    "among the member's topics: other words of the summary are not enough",
                 )
             if lost and facts.other_sector is not None:
                 sector_id, words = facts.other_sector

@@ -207,11 +207,13 @@ class Vocabulary:
         self.thematic_cues = _strings(purpose, "thematic", "[purpose]", required=True)
         self.open_field_cues = _strings(purpose, "open_field", "[purpose]")
         self.career_cues = _strings(purpose, "research_careers", "[purpose]")
+        self.for_firms_cues = _strings(purpose, "for_firms", "[purpose]")
 
         elig = topics_doc.get("eligibility", {})
         self.eligibility_headings = _strings(elig, "headings", "[eligibility]", required=True)
         self.eligibility_inline = _strings(elig, "inline", "[eligibility]")
         self.eligibility_stops = _strings(elig, "stops", "[eligibility]")
+        self.open_sector_cues = _strings(elig, "open_sectors", "[eligibility]")
         self.section_tokens = int(elig.get("section_tokens", 80))
         self.inline_tokens = int(elig.get("inline_tokens", 25))
 
@@ -308,7 +310,7 @@ class Vocabulary:
     @cached_property
     def applicant_index(self) -> PhraseIndex:
         """Payloads: ("admits", "micro,pmi,...", beneficiary id, "*" for a specific [[applicant]]
-        or "" for words naming firms in general) and ("sector", id, "")."""
+        or "" for words naming firms in general), ("sector", id, "") and ("open-sector", "", "")."""
         index = PhraseIndex()
         for b in self.beneficiaries.values():
             for cue in b.cues:
@@ -322,6 +324,8 @@ class Vocabulary:
         for s in self.applicant_sectors.values():
             for cue in s.cues:
                 index.add(_compile(cue, f"applicant_sector {s.id}"), ("sector", s.id, ""))
+        for cue in self.open_sector_cues:
+            index.add(_compile(cue, "[eligibility] open_sectors"), ("open-sector", "", ""))
         return index
 
     @cached_property
@@ -339,12 +343,14 @@ class Vocabulary:
     @cached_property
     def purpose_index(self) -> PhraseIndex:
         """Payloads "thematic" (a thematic R&I work programme), "open" (an instrument open to
-        any field) and "careers" (research careers: open to any field, for research bodies)."""
+        any field), "firms" (an instrument open to any field that funds firms too) and "careers"
+        (research careers: open to any field, for research bodies)."""
         index = PhraseIndex()
         for kind, cues in (
             ("thematic", self.thematic_cues),
             ("open", self.open_field_cues),
             ("careers", self.career_cues),
+            ("firms", self.for_firms_cues),
         ):
             for cue in cues:
                 index.add(_compile(cue, "[purpose]"), kind)

@@ -13,7 +13,9 @@ from tests.fakes.matching_data import NOW, call, profile
 PACKAGING = profile(topics=["packaging", "internazionalizzazione", "digitale"], beneficiaries=["pmi"])
 DIGITAL = profile(topics=["digitale", "ricerca-innovazione"], beneficiaries=["grande-impresa"])
 CREDIT = profile(topics=["credito-liquidita"], beneficiaries=["micro"])
-UNIVERSITY = profile(topics=["ricerca-innovazione", "qualita-regolatorio"], beneficiaries=["ricerca"])
+UNIVERSITY = profile(
+    topics=["ricerca-innovazione", "qualita-regolatorio", "ingredienti-biotech"], beneficiaries=["ricerca"]
+)
 ARTISAN = profile(topics=["investimenti-produttivi"], keywords=["impresa artigiana"], beneficiaries=["micro"])
 MAKER = profile(topics=["investimenti-produttivi", "internazionalizzazione"], beneficiaries=["pmi"])
 
@@ -204,3 +206,45 @@ def test_any_size_is_not_a_sector_reservation() -> None:
                        "artigiane, di servizi all’industria e centri di ricerca",),
     )  # fmt: skip
     assert verdict(c, profile(topics=["ricerca-innovazione"], beneficiaries=["grande-impresa"])) is None
+
+
+# --- 5. purpose before words (B2) ----------------------------------------------------------------
+
+
+def test_the_title_says_what_the_call_is_for() -> None:
+    # d076 (voucher formativo aziendale): training is the purpose; the productive processes and
+    # the digital transition of the summary are what the training is about.
+    c = call(
+        "Bando per la presentazione delle richieste di voucher formativo aziendale sulla linea competenze",
+        summary="Supportare l’adattamento delle imprese e dei lavoratori rispetto alle profonde trasformazioni dei "
+        "processi produttivi; competenze per la transizione digitale e l'innovazione tecnologica.",
+    )
+    maker = profile(topics=["digitale", "investimenti-produttivi"], beneficiaries=["pmi"])
+    trainer = profile(topics=["formazione-lavoro"], beneficiaries=["pmi"])
+    assert verdict(c, maker) == "purpose"
+    assert verdict(c, trainer) is None
+
+
+# --- 6. staff hear of what members hear of (B5) --------------------------------------------------
+
+
+def test_staff_get_every_call_a_member_gets() -> None:
+    # d084 (SSbD alternatives): the chemistry department's keywords match; the cluster's staff,
+    # whose own profile says "ingredients" only in passing there, get it with the count of members.
+    c = call(
+        "Development of safe and sustainable by design alternatives",
+        summary="Proof of concept of SSbD alternatives, e.g. surfactants, for the chemical industry.",
+        programme="Horizon Europe — Cluster 4 (Resilience)",
+    )
+    department = profile(topics=["ricerca-innovazione"], keywords=["safe and sustainable by design"],
+                         beneficiaries=["ricerca"])  # fmt: skip
+    staff = member_profile("staff", {"topics": ["ingredienti-biotech"], "beneficiaries": ["pmi"]})
+    matcher = Matcher([(1, department), (2, staff)])
+    matched = {m.member_id: m for m in matcher.match(c, now=NOW)}
+    assert set(matched) == {1, 2}
+    assert matched[2].reasons[0].kind == "members"
+    assert matched[2].reasons[0].line("it") == "lo riceve 1 membro del cluster"
+    ex = matcher.explain(c, 2, now=NOW)
+    assert ex.matched and ex.reasons[0].kind == "members"
+    # Alone, the staff profile would not have matched.
+    assert not Matcher([(2, staff)]).match(c, now=NOW)
