@@ -55,14 +55,14 @@ from notifier.matching.eligibility import (
     ateco_agrees,
     call_facts,
     describe_territory,
+    member_sectors,
     restricted_to,
     said,
-    member_sectors,
     territory_ok,
 )
-from notifier.profiles import Profile, member_profile
 from notifier.matching.text import PhraseIndex, TermError, compile_term
 from notifier.matching.vocabulary import Vocabulary, default_vocabulary
+from notifier.profiles import Profile, member_profile
 from storage.calls import CallView
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,9 @@ class Reason:
         if self.kind == "members":
             if term == "1":
                 return "1 cluster member gets it" if lang == "en" else "lo riceve 1 membro del cluster"
-            return f"{term} cluster members get it" if lang == "en" else f"lo ricevono {term} membri del cluster"
+            return (
+                f"{term} cluster members get it" if lang == "en" else f"lo ricevono {term} membri del cluster"
+            )
         if lang == "en":
             where = FIELD_EN.get(self.field, f"in {self.field}")
             if self.kind == "topic" and self.topic:
@@ -234,6 +236,25 @@ def _compile_terms(
             index.add(compiled, term_id)
         ids.append(term_id)
     return tuple(dict.fromkeys(ids))
+
+
+def best_reasons(evidence: Iterable[tuple[float, Reason]], limit: int) -> list[tuple[float, Reason]]:
+    """The strongest evidence, one item per subject (a topic once, with its best words; each
+    keyword once), at most ``limit``: what a person reads in "Perché"."""
+    out: list[tuple[float, Reason]] = []
+    seen: set[tuple[str, str]] = set()
+    for weight, reason in sorted(evidence, key=_weight, reverse=True):
+        subject = (
+            reason.kind,
+            reason.topic if reason.kind == "topic" and reason.topic else reason.term.casefold(),
+        )
+        if subject in seen:
+            continue
+        seen.add(subject)
+        out.append((weight, reason))
+        if len(out) >= limit:
+            break
+    return out
 
 
 def applicant_types(profile: Profile) -> frozenset[str]:
@@ -482,11 +503,13 @@ class Matcher:
         # the title says the call's purpose, groups none of whose topics it is get no topic score.
         group_acc: dict[int, list[float]] = {}
         groups_of_topic = self._groups_of_topic
-        group_topics = self._group_topics
+        on_purpose: set[int] | None = None
+        if purpose:
+            on_purpose = {g for t in purpose for g in groups_of_topic.get(t, ())}
         for topic, part in topic_scores.items():
             t, d = part.text, part.description
             for g in groups_of_topic.get(topic, ()):
-                if purpose and purpose.keys().isdisjoint(group_topics[g]):
+                if on_purpose is not None and g not in on_purpose:
                     continue
                 acc = group_acc.get(g)
                 if acc is None:
@@ -558,15 +581,13 @@ class Matcher:
         group_top: dict[int, list[tuple[float, Reason]]] = {}
         group_reasons: dict[int, tuple[Reason, ...]] = {}
 
+        # A topic shows once, with its best words: one candidate per topic, chosen once per call.
+        topic_best = {t: max(part.evidence, key=_weight) for t, part in topic_scores.items() if part.evidence}
+
         def top_of(g: int) -> list[tuple[float, Reason]]:
             top = group_top.get(g)
             if top is None:
-                evidence: list[tuple[float, Reason]] = []
-                if g >= 0:
-                    for topic in self._group_topics[g]:
-                        part = topic_scores.get(topic)
-                        if part is not None:
-                            evidence.extend(part.evidence)
+                evidence = [topic_best[t] for t in self._group_topics[g] if t in topic_best] if g >= 0 else []
                 evidence.sort(key=_weight, reverse=True)
                 top = group_top[g] = evidence[:max_reasons]
             return top
@@ -580,8 +601,7 @@ class Matcher:
         def reasons_with(g: int, own: list[tuple[float, Reason]]) -> tuple[Reason, ...]:
             top = group_top.get(g)
             merged = (top_of(g) if top is None else top) + own
-            merged.sort(key=_weight, reverse=True)
-            return tuple(map(_reason, merged[:max_reasons]))
+            return tuple(map(_reason, best_reasons(merged, max_reasons)))
 
         out: list[Match] = []
         append = out.append
@@ -730,16 +750,13 @@ class Matcher:
         for term_id, (w, reason) in self._term_hits(facts, self._keyword_index, FIELDS).items():
             if term_id in c.keyword_ids:
                 total.add(w * kw_weight, reason)
-        evidence = sorted(total.evidence, key=lambda e: -e[0])
-        reasons = tuple(r for _w, r in evidence[: self.config.max_reasons])
+        reasons = tuple(r for _w, r in best_reasons(total.evidence, self.config.max_reasons))
         score = round(self._total(total.text, total.description), 2)
         notes = self._notes(facts)
 
         def refuse(rule: str, it: str, en: str) -> Explanation:
-            shown = sorted(total.evidence + aside, key=lambda e: -e[0])
-            return Explanation(
-                False, score, tuple(r for _w, r in shown[: self.config.max_reasons]), rule, it, en, notes
-            )
+            shown = best_reasons(total.evidence + aside, self.config.max_reasons)
+            return Explanation(False, score, tuple(r for _w, r in shown), rule, it, en, notes)
 
         if facts.unavailable == "closed":
             return refuse("closed", "il bando è chiuso", "the call is closed")
@@ -960,7 +977,16 @@ def dry_run(
             for m in matcher.match(call, now=now):
                 rows.append(
                     _row(
-                        call, m.member_id, names[m.member_id], m.score, True, m.reasons, None, "", (), who[m.member_id]
+                        call,
+                        m.member_id,
+                        names[m.member_id],
+                        m.score,
+                        True,
+                        m.reasons,
+                        None,
+                        "",
+                        (),
+                        who[m.member_id],
                     )
                 )
         for row in rows:

@@ -144,9 +144,14 @@ def test_research_careers_are_for_research_bodies() -> None:
 
 def test_a_small_firm_of_unknown_size_may_apply_to_a_micro_firm_call() -> None:
     # d059 (Voucher 3I): "startup innovative e microimprese"; a PMI may be micro (A1, A4).
-    c = call("Voucher 3I – Investire in innovazione e brevetti", beneficiaries=("startup innovative e microimprese",))
+    c = call(
+        "Voucher 3I – Investire in innovazione e brevetti",
+        beneficiaries=("startup innovative e microimprese",),
+    )
     assert verdict(c, profile(topics=["ricerca-innovazione"], beneficiaries=["pmi"])) is None
-    assert verdict(c, profile(topics=["ricerca-innovazione"], beneficiaries=["grande-impresa"])) == "beneficiary"
+    assert (
+        verdict(c, profile(topics=["ricerca-innovazione"], beneficiaries=["grande-impresa"])) == "beneficiary"
+    )
 
 
 def test_the_funders_name_is_not_an_applicant() -> None:
