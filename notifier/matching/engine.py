@@ -508,8 +508,10 @@ class Matcher:
             on_purpose = {g for t in purpose for g in groups_of_topic.get(t, ())}
         for topic, part in topic_scores.items():
             t, d = part.text, part.description
+            # What a member makes (a chain topic) always counts; a theme only on purpose.
+            gated = on_purpose is not None and self.vocab.topics[topic].kind == "theme"
             for g in groups_of_topic.get(topic, ()):
-                if on_purpose is not None and g not in on_purpose:
+                if gated and g not in on_purpose:
                     continue
                 acc = group_acc.get(g)
                 if acc is None:
@@ -741,7 +743,7 @@ class Matcher:
         aside: list[tuple[float, Reason]] = []
         for topic in c.topics:
             if topic in topic_scores:
-                if off_purpose:
+                if off_purpose and self.vocab.topics[topic].kind == "theme":
                     silenced.add(topic)
                     aside.extend(topic_scores[topic].evidence)
                 else:

@@ -253,3 +253,14 @@ def test_staff_get_every_call_a_member_gets() -> None:
     assert ex.matched and ex.reasons[0].kind == "members"
     # Alone, the staff profile would not have matched.
     assert not Matcher([(2, staff)]).match(c, now=NOW)
+
+
+def test_what_a_member_makes_counts_whatever_the_purpose() -> None:
+    # A product-innovation call for the cosmetics supply chain reaches the packaging maker through
+    # its packaging words, though innovation (not one of its topics) is what the title says.
+    c = call(
+        "Innovazione di prodotto nella filiera cosmetica",
+        summary="Nuovi flaconi, vasetti e packaging riciclabile per i prodotti cosmetici.",
+    )
+    packaging = profile(topics=["packaging", "investimenti-produttivi"], beneficiaries=["pmi"])
+    assert verdict(c, packaging) is None
