@@ -140,6 +140,10 @@ class Reason:
         return {"kind": self.kind, "term": self.term, "field": self.field, "topic": self.topic}
 
 
+#: A rule's refusal: ``(rule, detail_it, detail_en)``.
+Refusal = tuple[str, str, str]
+
+
 class Match(NamedTuple):
     """One profile a call matches (a named tuple: a run makes many of them)."""
 
@@ -425,63 +429,98 @@ class Matcher:
     def _total(self, text: float, description: float) -> float:
         return text + min(self.config.description_cap, description)
 
-    def _rule(self, facts: CallFacts, c: _Compiled, call_source: str) -> tuple[str, str, str] | None:
+    def _rule(
+        self, facts: CallFacts, c: _Compiled, call_source: str, memo: dict[int, Refusal | None] | None = None
+    ) -> Refusal | None:
         """The first hard rule (after availability and exclusions) that refuses the call to this
-        profile: ``(rule, detail_it, detail_en)``; None when it passes."""
-        if c.sources and call_source not in c.sources:
-            return "source", f"fonte {call_source} non seguita", f"source {call_source} not followed"
-        if c.min_budget is not None and facts.budget is not None and facts.budget < c.min_budget:
-            amount = f"{facts.budget:,.0f}".replace(",", ".")
+        profile: ``(rule, detail_it, detail_en)``; None when it passes. Each rule is written
+        here once; ``memo`` (one per call, from the fast path) keeps each eligibility rule's
+        verdict per distinct profile value, so 5,000 profiles cost a few dozen decisions."""
+        refusal = self._own_filters(c, call_source, facts.budget)
+        if refusal is not None or not self.config.eligibility_rules:
+            return refusal
+        for key, rule in (
+            (c.territory_key, self._territory_rule),
+            (c.types_key, self._applicant_rule),
+            (c.sectors_key, self._sector_rule),
+            (c.ateco_key, self._ateco_rule),
+        ):
+            if memo is None:
+                refusal = rule(facts, c)
+            elif key in memo:
+                refusal = memo[key]
+            else:
+                refusal = memo[key] = rule(facts, c)
+            if refusal is not None:
+                return refusal
+        return None
+
+    @staticmethod
+    def _own_filters(c: _Compiled, source: str, budget: Decimal | None) -> Refusal | None:
+        """The profile's own filters, whatever the call says: its sources, its minimum budget."""
+        if c.sources and source not in c.sources:
+            return "source", f"fonte {source} non seguita", f"source {source} not followed"
+        if c.min_budget is not None and budget is not None and budget < c.min_budget:
+            amount = f"{budget:,.0f}".replace(",", ".")
             return (
                 "budget",
                 f"importo € {amount} sotto il minimo del profilo",
                 f"amount € {amount} below the profile's minimum",
             )
-        if not self.config.eligibility_rules:
-            return None
-        territory = facts.territory
-        if territory.restricted and not territory_ok(territory, c.region, c.province, self.vocab):
-            where = c.province or c.region
-            return (
-                "territory",
-                f"{restricted_to(territory, self.vocab, 'it')}; il membro è in {where}",
-                f"{restricted_to(territory, self.vocab, 'en')}; the member is in {where}",
-            )
-        applicants = facts.applicants
-        if applicants.admits and not (applicants.admits & c.types):
-            admitted = [
-                self.vocab.beneficiaries[t]
-                for t in sorted(applicants.admits)
-                if t in self.vocab.beneficiaries
-            ]
-            words = next(
-                (applicants.evidence[t] for t in sorted(applicants.admits) if applicants.evidence.get(t)), ""
-            )
-            return (
-                "beneficiary",
-                f"riservato a: {', '.join(b.label('it') for b in admitted)}{said(words, 'it')}",
-                f"only for: {', '.join(b.label('en') for b in admitted)}{said(words, 'en')}",
-            )
-        if applicants.sectors and not (applicants.sectors & c.sectors):
-            sectors = sorted(applicants.sectors)
-            words = next((applicants.evidence[s] for s in sectors if applicants.evidence.get(s)), "")
-            return (
-                "applicant-sector",
-                "riservato a "
-                + ", ".join(self.vocab.applicant_sectors[s].label("it") for s in sectors)
-                + said(words, "it"),
-                "only for "
-                + ", ".join(self.vocab.applicant_sectors[s].label("en") for s in sectors)
-                + said(words, "en"),
-            )
-        if facts.ateco and c.ateco and not any(ateco_agrees(a, b) for a in facts.ateco for b in c.ateco):
-            shown = ", ".join(facts.ateco[:6]) + ("…" if len(facts.ateco) > 6 else "")
-            return (
-                "ateco",
-                f"codici ATECO ammessi {shown}; il membro ha {', '.join(c.ateco)}",
-                f"admitted ATECO codes {shown}; the member has {', '.join(c.ateco)}",
-            )
         return None
+
+    def _territory_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
+        territory = facts.territory
+        if not territory.restricted or territory_ok(territory, c.region, c.province, self.vocab):
+            return None
+        where = c.province or c.region
+        return (
+            "territory",
+            f"{restricted_to(territory, self.vocab, 'it')}; il membro è in {where}",
+            f"{restricted_to(territory, self.vocab, 'en')}; the member is in {where}",
+        )
+
+    def _applicant_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
+        applicants = facts.applicants
+        if not applicants.admits or applicants.admits & c.types:
+            return None
+        admitted = [
+            self.vocab.beneficiaries[t] for t in sorted(applicants.admits) if t in self.vocab.beneficiaries
+        ]
+        words = next(
+            (applicants.evidence[t] for t in sorted(applicants.admits) if applicants.evidence.get(t)), ""
+        )
+        return (
+            "beneficiary",
+            f"riservato a: {', '.join(b.label('it') for b in admitted)}{said(words, 'it')}",
+            f"only for: {', '.join(b.label('en') for b in admitted)}{said(words, 'en')}",
+        )
+
+    def _sector_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
+        applicants = facts.applicants
+        if not applicants.sectors or applicants.sectors & c.sectors:
+            return None
+        sectors = sorted(applicants.sectors)
+        words = next((applicants.evidence[s] for s in sectors if applicants.evidence.get(s)), "")
+        labels = {
+            lang: ", ".join(self.vocab.applicant_sectors[s].label(lang) for s in sectors)
+            for lang in ("it", "en")
+        }
+        return (
+            "applicant-sector",
+            f"riservato a {labels['it']}{said(words, 'it')}",
+            f"only for {labels['en']}{said(words, 'en')}",
+        )
+
+    def _ateco_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
+        if not (facts.ateco and c.ateco) or any(ateco_agrees(a, b) for a in facts.ateco for b in c.ateco):
+            return None
+        shown = ", ".join(facts.ateco[:6]) + ("…" if len(facts.ateco) > 6 else "")
+        return (
+            "ateco",
+            f"codici ATECO ammessi {shown}; il membro ha {', '.join(c.ateco)}",
+            f"admitted ATECO codes {shown}; the member has {', '.join(c.ateco)}",
+        )
 
     def match(self, call: CallView, *, now: datetime) -> list[Match]:
         """The profiles this call matches, best score first.
@@ -509,9 +548,9 @@ class Matcher:
         for topic, part in topic_scores.items():
             t, d = part.text, part.description
             # What a member makes (a chain topic) always counts; a theme only on purpose.
-            gated = on_purpose is not None and self.vocab.topics[topic].kind == "theme"
+            allowed = on_purpose if self.vocab.topics[topic].kind == "theme" else None
             for g in groups_of_topic.get(topic, ()):
-                if gated and g not in on_purpose:
+                if allowed is not None and g not in allowed:
                     continue
                 acc = group_acc.get(g)
                 if acc is None:
@@ -537,47 +576,15 @@ class Matcher:
             for term_id in self._term_hits(facts, self._exclude_index, config.exclusion_fields):
                 excluded.update(self._profiles_of_exclusion.get(term_id, ()))
 
-        # Call-level facts the rules compare with, and one verdict per distinct profile value.
+        # Every rule is _rule's; the memo decides each distinct profile value once per call.
         source = call.source
         budget = facts.budget
-        rules = config.eligibility_rules
-        territory = facts.territory if rules and facts.territory.restricted else None
-        admits = facts.applicants.admits if rules else frozenset()
-        sectors = facts.applicants.sectors if rules else frozenset()
-        call_ateco = facts.ateco if rules else ()
-        verdict: dict[int, bool] = {}
+        memo: dict[int, Refusal | None] = {}
         profiles = self.profiles
+        rule = self._rule
 
         def eligible(c: _Compiled) -> bool:
-            if c.sources and source not in c.sources:
-                return False
-            if c.min_budget is not None and budget is not None and budget < c.min_budget:
-                return False
-            if territory is not None:
-                ok = verdict.get(c.territory_key)
-                if ok is None:
-                    ok = verdict[c.territory_key] = territory_ok(territory, c.region, c.province, self.vocab)
-                if not ok:
-                    return False
-            if admits:
-                ok = verdict.get(c.types_key)
-                if ok is None:
-                    ok = verdict[c.types_key] = bool(admits & c.types)
-                if not ok:
-                    return False
-            if sectors:
-                ok = verdict.get(c.sectors_key)
-                if ok is None:
-                    ok = verdict[c.sectors_key] = bool(sectors & c.sectors)
-                if not ok:
-                    return False
-            if call_ateco and c.ateco:
-                ok = verdict.get(c.ateco_key)
-                if ok is None:
-                    ok = verdict[c.ateco_key] = any(ateco_agrees(a, b) for a in call_ateco for b in c.ateco)
-                if not ok:
-                    return False
-            return True
+            return rule(facts, c, source, memo) is None
 
         max_reasons = config.max_reasons
         group_top: dict[int, list[tuple[float, Reason]]] = {}
@@ -616,30 +623,11 @@ class Matcher:
                 continue
             score = round(total, 2)
             reasons: tuple[Reason, ...] | None = None  # built for the first eligible member
-            # The per-profile checks of eligible(), inlined: this loop runs once per match.
             for n in group_members[g]:
                 if n in skip:
                     continue
                 c = profiles[n]
-                if c.sources and source not in c.sources:
-                    continue
-                if budget is not None and c.min_budget is not None and budget < c.min_budget:
-                    continue
-                if territory is not None:
-                    ok = verdict.get(c.territory_key)
-                    if ok is None:
-                        ok = verdict[c.territory_key] = territory_ok(
-                            territory, c.region, c.province, self.vocab
-                        )
-                    if not ok:
-                        continue
-                if admits:
-                    ok = verdict.get(c.types_key)
-                    if ok is None:
-                        ok = verdict[c.types_key] = bool(admits & c.types)
-                    if not ok:
-                        continue
-                if (sectors or (call_ateco and c.ateco)) and not eligible(c):
+                if not eligible(c):
                     continue
                 if reasons is None:
                     reasons = reasons_of(g)
@@ -680,17 +668,9 @@ class Matcher:
         why = (Reason("members", str(len(members)), "members"), *best.reasons[: self.config.max_reasons - 1])
         for n in self._staff:
             c = self.profiles[n]
-            if c.member_id in have or self._rule_of_profile(c, source, budget) is not None:
+            if c.member_id in have or self._own_filters(c, source, budget) is not None:
                 continue
             out.append(Match(c.member_id, best.score, why))
-
-    def _rule_of_profile(self, c: _Compiled, source: str, budget: Decimal | None) -> str | None:
-        """The profile's own filters that hold whatever the call says: sources and budget."""
-        if c.sources and source not in c.sources:
-            return "source"
-        if c.min_budget is not None and budget is not None and budget < c.min_budget:
-            return "budget"
-        return None
 
     def explain(self, call: CallView, member_id: int, *, now: datetime) -> Explanation:
         """Why this call matched the member's profile, or the first rule that excluded it."""
@@ -718,7 +698,7 @@ class Matcher:
         if n not in self._staff or own.excluded_by in ("closed", "deadline-passed"):
             return own
         c = self.profiles[n]
-        if self._rule_of_profile(c, call.source, facts.budget) is not None:
+        if self._own_filters(c, call.source, facts.budget) is not None:
             return own
         staff = set(self._staff)
         members = [
