@@ -194,11 +194,12 @@ class _Compiled:
     region: str
     province: str | None
     ateco: tuple[str, ...]
-    #: Small ints naming each eligibility dimension, so a call decides each distinct value once.
-    territory_key: int = 0
-    types_key: int = 0
-    sectors_key: int = 0
-    ateco_key: int = 0
+    #: Small ints naming each eligibility dimension (territory, types, sectors, ATECO), and their
+    #: combination, so a call decides each distinct value once.
+    rule_keys: tuple[int, int, int, int] = (0, 0, 0, 0)
+    class_key: int = 0
+    #: Whether the profile filters by source or budget.
+    own_filters: bool = False
 
 
 @dataclass(slots=True)
@@ -318,10 +319,6 @@ class Matcher:
                 province=profile.province,
                 ateco=tuple(profile.ateco),
             )
-            c.territory_key = intern("territory", (c.region, c.province))
-            c.types_key = intern("types", c.types)
-            c.sectors_key = intern("sectors", c.sectors)
-            c.ateco_key = intern("ateco", c.ateco)
             self.profiles.append(c)
         # Staff and admins speak for the cluster: a call reserved to the sector of any member
         # (artisans, packaging makers by ATECO) is theirs to know of too (RULES B5).
@@ -329,7 +326,15 @@ class Matcher:
         for c in self.profiles:
             if "cluster" in c.types:
                 c.sectors = every_sector
-                c.sectors_key = intern("sectors", c.sectors)
+        for c in self.profiles:
+            c.rule_keys = (
+                intern("territory", (c.region, c.province)),
+                intern("types", c.types),
+                intern("sectors", c.sectors),
+                intern("ateco", c.ateco),
+            )
+            c.class_key = intern("class", c.rule_keys)
+            c.own_filters = bool(c.sources) or c.min_budget is not None
         # Profiles with the same topics share their topic score: one addition per group.
         groups: dict[frozenset[str], int] = {}
         self._group_members: list[list[int]] = []
@@ -439,12 +444,14 @@ class Matcher:
         refusal = self._own_filters(c, call_source, facts.budget)
         if refusal is not None or not self.config.eligibility_rules:
             return refusal
-        for key, rule in (
-            (c.territory_key, self._territory_rule),
-            (c.types_key, self._applicant_rule),
-            (c.sectors_key, self._sector_rule),
-            (c.ateco_key, self._ateco_rule),
-        ):
+        return self._eligibility(facts, c, memo)
+
+    def _eligibility(
+        self, facts: CallFacts, c: _Compiled, memo: dict[int, Refusal | None] | None = None
+    ) -> Refusal | None:
+        """The eligibility rules, in order: territory, applicant type, sector, ATECO codes."""
+        rules = (self._territory_rule, self._applicant_rule, self._sector_rule, self._ateco_rule)
+        for key, rule in zip(c.rule_keys, rules, strict=True):
             if memo is None:
                 refusal = rule(facts, c)
             elif key in memo:
@@ -580,11 +587,21 @@ class Matcher:
         source = call.source
         budget = facts.budget
         memo: dict[int, Refusal | None] = {}
+        by_class: dict[int, bool] = {}
         profiles = self.profiles
-        rule = self._rule
+        own_filters = self._own_filters
+        rules_on = config.eligibility_rules
 
         def eligible(c: _Compiled) -> bool:
-            return rule(facts, c, source, memo) is None
+            # _rule's decision, with each eligibility class decided once per call.
+            if c.own_filters and own_filters(c, source, budget) is not None:
+                return False
+            if not rules_on:
+                return True
+            ok = by_class.get(c.class_key)
+            if ok is None:
+                ok = by_class[c.class_key] = self._eligibility(facts, c, memo) is None
+            return ok
 
         max_reasons = config.max_reasons
         group_top: dict[int, list[tuple[float, Reason]]] = {}
