@@ -102,6 +102,7 @@ from twisted.python.failure import Failure
 
 from crawler.config import CrawlConfig, FeedConfig, SourceConfig
 from crawler.extract import ExtractionError
+from storage.acts import Act
 from storage.records import CallRecord, CallStatus
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ KINDS = ("listing", "detail", "feed")
 
 #: Errors kept in a run's report; the count is always exact.
 MAX_ERRORS_KEPT = 50
+#: Bodies not understood kept in a run's report (see :meth:`SentinellaSpider.degrade`), and their size.
+MAX_KEPT_BODIES = 3
+MAX_KEPT_BODY = 20_000
 
 
 class ErrorList(list[str]):
@@ -479,6 +483,13 @@ class SentinellaSpider(scrapy.Spider):
         self.carried_ids: list[str] = []
         #: Source-specific figures for the run's report (rows listed, rows dropped as stale …).
         self.notes: dict[str, Any] = {}
+        #: Set when the source answered in a shape the parser does not know (see :meth:`degrade`).
+        self.not_understood: str | None = None
+        #: Acts about stored calls found this run (a decree, a new PDF on a call's page), applied
+        #: after the run's records are ingested (:func:`storage.acts.apply_acts`).
+        self.acts: list[Act] = []
+        #: Sources whose calls this source's acts may be linked to.
+        self.act_call_sources: tuple[str, ...] = ()
 
     # errors
 
@@ -490,6 +501,23 @@ class SentinellaSpider(scrapy.Spider):
         self.record_error(message)
         if self.fatal is None:
             self.fatal = message[:500]
+
+    def degrade(self, message: str, response: Response) -> None:
+        """The answer's shape is not the one the parser assumes: the run is degraded (nothing
+        ingested, no wrong change) and the body is kept in the run's report for inspection."""
+        self.record_error(f"answer not understood: {message}")
+        if self.not_understood is None:
+            self.not_understood = message[:500]
+        kept = self.notes.setdefault("kept_bodies", [])
+        if len(kept) < MAX_KEPT_BODIES:
+            kept.append(
+                {
+                    "url": response.url[:500],
+                    "status": response.status,
+                    "bytes": len(response.body),
+                    "body": response.body[:MAX_KEPT_BODY].decode("utf-8", "replace"),
+                }
+            )
 
     def kind_error(self, kind: str, message: str) -> None:
         """Record the error of a request of ``kind``: a detail costs that call only, any other

@@ -72,6 +72,8 @@ class CallView:
     first_seen: datetime
     last_seen: datetime
     last_changed: datetime
+    #: call | notice | partner_search (:data:`storage.records.KINDS`).
+    kind: str = "call"
 
     @property
     def final_deadline(self) -> datetime | None:
