@@ -27,7 +27,7 @@ key is ``(source, act_id)``, so a re-crawl or a replay after a crash changes not
    event on the call with the act alone. Either event reaches the members alerted of the call
    (``notifier.alerts``).
 3. an act linked to nothing stays a **notice** (``call_id`` NULL) for the staff digest
-   (:func:`unlinked_acts`).
+   (:func:`linked_notices` tells the digest which notice rows were linked).
 
 The deadline moved by an act is written on the row without touching its ``content_hash``, which
 stays the hash of what the call's own source last said: a re-crawl that finds the portal
@@ -49,8 +49,8 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, select, update
 
-from storage._bulk import conflict_insert
-from storage._rows import local, row_to_record
+from storage._bulk import chunks, conflict_insert
+from storage._rows import row_to_record
 from storage.db import Database
 from storage.groups import fold, title_key
 from storage.ingest import json_safe, write_lock
@@ -130,23 +130,6 @@ class Link:
     call_id: int
     confidence: str
     rule: str
-
-
-@dataclass(frozen=True, slots=True)
-class ActView:
-    """A recorded act, as the digest shows it."""
-
-    source: str
-    act_id: str
-    kind: str
-    title: str
-    url: str
-    published: datetime | None
-    call_id: int | None
-    confidence: str
-    rule: str
-    details: dict[str, Any]
-    recorded_at: datetime
 
 
 def apply_acts(
@@ -328,39 +311,20 @@ def _event(conn: Connection, call_id: int, kind: str, changes: dict[str, Any], n
 # --- reading -------------------------------------------------------------------------------------
 
 
-def unlinked_acts(db: Database, *, since: datetime, until: datetime) -> list[ActView]:
-    """Acts recorded in ``[since, until)`` that were linked to no call: the digest's notices."""
-    query = (
-        select(_acts)
-        .where(_acts.c.call_id.is_(None), _acts.c.recorded_at >= since, _acts.c.recorded_at < until)
-        .order_by(_acts.c.recorded_at, _acts.c.id)
-    )
-    return _views(db, query)
-
-
-def call_acts(db: Database, call_id: int) -> list[ActView]:
-    """The acts linked to one call, oldest first."""
-    return _views(db, select(_acts).where(_acts.c.call_id == call_id).order_by(_acts.c.id))
-
-
-def _views(db: Database, query: Any) -> list[ActView]:
+def linked_notices(db: Database, call_ids: Iterable[int]) -> set[int]:
+    """Among ``call_ids``, the notice rows whose act was linked to a call (the others are the
+    digest's notices: acts linked to nothing)."""
+    ids = sorted(set(call_ids))
+    found: set[int] = set()
     with db.engine.connect() as conn:
-        return [
-            ActView(
-                source=r.source,
-                act_id=r.act_id,
-                kind=r.kind,
-                title=r.title,
-                url=r.url,
-                published=local(r.published_at),
-                call_id=r.call_id,
-                confidence=r.confidence,
-                rule=r.rule,
-                details=dict(r.details or {}),
-                recorded_at=r.recorded_at,
+        for chunk in chunks(ids):
+            query = (
+                select(_calls.c.id)
+                .join(_acts, (_acts.c.source == _calls.c.source) & (_acts.c.act_id == _calls.c.source_id))
+                .where(_calls.c.id.in_(chunk), _acts.c.call_id.is_not(None))
             )
-            for r in conn.execute(query)
-        ]
+            found.update(int(row.id) for row in conn.execute(query))
+    return found
 
 
-__all__ = ["ACT_KINDS", "Act", "ActView", "ActsReport", "apply_acts", "call_acts", "find_call", "unlinked_acts"]
+__all__ = ["ACT_KINDS", "Act", "ActsReport", "apply_acts", "find_call", "linked_notices"]
