@@ -25,7 +25,15 @@ _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?]+$")
 
 #: Names of the sources, in the order a crawl of "all" runs them.
 #: ``burl`` comes last: its acts are linked to the calls the others stored.
-SOURCE_NAMES: tuple[str, ...] = ("lombardia", "sedia", "incentivi", "feeds", "unioncamere", "openinnovation", "burl")
+SOURCE_NAMES: tuple[str, ...] = (
+    "lombardia",
+    "sedia",
+    "incentivi",
+    "feeds",
+    "unioncamere",
+    "openinnovation",
+    "burl",
+)
 
 
 def validate_schedule(value: str) -> str:

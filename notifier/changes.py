@@ -155,8 +155,9 @@ _RULES = {
 
 
 def act_line(act: Mapping[str, Any], lang: str = "it") -> str:
-    """"Graduatoria o esiti pubblicati: <title> (BURL 01/09/2026; collegamento certo: codice del
-    bando)" — what the act is, where and when it was published, and how sure its link is."""
+    """One line on an act: what it is, where and when it was published, how sure its link is
+    ("Graduatoria o esiti pubblicati: <title> (BURL 01/09/2026; collegamento certo: codice del
+    bando)")."""
     en = lang == "en"
     words = ACT_WORDS.get(str(act.get("kind")), ACT_WORDS["altro"])
     title = " ".join(str(act.get("title") or "").split())[:300]

@@ -427,7 +427,9 @@ def _sort_by_relevance(items: Iterable[DigestCall]) -> list[DigestCall]:
 def _sections(
     new_items: Sequence[DigestCall], change_items: Sequence[DigestChange], limit: int
 ) -> tuple[SourceSection, ...]:
-    keys = sorted({(i.source, i.kind) for i in new_items} | {(c.call.source, c.call.kind) for c in change_items})
+    keys = sorted(
+        {(i.source, i.kind) for i in new_items} | {(c.call.source, c.call.kind) for c in change_items}
+    )
     # Calls first, then partner searches, then notices; by source within each.
     keys.sort(key=lambda k: (_KIND_ORDER.get(k[1], 9), k[0]))
     out = []

@@ -396,9 +396,9 @@ def facts(alert: Alert) -> AlertFacts:
             acts = [f.new for f in found if f.kind == "act" and isinstance(f.new, Mapping)]
             if acts:
                 headline_key = "ranking" if acts[0].get("kind") == "graduatoria" else "act"
+        change_lines = "\n".join(one_line(f.line(lang)) for f in found)
     elif kind == "new" and getattr(call, "kind", "call") == "partner_search":
         headline_key = "partner"
-        change_lines = "\n".join(one_line(f.line(lang)) for f in found)
     status = _STATUS[lang].get(str(call.status), "")
     opens = ""
     if call.opens is not None:

@@ -289,8 +289,10 @@ def _act_on_call(conn: Connection, act: Act, link: Link, *, now: datetime) -> tu
     }
     after = final_deadline(new_closes, precision, tuple(deadlines))
     before = final_deadline(old.closes, old.closes_precision, old.deadlines)
-    reopened = after is not None and after > now and (
-        old.status == CallStatus.CLOSED or (before is not None and before < now)
+    reopened = (
+        after is not None
+        and after > now
+        and (old.status == CallStatus.CLOSED or (before is not None and before < now))
     )
     if after is not None and after > now and old.status == CallStatus.CLOSED:
         values["status"] = CallStatus.OPEN.value

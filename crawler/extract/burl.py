@@ -95,7 +95,9 @@ def clean_body(body: bytes) -> bytes:
     return body.replace(b"\\u0000", b"").replace(b"\x00", b"")
 
 
-def read_search(body: bytes, url: str, fetched_at: datetime, *, errors: list[str] | None = None) -> SearchPage:
+def read_search(
+    body: bytes, url: str, fetched_at: datetime, *, errors: list[str] | None = None
+) -> SearchPage:
     """A ``ricercaAvanzata`` answer → its total and hits. Raises :class:`ShapeError` when the
     answer is not what :data:`ASSUMPTIONS` describe; a single unreadable hit is noted and skipped."""
     try:
@@ -106,8 +108,10 @@ def read_search(body: bytes, url: str, fetched_at: datetime, *, errors: list[str
         raise ShapeError(f"{ASSUMPTIONS['body']}: got a JSON {type(data).__name__}")
     total = _int(data.get("conteggioTotale"))
     if total is None:
-        raise ShapeError(f"{ASSUMPTIONS['total']}: got {str(data.get('conteggioTotale'))[:80]!r}"
-                         f" (keys: {', '.join(sorted(map(str, data))[:20])})")
+        raise ShapeError(
+            f"{ASSUMPTIONS['total']}: got {str(data.get('conteggioTotale'))[:80]!r}"
+            f" (keys: {', '.join(sorted(map(str, data))[:20])})"
+        )
     items = data.get("lista")
     if items is None and total == 0:
         items = []
@@ -135,7 +139,11 @@ def read_search(body: bytes, url: str, fetched_at: datetime, *, errors: list[str
                 published=published,
                 number=one_line(item.get("numero") or ""),
                 series=one_line(item.get("serie") or ""),
-                raw={k: item[k] for k in ("idBurl", "titolo", "dataPubblicazione", "numero", "serie") if k in item},
+                raw={
+                    k: item[k]
+                    for k in ("idBurl", "titolo", "dataPubblicazione", "numero", "serie")
+                    if k in item
+                },
             )
         )
     if items and not hits:

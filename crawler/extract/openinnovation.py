@@ -134,7 +134,11 @@ def extract_proposal(
     if pid is None:
         raise ShapeError(f"{ASSUMPTIONS['proposal_link']}: {url} is not a proposal page")
     title = one_line(" ".join(page.css("h1.collaborations-detail-title ::text").getall()))
-    title = title or one_line(page.css('meta[property="og:title"]::attr(content)').get()) or (card.title if card else "")
+    title = (
+        title
+        or one_line(page.css('meta[property="og:title"]::attr(content)').get())
+        or (card.title if card else "")
+    )
     if not title:
         raise ShapeError(f"{ASSUMPTIONS['detail']}: no title on {url}")
     type_nodes = page.css(".collaborations-detail-type")
@@ -167,7 +171,9 @@ def extract_proposal(
         summary=abstract[:1000],
         description=abstract,
         language="it",
-        status=CallStatus.UNKNOWN if end is None else (CallStatus.OPEN if end >= fetched_at else CallStatus.CLOSED),
+        status=CallStatus.UNKNOWN
+        if end is None
+        else (CallStatus.OPEN if end >= fetched_at else CallStatus.CLOSED),
         closes=closes,
         closes_precision=Precision.DATE if closes else None,
         programme=EEN,

@@ -110,7 +110,7 @@ def _labelled(lines: Sequence[str]) -> dict[str, str]:
         for name, label in _LABELS.items():
             if name in out or not label.match(line):
                 continue
-            head, sep, tail = line.partition(":")
+            _label, sep, tail = line.partition(":")
             value = tail.strip() if sep and tail.strip() else (lines[i + 1] if i + 1 < len(lines) else "")
             if value:
                 out[name] = value

@@ -124,7 +124,9 @@ def install_unioncamere(server: ReplayServer, **config: Any) -> UnioncamereConfi
     server.route("GET", UNIONCAMERE_LISTING, listing)
     for slug, file in UNIONCAMERE_PAGES.items():
         body = _page(server, UNIONCAMERE / file)
-        server.route("GET", UNIONCAMERE_DETAIL + slug, static(body, content_type=_HTML, last_modified=PAGES_UPDATED))
+        server.route(
+            "GET", UNIONCAMERE_DETAIL + slug, static(body, content_type=_HTML, last_modified=PAGES_UPDATED)
+        )
     return UnioncamereConfig(base_url=server.base_url, **config)
 
 
@@ -148,7 +150,9 @@ def install_openinnovation(server: ReplayServer, **config: Any) -> Openinnovatio
 
     server.route("GET", PROPOSALS, proposals)
     for path, file in PROPOSAL_PAGES.items():
-        server.route("GET", PROPOSALS + path, Reply(200, _page(server, OPENINNOVATION / file), {"Content-Type": _HTML}))
+        server.route(
+            "GET", PROPOSALS + path, Reply(200, _page(server, OPENINNOVATION / file), {"Content-Type": _HTML})
+        )
     calls = _page(server, OPENINNOVATION / "calls_listing_synthetic.html")
     server.route("GET", CALLS, Reply(200, calls, {"Content-Type": _HTML}))
     for slug, file in CALL_PAGES.items():

@@ -94,7 +94,9 @@ class Openinnovation(ListingDetailSpider):
         fresh = [card for card in cards if card.id not in self._proposals]
         if not fresh:
             if page == 1:
-                self.degrade("the first listing page links no proposal (assumption 'proposal_link')", response)
+                self.degrade(
+                    "the first listing page links no proposal (assumption 'proposal_link')", response
+                )
             return
         for card in fresh:
             self._proposals.add(card.id)

@@ -55,7 +55,18 @@ def test_defaults_are_the_real_endpoints_and_run_without_a_file() -> None:
         "eic",
         "cinea",
     ]
-    assert sources.enabled() == ["lombardia", "sedia", "incentivi", "feeds"]
+    assert sources.unioncamere.base_url == "https://www.unioncamerelombardia.it"
+    assert sources.openinnovation.base_url == "https://www.openinnovation.regione.lombardia.it"
+    assert sources.burl.api_url == "https://www.consultazioniburl.servizirl.it/ConsultazioneBurl/api"
+    assert sources.enabled() == [
+        "lombardia",
+        "sedia",
+        "incentivi",
+        "feeds",
+        "unioncamere",
+        "openinnovation",
+        "burl",
+    ]
     assert "Sentinella" in CrawlConfig().full_user_agent and "+https://" in CrawlConfig().full_user_agent
 
 
