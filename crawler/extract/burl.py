@@ -61,6 +61,12 @@ _DECREE = re.compile(
     r"[^0-9]{0,40}?\bn(?:\.|r\.|umero)?\s*(?P<num>\d{2,6})\s*(?:del|/)\s*(?P<rest>.{0,25})",
     re.I,
 )
+#: The bulletin's own form: "D.d.s. 12 marzo 2026 - n. 3456" (date first, then the number).
+_DECREE_DATED = re.compile(
+    r"(?:\bdecret\w*|\bd\.\s*d\.\s*(?:u\.\s*o\.|s\.|g\.)?|\bd\.\s*g\.\s*r\.|\bdgr|\bddg|\bdduo|\bdds)\s*"
+    r"(?P<date>\d{1,2}\s+[a-zà-ù]+\s+\d{4}|\d{1,2}[./-]\d{1,2}[./-]\d{4})\s*[-–—,]?\s*n(?:\.|r\.|umero)?\s*(?P<num>\d{2,6})\b",
+    re.I,
+)
 _QUOTED = re.compile(r"«\s*([^»]{6,300}?)\s*»|“\s*([^”]{6,300}?)\s*”|\"\s*([^\"]{6,300}?)\s*\"")
 #: Words that introduce the new closing date in a proroga or reopening.
 _NEW_DATE = re.compile(
@@ -199,6 +205,11 @@ def decrees(title: str) -> tuple[str, ...]:
             y = re.match(r"\s*(\d{4})\b", rest)
             year = y.group(1) if y else ""
         ref = f"{int(m.group('num'))}/{year}"
+        if ref not in out:
+            out.append(ref)
+    for m in _DECREE_DATED.finditer(title):
+        day = next(iter_dates(m.group("date")), None)
+        ref = f"{int(m.group('num'))}/{day.value.year if day else ''}"
         if ref not in out:
             out.append(ref)
     return tuple(out)

@@ -98,7 +98,14 @@ def test_unknown_keys_and_duplicate_feed_names_are_refused() -> None:
 
 def test_resolve_sources() -> None:
     config = SourcesConfig.model_validate({"lombardia": {"enabled": False}})
-    assert resolve_sources([], config) == ["sedia", "incentivi", "feeds"]
+    assert resolve_sources([], config) == [
+        "sedia",
+        "incentivi",
+        "feeds",
+        "unioncamere",
+        "openinnovation",
+        "burl",
+    ]
     assert resolve_sources(["feeds", "lombardia", "feeds"], config) == ["feeds", "lombardia"]
     with pytest.raises(ValueError, match="unknown source"):
         resolve_sources(["ted"], config)
