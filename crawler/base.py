@@ -270,7 +270,7 @@ class ObeyRobotsTxtMiddleware(RobotsTxtMiddleware):
 
 
 class RequestKindStatsMiddleware:
-    """Counts requests and body bytes per request kind (listing / detail / feed)."""
+    """Counts requests, body bytes and 304 answers per request kind (listing / detail / feed)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -284,6 +284,9 @@ class RequestKindStatsMiddleware:
         if kind and self.crawler.stats is not None:
             self.crawler.stats.inc_value(f"sentinella/{kind}/requests")
             self.crawler.stats.inc_value(f"sentinella/{kind}/bytes", len(response.body))
+            if response.status == 304:
+                # A conditional request answered "not modified": asked, but nothing fetched.
+                self.crawler.stats.inc_value(f"sentinella/{kind}/not_modified")
         return response
 
 
@@ -589,6 +592,45 @@ class SentinellaSpider(scrapy.Spider):
         # 304 is how "no change" arrives; without this Scrapy would drop it as an HTTP error.
         meta["handle_httpstatus_list"] = [304]
         return self.request(url, callback, kind=kind, headers=headers, meta=meta, **kwargs)
+
+    def listing_request(self, url: str, callback: Callable[..., Any], **kwargs: Any) -> Request:
+        """A listing page asked with the validators of its last read, when that read's entries
+        were kept (:meth:`keep_listing`): a 304 then gives them back (:meth:`kept_listing`).
+        A server that sends no validators gets plain GETs."""
+        known = self._kept_listing(url)
+        return self.conditional_request(
+            url,
+            callback,
+            etag=known.get("etag") if known else None,
+            last_modified=known.get("last_modified") if known else None,
+            kind="listing",
+            **kwargs,
+        )
+
+    def _kept_listing(self, url: str) -> dict[str, Any] | None:
+        known = (self.previous_state.get("listings") or {}).get(url)
+        return known if isinstance(known, dict) and isinstance(known.get("entries"), list) else None
+
+    def keep_listing(self, response: Response, entries: list[Any], **extra: Any) -> None:
+        """Keep what a listing page gave (JSON-safe ``entries``) with its validators, if any."""
+        etag, last_modified = self.validators(response)
+        if etag or last_modified:
+            listings = self.state.setdefault("listings", {})
+            listings[response.url] = {
+                "etag": etag,
+                "last_modified": last_modified,
+                "entries": entries,
+                **extra,
+            }
+
+    def kept_listing(self, response: Response) -> dict[str, Any] | None:
+        """For a 304 answer: what the page gave last time (kept again for the next run)."""
+        known = self._kept_listing(response.url)
+        if known is None:
+            self.fail(f"listing {response.url}: 304 to a request that was not conditional")
+            return None
+        self.state.setdefault("listings", {})[response.url] = known
+        return known
 
     @staticmethod
     def validators(response: Response) -> tuple[str | None, str | None]:

@@ -168,6 +168,7 @@ def crawl_source(
         kind: {
             "requests": int(stats.get(f"sentinella/{kind}/requests", 0)),
             "bytes": int(stats.get(f"sentinella/{kind}/bytes", 0)),
+            "not_modified": int(stats.get(f"sentinella/{kind}/not_modified", 0)),
         }
         for kind in KINDS
     }

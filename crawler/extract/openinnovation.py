@@ -75,6 +75,9 @@ class Card:
     expires: str = ""
     een_id: str = ""
 
+    def as_json(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
     def fingerprint(self) -> str:
         blob = "\x1f".join((self.title, self.type, self.expires, self.een_id))
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]

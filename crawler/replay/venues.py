@@ -7,7 +7,7 @@
   "lista"}`` with the NUL escapes of the recording. The shape is the one ``SOURCES-MORE.md``
   documents from third-party code: no answer was ever recorded.
 * :func:`install_unioncamere` — the listing by ``stato`` and the detail pages, each with a
-  Last-Modified (304 on a match); :func:`serve_unioncamere_ranking` swaps in the page of the
+  Last-Modified (304 on a match; every HTML page of the two sites is served so); :func:`serve_unioncamere_ranking` swaps in the page of the
   export call with a ranking PDF added.
 * :func:`install_openinnovation` — the proposals listing (``?page=1`` the cards, any other page
   the empty listing), three proposal pages (one built around the real fragments), the
@@ -27,7 +27,7 @@ from typing import Any
 
 from crawler.config import BurlConfig, OpeninnovationConfig, UnioncamereConfig
 from crawler.replay.regional import RECORDINGS
-from crawler.replay.server import RecordedRequest, ReplayServer, Reply, static
+from crawler.replay.server import Handler, RecordedRequest, ReplayServer, Reply, static
 
 BURL = RECORDINGS / "burl"
 UNIONCAMERE = RECORDINGS / "unioncamere"
@@ -65,6 +65,12 @@ _JSON = {"Content-Type": "application/json;charset=UTF-8"}
 
 def _page(server: ReplayServer, path: Path) -> bytes:
     return path.read_bytes().replace(PORTAL.encode(), server.base_url.encode())
+
+
+def _html(server: ReplayServer, path: Path) -> Handler:
+    """A page with a Last-Modified (304 on a match). Whether the real servers send validators is
+    not known; the spiders use them only when given, and work without."""
+    return static(_page(server, path), content_type=_HTML, last_modified=PAGES_UPDATED)
 
 
 class BurlSearch:
@@ -113,20 +119,17 @@ def install_burl(server: ReplayServer, *, search: BurlSearch | None = None, **co
 
 
 def install_unioncamere(server: ReplayServer, **config: Any) -> UnioncamereConfig:
-    listings = {status: _page(server, UNIONCAMERE / file) for status, file in UNIONCAMERE_LISTINGS.items()}
+    listings = {status: _html(server, UNIONCAMERE / file) for status, file in UNIONCAMERE_LISTINGS.items()}
 
     def listing(request: RecordedRequest) -> Reply:
         status = request.query.get("stato", [""])[0]
         if status not in listings:
             return Reply(404, b"not found", {"Content-Type": "text/plain"})
-        return Reply(200, listings[status], {"Content-Type": _HTML})
+        return listings[status](request)
 
     server.route("GET", UNIONCAMERE_LISTING, listing)
     for slug, file in UNIONCAMERE_PAGES.items():
-        body = _page(server, UNIONCAMERE / file)
-        server.route(
-            "GET", UNIONCAMERE_DETAIL + slug, static(body, content_type=_HTML, last_modified=PAGES_UPDATED)
-        )
+        server.route("GET", UNIONCAMERE_DETAIL + slug, _html(server, UNIONCAMERE / file))
     return UnioncamereConfig(base_url=server.base_url, **config)
 
 
@@ -141,21 +144,17 @@ def serve_unioncamere_ranking(server: ReplayServer, *, at: datetime) -> None:
 
 
 def install_openinnovation(server: ReplayServer, **config: Any) -> OpeninnovationConfig:
-    first = _page(server, OPENINNOVATION / "proposals_page1_synthetic.html")
-    empty = _page(server, OPENINNOVATION / "proposals_page2_synthetic.html")
+    first = _html(server, OPENINNOVATION / "proposals_page1_synthetic.html")
+    empty = _html(server, OPENINNOVATION / "proposals_page2_synthetic.html")
 
     def proposals(request: RecordedRequest) -> Reply:
         page = request.query.get("page", ["1"])[0]
-        return Reply(200, first if page == "1" else empty, {"Content-Type": _HTML})
+        return (first if page == "1" else empty)(request)
 
     server.route("GET", PROPOSALS, proposals)
     for path, file in PROPOSAL_PAGES.items():
-        server.route(
-            "GET", PROPOSALS + path, Reply(200, _page(server, OPENINNOVATION / file), {"Content-Type": _HTML})
-        )
-    calls = _page(server, OPENINNOVATION / "calls_listing_synthetic.html")
-    server.route("GET", CALLS, Reply(200, calls, {"Content-Type": _HTML}))
+        server.route("GET", PROPOSALS + path, _html(server, OPENINNOVATION / file))
+    server.route("GET", CALLS, _html(server, OPENINNOVATION / "calls_listing_synthetic.html"))
     for slug, file in CALL_PAGES.items():
-        body = _page(server, OPENINNOVATION / file)
-        server.route("GET", f"{CALLS}/{slug}", Reply(200, body, {"Content-Type": _HTML}))
+        server.route("GET", f"{CALLS}/{slug}", _html(server, OPENINNOVATION / file))
     return OpeninnovationConfig(base_url=server.base_url, **config)

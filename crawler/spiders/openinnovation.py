@@ -37,7 +37,8 @@ class Openinnovation(ListingDetailSpider):
       each proposal's page ``/<id>/<slug>``, only when what its card shows (title, type, expiry,
       EEN id) changed since the last read. Calls: ``GET <base_url><calls_path>`` and each linked
       ``/bandi-e-sperimentazioni/<slug>`` page once (fingerprint: its link text). No validators
-      were ever seen on this server, so no conditional requests.
+      were ever seen on this server: listing pages are asked with those of their last read only
+      if it gave some (their entries kept in the source state, so a 304 lists them again).
     Caveats
       The only real recording is four fragments of one proposal page (``tests/data/crawler/
       openinnovation``): detail selectors are real; that the listing uses the same card partial
@@ -64,25 +65,31 @@ class Openinnovation(ListingDetailSpider):
     def first_requests(self) -> Iterator[Request]:
         yield self._proposals_page(1)
         if self.config.calls_path:
-            yield self.request(
+            yield self.listing_request(
                 self.config.base_url + self.config.calls_path,
                 self.parse_listing_page,
-                kind="listing",
                 cb_kwargs={"what": "calls"},
             )
 
     def _proposals_page(self, page: int) -> Request:
         query = urlencode({"page": page})
-        return self.request(
+        return self.listing_request(
             f"{self.config.base_url}{self.config.proposals_path}?{query}",
             self.parse_listing_page,
-            kind="listing",
             cb_kwargs={"what": "proposals", "page": page},
         )
 
     def parse_listing(self, response: Response, **kwargs: Any) -> Iterable[Any]:
+        kept = self.kept_listing(response) if response.status == 304 else None
+        if response.status == 304 and kept is None:
+            return
         if kwargs["what"] == "calls":
-            for slug, url, text in parse_call_links(response.body, response.url, self.now):
+            if kept is not None:
+                links = [tuple(e) for e in kept["entries"]]
+            else:
+                links = parse_call_links(response.body, response.url, self.now)
+                self.keep_listing(response, [list(e) for e in links])
+            for slug, url, text in links:
                 key = f"bando:{slug}"
                 if self._not_calls.get(key) == text:
                     self.state["not_calls"][key] = text
@@ -90,7 +97,11 @@ class Openinnovation(ListingDetailSpider):
                 yield ListingEntry(key=key, fingerprint=text, detail_url=url, data={"what": "call"})
             return
         page: int = kwargs["page"]
-        cards = parse_proposals(response.body, response.url, self.now)
+        if kept is not None:
+            cards = [Card(**e) for e in kept["entries"]]
+        else:
+            cards = parse_proposals(response.body, response.url, self.now)
+            self.keep_listing(response, [card.as_json() for card in cards])
         fresh = [card for card in cards if card.id not in self._proposals]
         if not fresh:
             if page == 1:

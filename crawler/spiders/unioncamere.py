@@ -12,7 +12,7 @@ from crawler.base import ListingDetailSpider, ListingEntry
 from crawler.config import UnioncamereConfig
 from crawler.extract import ExtractionError
 from crawler.extract.burl import ShapeError
-from crawler.extract.unioncamere import STATUSES, extract_detail, parse_listing, pdf_acts
+from crawler.extract.unioncamere import STATUSES, Entry, Listing, extract_detail, parse_listing, pdf_acts
 from storage.records import CallRecord, CallStatus
 
 
@@ -27,7 +27,9 @@ class Unioncamere(ListingDetailSpider):
       without feeds, Milan behind a bot wall): their calls reach incentivi.gov.it.
     Access
       The TYPO3 listing ``GET <base_url><listing_path>?stato=N`` for each status in ``statuses``
-      (1 in apertura, 2 aperti), following a "next" link up to ``max_listing_pages``; then each
+      (1 in apertura, 2 aperti), following a "next" link up to ``max_listing_pages``, each page
+      asked with the validators of its last read when the server gave any (its entries kept in
+      the source state, so a 304 lists them again); then each
       listed call's page ``.../dettaglio-bando/<slug>``, asked every run with
       ``If-None-Match``/``If-Modified-Since`` from its last read (validators kept per slug in
       the source state): a 304 carries the call over. The PDFs linked on a page are its
@@ -58,10 +60,9 @@ class Unioncamere(ListingDetailSpider):
     def first_requests(self) -> Iterator[Request]:
         for status in self.config.statuses:
             query = urlencode({"stato": status})
-            yield self.request(
+            yield self.listing_request(
                 f"{self.config.base_url}{self.config.listing_path}?{query}",
                 self.parse_listing_page,
-                kind="listing",
                 cb_kwargs={"status": status, "page": 1},
             )
 
@@ -72,11 +73,19 @@ class Unioncamere(ListingDetailSpider):
 
     def parse_listing(self, response: Response, **kwargs: Any) -> Iterable[Any]:
         status, page = kwargs["status"], kwargs["page"]
-        try:
-            listing = parse_listing(response.body, response.url, self.now)
-        except ShapeError as exc:
-            self.degrade(f"listing stato={status} page {page}: {exc}", response)
-            return
+        if response.status == 304:
+            kept = self.kept_listing(response)
+            if kept is None:
+                return
+            listing = Listing(tuple(Entry(*e) for e in kept["entries"]), kept.get("next_url"))
+        else:
+            try:
+                listing = parse_listing(response.body, response.url, self.now)
+            except ShapeError as exc:
+                self.degrade(f"listing stato={status} page {page}: {exc}", response)
+                return
+            entries = [[e.slug, e.url, e.title] for e in listing.entries]
+            self.keep_listing(response, entries, next_url=listing.next_url)
         for entry in listing.entries:
             if entry.slug in self._listed:
                 continue
@@ -88,11 +97,8 @@ class Unioncamere(ListingDetailSpider):
                 data={"status": STATUSES.get(status, CallStatus.UNKNOWN)},
             )
         if listing.next_url and page < self.config.max_listing_pages:
-            yield self.request(
-                listing.next_url,
-                self.parse_listing_page,
-                kind="listing",
-                cb_kwargs={"status": status, "page": page + 1},
+            yield self.listing_request(
+                listing.next_url, self.parse_listing_page, cb_kwargs={"status": status, "page": page + 1}
             )
 
     def detail_request(self, entry: ListingEntry) -> Request:

@@ -328,10 +328,6 @@ def oi_real_fragments() -> bytes:
     ).encode("utf-8")
 
 
-def _card_json(card: openinnovation.Card) -> dict[str, Any]:
-    return {name: getattr(card, name) for name in card.__slots__}
-
-
 def oi_proposal(body: bytes, url: str, card: openinnovation.Card | None = None) -> dict[str, Any]:
     errors: list[str] = []
     record = openinnovation.extract_proposal(body, url, NOW, card=card, errors=errors)
@@ -343,11 +339,11 @@ def oi_listing_cards() -> dict[str, Any]:
     card = OPENINNOVATION / "openinnovation_collab2090_related_card_FRAGMENT.html"
     return {
         "proposals_page1": [
-            _card_json(c)
+            c.as_json()
             for c in openinnovation.parse_proposals(page1.read_bytes(), OI_PROPOSALS + "?page=1", NOW)
         ],
         "related_card_FRAGMENT": [
-            _card_json(c) for c in openinnovation.parse_proposals(card.read_bytes(), OI_2024_URL, NOW)
+            c.as_json() for c in openinnovation.parse_proposals(card.read_bytes(), OI_2024_URL, NOW)
         ],
     }
 

@@ -328,7 +328,7 @@ def test_every_source_end_to_end(sqlite_db: Database, site: Site) -> None:
     assert sum(second[n].bytes for n in older) < sum(first[n].bytes for n in older) * 0.2
     # The new sources: Unioncamere's pages answer 304, no proposal page is fetched again, the
     # BURL's acts are carried (its API has no validators: only the searches are repeated).
-    assert second["unioncamere"].kinds["detail"] == {"requests": 3, "bytes": 0}
+    assert second["unioncamere"].kinds["detail"] == {"requests": 3, "bytes": 0, "not_modified": 3}
     assert second["openinnovation"].kinds["detail"]["requests"] == 0
     assert (second["burl"].unchanged, second["burl"].kinds["detail"]["requests"]) == (5, 0)
 
