@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
-from crawler.extract import ExtractionError, note
+from crawler.extract import ShapeError, note
 from crawler.extract.acts import classify
 from crawler.parsing import iter_dates, one_line, parse_it_datetime, parse_time
 from storage.acts import Act
@@ -72,10 +72,6 @@ _QUOTED = re.compile(r"«\s*([^»]{6,300}?)\s*»|“\s*([^”]{6,300}?)\s*”|\"
 _NEW_DATE = re.compile(
     r"\b(?:(?:fino|sino)\s+al(?:le)?|entro\s+il|al|(?:entro\s+le\s+|alle\s+)?ore\s+[\d.:]+\s+del)\s+$", re.I
 )
-
-
-class ShapeError(ExtractionError):
-    """The answer breaks one of :data:`ASSUMPTIONS`: the run is degraded, the body kept."""
 
 
 @dataclass(frozen=True, slots=True)

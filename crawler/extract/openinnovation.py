@@ -27,8 +27,7 @@ from urllib.parse import urlsplit
 
 from parsel import Selector
 
-from crawler.extract import note
-from crawler.extract.burl import ShapeError
+from crawler.extract import ShapeError, note
 from crawler.parsing import html_lines, html_to_text, http_url, one_line, parse_amount, parse_it_date
 from storage.records import CallRecord, CallStatus, Precision, effective_deadline, local_midnight
 

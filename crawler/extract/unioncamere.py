@@ -24,9 +24,8 @@ from urllib.parse import urlsplit
 
 from parsel import Selector
 
-from crawler.extract import note
+from crawler.extract import ShapeError, note
 from crawler.extract.acts import classify
-from crawler.extract.burl import ShapeError
 from crawler.parsing import find_deadline, html_lines, http_url, one_line, parse_amount, parse_it_datetime
 from storage.acts import Act
 from storage.records import ROME, Attachment, CallRecord, CallStatus, Precision, final_deadline

@@ -12,7 +12,8 @@ from scrapy.http import Request, Response
 
 from crawler.base import JsonApiSpider
 from crawler.config import BurlConfig
-from crawler.extract.burl import ShapeError, act_of, act_record, read_search, request_body
+from crawler.extract import ShapeError
+from crawler.extract.burl import act_of, act_record, read_search, request_body
 from storage.records import ROME
 
 _HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}

@@ -10,7 +10,7 @@ from scrapy.http import Request, Response
 
 from crawler.base import ListingDetailSpider, ListingEntry
 from crawler.config import OpeninnovationConfig
-from crawler.extract.burl import ShapeError
+from crawler.extract import ShapeError
 from crawler.extract.openinnovation import (
     Card,
     extract_call_page,

@@ -10,8 +10,7 @@ from scrapy.http import Request, Response
 
 from crawler.base import ListingDetailSpider, ListingEntry
 from crawler.config import UnioncamereConfig
-from crawler.extract import ExtractionError
-from crawler.extract.burl import ShapeError
+from crawler.extract import ExtractionError, ShapeError
 from crawler.extract.unioncamere import STATUSES, Entry, Listing, extract_detail, parse_listing, pdf_acts
 from storage.records import CallRecord, CallStatus
 

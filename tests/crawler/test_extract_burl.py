@@ -8,9 +8,9 @@ from datetime import datetime
 
 import pytest
 
+from crawler.extract import ShapeError
 from crawler.extract.burl import (
     ASSUMPTIONS,
-    ShapeError,
     act_from_record,
     act_of,
     act_record,

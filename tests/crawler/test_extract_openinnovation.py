@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from crawler.extract.burl import ShapeError
+from crawler.extract import ShapeError
 from crawler.extract.openinnovation import extract_call_page, extract_proposal, parse_proposals
 from storage.records import ROME, CallStatus, Precision
 from tests.crawler.expected_cases import OI_2024_URL, OPENINNOVATION, Golden, golden_params, oi_real_fragments

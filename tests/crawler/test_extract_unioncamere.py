@@ -7,7 +7,7 @@ from datetime import datetime
 
 import pytest
 
-from crawler.extract.burl import ShapeError
+from crawler.extract import ShapeError
 from crawler.extract.unioncamere import ASSUMPTIONS, extract_detail, parse_listing, pdf_acts
 from storage.records import ROME, CallStatus
 from tests.crawler.expected_cases import UNIONCAMERE, UNIONCAMERE_DETAIL, Golden, golden_params
