@@ -250,7 +250,9 @@ def test_bad_feeds_are_errors_and_the_good_ones_are_stored(sqlite_db: Database, 
     summary = site.run(sqlite_db, ["feeds"])["feeds"]
     assert summary.outcome == "ok"
     assert summary.errors == 3
-    assert len(list_calls(sqlite_db, source="feeds")) == 3  # the MIMIT entries
+    stored = list_calls(sqlite_db, source="feeds", kinds=None)
+    assert len(stored) == 3  # the MIMIT entries: one call, two news items (an extension, a rate update)
+    assert sorted(c.kind for c in stored) == ["call", "notice", "notice"]
     joined = " | ".join(summary.error_messages)
     assert "eic" in joined and "not an RSS/Atom feed" in joined
     assert "cinea" in joined and "HTTP 500" in joined
