@@ -36,10 +36,22 @@ for a Lombard cosmetics firm. Precision comes from these rules, each with a name
     The call lists admitted ATECO codes and none agrees with the member's (when the member
     gave codes; "Tutti i settori economici" means no list).
 ``other-sector``
-    The call is about another sector (its title, or two cues in its keywords and summary: soil,
+    The call is about another sector (its title, or two cues in the source's tags: soil,
     vehicles, health care, ICT research ...) and names nothing of the cosmetics chain: then only
     chain topics' anchor words and the member's own keywords count, not cross-cutting themes
-    ("research", "digital") that every such call mentions.
+    ("research", "digital") that every such call mentions. A sector named in the summary is a
+    mention, not the subject (RULES B4).
+``thematic``
+    The call is a topic of a thematic EU research programme (Horizon Europe or 2020, a Joint
+    Undertaking, LIFE, Digital Europe, EMFAF: :func:`programme_kind`), not an instrument open to
+    any field (EIC, Eurostars, cascade open calls) nor a research-career one (MSCA, ERC, COST,
+    PRIN, Widening: for research bodies only). Its domain must be the member's: the same rule
+    as ``other-sector``, whatever the chain words (RULES B3).
+
+Applicants are read from eligibility text first (the beneficiary field, the "who can apply"
+parts of a description), as :func:`applicants_of` says: examples restrict nothing, a list of
+kinds of organisation is no size limit, the funder's name is no applicant, a sentence that opens
+with "sono esclusi" denies, a list of activities that includes manufacturing reserves nothing.
 
 Known limits: restrictions written only in attachments are not seen; a territory named in an
 unusual phrasing ("per le aziende del territorio orobico") is missed (the call then matches:
