@@ -231,8 +231,8 @@ def _place_hits(vocab: Vocabulary, text: str, toks: list[Token]) -> list[tuple[s
     accepted_kind = ""
     for hit in hits:
         kind, key = cast(tuple[str, str], hit.payload)
-        keys = frozenset(key.split(",")) if kind == "chamber" else frozenset([key])
-        is_region = kind in ("region", "region-adj")
+        keys = frozenset(key.split(",")) if kind in ("chamber", "area") else frozenset([key])
+        is_region = kind in ("region", "region-adj", "area")
         ambiguous = kind == "province" and any(vocab.provinces[k].ambiguous for k in keys)
         # Walk back over fillers ("Provincia *autonoma* di", "Camera di Commercio *Industria
         # Artigianato e Agricoltura* di") to the word that says what the name is.
@@ -242,6 +242,7 @@ def _place_hits(vocab: Vocabulary, text: str, toks: list[Token]) -> list[tuple[s
         prev = toks[i] if i >= 0 else None
         trigger_at = i
         accept = False
+        firm_before = any(_starts(toks[k], _FIRM_WORDS) for k in range(max(0, hit.start - 2), hit.start))
         j = accepted_end
         while 0 <= j < hit.start and _starts(toks[j], _FILLERS):
             j += 1
@@ -251,8 +252,8 @@ def _place_hits(vocab: Vocabulary, text: str, toks: list[Token]) -> list[tuple[s
             trigger_at = hit.start
         elif prev is None or prev.stem == BOUNDARY:
             accept = False
-        elif kind in ("region-adj", "province-adj"):
-            accept = any(_starts(toks[k], _FIRM_WORDS) for k in range(max(0, hit.start - 2), hit.start))
+        elif kind in ("region-adj", "province-adj") or (kind == "area" and firm_before):
+            accept = firm_before  # "PMI lombarde", "imprese del Mezzogiorno"
         elif _starts(prev, _TRIGGER_PROVINCE) or prev.word in ("cciaa", "comune", "comuni"):
             accept = True
         elif prev.stem == "commerc" and i >= 1 and toks[i - 1].stem.startswith("camer"):

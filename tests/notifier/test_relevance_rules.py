@@ -264,3 +264,18 @@ def test_what_a_member_makes_counts_whatever_the_purpose() -> None:
     )
     packaging = profile(topics=["packaging", "investimenti-produttivi"], beneficiaries=["pmi"])
     assert verdict(c, packaging) is None
+
+
+def test_an_area_of_regions_restricts_like_a_region() -> None:
+    # d011 (Macchinari Innovativi): "le PMI delle regioni del Meridione"; d037: "Regioni del Mezzogiorno".
+    for title, beneficiaries in (
+        ("Bando Macchinari Innovativi: il nuovo finanziamento per le PMI del Sud Italia", "PMI"),
+        (
+            "Bando Macchinari Innovativi 2020",
+            "La nuova misura si concentra sulle PMI delle regioni del Meridione",
+        ),
+    ):
+        c = call(
+            title, summary="Acquisto di macchinari, impianti e attrezzature.", beneficiaries=(beneficiaries,)
+        )
+        assert verdict(c, MAKER) == "territory"
