@@ -66,7 +66,7 @@ from notifier.matching.eligibility import (
     said,
     territory_ok,
 )
-from notifier.matching.text import PhraseIndex, TermError, compile_term
+from notifier.matching.text import PhraseIndex, TermError, compile_term, find_in
 from notifier.matching.vocabulary import Vocabulary, default_vocabulary
 from notifier.profiles import Profile, member_profile
 from storage.calls import CallView
@@ -358,6 +358,12 @@ class Matcher:
         for g, topics in enumerate(self._group_topics):
             for t in topics:
                 self._groups_of_topic.setdefault(t, []).append(g)
+        #: Keywords that are the name of a programme or instrument ("Horizon Europe", "EIC").
+        self._programme_keywords = {
+            term_id
+            for term, term_id in self._keyword_terms.items()
+            if any(surface.casefold() == term for _p, surface in find_in(self.vocab.purpose_index, term))
+        }
         #: Profiles that speak for the cluster: they hear of every call a member hears of (B5).
         self._staff = [n for n, c in enumerate(self.profiles) if "cluster" in c.types]
         self._profiles_of_keyword: dict[int, list[int]] = {}
@@ -408,6 +414,14 @@ class Matcher:
                     if ev.field == "title" and ev.strength != "weak":
                         purpose.setdefault(topic, ev.surface)
         return out, silenced - set(out), purpose
+
+    def _keyword_hits(self, facts: CallFacts) -> dict[int, tuple[float, Reason]]:
+        """The members' keywords found in the call. In a thematic research topic a keyword that
+        names a programme ("Horizon Europe") says nothing of the domain (RULES B3): left out."""
+        hits = self._term_hits(facts, self._keyword_index, FIELDS)
+        if facts.thematic is not None and self.config.sector_rule and self._programme_keywords:
+            return {k: v for k, v in hits.items() if k not in self._programme_keywords}
+        return hits
 
     def _term_hits(
         self, facts: CallFacts, index: PhraseIndex, fields: Iterable[str]
@@ -575,7 +589,7 @@ class Matcher:
         extra: dict[int, list[Any]] = {}
         if len(self._keyword_index):
             kw_weight = config.keyword_weight
-            for term_id, (w, reason) in self._term_hits(facts, self._keyword_index, FIELDS).items():
+            for term_id, (w, reason) in self._keyword_hits(facts).items():
                 weight = w * kw_weight
                 in_description = reason.field == "description"
                 for n in self._profiles_of_keyword.get(term_id, ()):
@@ -712,7 +726,7 @@ class Matcher:
         for topic in facts.topics:
             for g in self._groups_of_topic.get(topic, ()):
                 touched.update(self._group_members[g])
-        for term_id in self._term_hits(facts, self._keyword_index, FIELDS):
+        for term_id in self._keyword_hits(facts):
             touched.update(self._profiles_of_keyword.get(term_id, ()))
         return [(self.profiles[n].member_id, self._explain(facts, call, n)) for n in sorted(touched)]
 
@@ -752,7 +766,7 @@ class Matcher:
                 else:
                     total.merge(topic_scores[topic])
         kw_weight = self.config.keyword_weight
-        for term_id, (w, reason) in self._term_hits(facts, self._keyword_index, FIELDS).items():
+        for term_id, (w, reason) in self._keyword_hits(facts).items():
             if term_id in c.keyword_ids:
                 total.add(w * kw_weight, reason)
         reasons = tuple(r for _w, r in best_reasons(total.evidence, self.config.max_reasons))

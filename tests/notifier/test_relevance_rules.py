@@ -76,6 +76,13 @@ def test_the_programme_is_not_the_purpose() -> None:
     )
     member = profile(topics=["ricerca-innovazione"], keywords=["Horizon Europe"], beneficiaries=["ricerca"])
     assert explain(c, member, now=NOW).score == 0
+    # d091: nor is a member's keyword that names the programme, met in a thematic topic's summary.
+    c = call(
+        "Additional activities for the European Partnership of Agriculture of Data",
+        summary="The partnership, funded under Horizon Europe, will continue its data activities.",
+        programme="Horizon Europe — Cluster 6",
+    )
+    assert explain(c, member, now=NOW).score == 0
 
 
 # --- 3. applicants read as applicants (A1, A5, B5) -----------------------------------------------
