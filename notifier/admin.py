@@ -21,7 +21,7 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
 from notifier.channels import ConsoleChannel, DeliveryError, EmailChannel, TelegramChannel
 from notifier.config import EmailConfig, TelegramConfig
@@ -73,6 +73,17 @@ def notice_batch(
     return "\n\n".join(parts), included
 
 
+async def _telegram_ready(channel: TelegramChannel) -> bool:
+    """Whether the channel's bot answers; a rejected token or an unreachable API is logged (its
+    text masked: the library quotes the token) and the notices wait for another route."""
+    try:
+        await channel.bot.initialize()
+    except TelegramError as exc:
+        log.warning("admin notices not sent by Telegram: %s", channel.redact(f"{type(exc).__name__}: {exc}"))
+        return False
+    return True
+
+
 async def notify_admins(
     db: Database,
     channels: Mapping[str, Any],
@@ -99,9 +110,8 @@ async def notify_admins(
     delivered = 0
     attempted = 0
     tg = channels.get("telegram")
-    if isinstance(tg, TelegramChannel) and chats:
+    if isinstance(tg, TelegramChannel) and chats and await _telegram_ready(tg):
         bot = tg.bot
-        await bot.initialize()
         for chat, lang in chats.items():
             attempted += 1
             try:
@@ -114,7 +124,8 @@ async def notify_admins(
                     await bot.send_message(chat_id=chat, text=text)
                 delivered += 1
             except Exception as exc:  # one unreachable admin must not stop the others
-                log.warning("could not tell admin chat %s: %s", chat, type(exc).__name__)
+                log.warning("could not tell an admin chat: %s", type(exc).__name__)
+                log.debug("admin chat %s not told: %s", chat, tg.redact(str(exc)))
     mail = channels.get("email")
     if isinstance(mail, EmailChannel) and mails:
         for address, lang in mails.items():

@@ -794,14 +794,20 @@ class TelegramDigestSender:
 
         if recipient.telegram_chat_id is None:
             raise ValueError("no Telegram chat")
+        from telegram.error import TelegramError
+
         bot = self.channel.bot
-        await bot.initialize()  # idempotent
-        sent = await bot.send_message(
-            chat_id=recipient.telegram_chat_id,
-            text=render_digest_telegram(digest, language=recipient.language),
-            parse_mode=ParseMode.HTML,
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
-        )
+        try:
+            await bot.initialize()  # idempotent
+            sent = await bot.send_message(
+                chat_id=recipient.telegram_chat_id,
+                text=render_digest_telegram(digest, language=recipient.language),
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        except TelegramError as exc:
+            # The failure is reported and logged: its text must not quote the token.
+            raise RuntimeError(self.channel.redact(f"{type(exc).__name__}: {exc}")) from None
         return f"{recipient.telegram_chat_id}:{sent.message_id}"
 
 

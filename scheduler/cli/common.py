@@ -12,7 +12,8 @@ import functools
 import json
 import logging
 import sys
-from collections.abc import Callable, Iterable, Sequence
+import traceback
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -24,7 +25,8 @@ from rich.console import Console
 from rich.text import Text
 from sqlalchemy.engine import make_url
 
-from scheduler.settings import Settings, SettingsError, load_settings, make_clock
+from notifier.redaction import Redactor, install
+from scheduler.settings import SECRET_SETTINGS, Settings, SettingsError, load_settings, make_clock
 from storage.db import Database, DatabaseError, normalise_url
 
 P = ParamSpec("P")
@@ -55,12 +57,15 @@ class AppContext:
         self._settings: Settings | None = None
         self._db: Database | None = None
         self._clock: Callable[[], datetime] | None = None
+        #: Masks secrets in error lines and logs; knows the configured ones once settings load.
+        self.redact = Redactor()
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
             self._settings = load_settings(self.config_path)
-            configure_logging(self._settings.log_level, debug=self.debug)
+            self.redact = Redactor(secrets_of(self._settings))
+            configure_logging(self._settings.log_level, debug=self.debug, redact=self.redact)
         return self._settings
 
     @property
@@ -87,12 +92,14 @@ class AppContext:
             self._db = None
 
 
-def configure_logging(level: str, *, debug: bool = False) -> None:
+def configure_logging(level: str, *, debug: bool = False, redact: Redactor | None = None) -> None:
     logging.basicConfig(
         level=logging.DEBUG if debug else getattr(logging, level),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # Every record, whoever logs it (the daemon, the bot, a library), has its secrets masked.
+    install(redact or Redactor())
     # httpx logs every request URL at INFO, and every Bot API URL contains the bot token.
     for noisy in ("httpx", "httpcore", "telegram.request", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
@@ -106,31 +113,54 @@ def context(ctx: typer.Context) -> AppContext:
     return obj
 
 
+def _app_of(values: Iterable[object]) -> AppContext | None:
+    """The application context among a command's arguments.
+
+    Typer hands commands its own click context class, which is not ``typer.Context``: the
+    context is recognised by what it does (``find_root``), not by its class.
+    """
+    for value in values:
+        find_root = getattr(value, "find_root", None)
+        if callable(find_root):
+            obj = find_root().obj
+            if isinstance(obj, AppContext):
+                return obj
+    return None
+
+
 def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn known failures into a one-line message and exit code 1 (traceback only with --debug)."""
+    """Turn known failures into a one-line message and exit code 1 (traceback only with --debug).
+
+    Every line printed here, the ``--debug`` traceback included, goes through the redactor of
+    the command's context: a secret in an exception's text (a library quoting the bot token)
+    never reaches the terminal.
+    """
 
     @functools.wraps(fn)
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        apps = [context(a) for a in [*args, *kwargs.values()] if isinstance(a, typer.Context)]
-        debug = "--debug" in sys.argv or any(a.debug for a in apps)
+        app = _app_of([*args, *kwargs.values()])
+        debug = "--debug" in sys.argv or (app is not None and app.debug)
+
+        def redact(text: str) -> str:
+            return app.redact(text) if app is not None else Redactor()(text)
+
         try:
             return fn(*args, **kwargs)
         except (typer.Exit, typer.Abort, typer.BadParameter):
             raise
-        except (SettingsError, DatabaseError, CliError) as exc:
-            if debug:
-                raise
-            for line in str(exc).splitlines() or [type(exc).__name__]:
-                _error_line(redact(line, apps))
-            raise typer.Exit(1) from None
         except KeyboardInterrupt:
             err.print("interrupted")
             raise typer.Exit(130) from None
         except Exception as exc:
             if debug:
-                raise
+                sys.stderr.write(redact("".join(traceback.format_exception(exc))))
+                raise typer.Exit(1) from None
+            if isinstance(exc, (SettingsError, DatabaseError, CliError)):
+                for line in str(exc).splitlines() or [type(exc).__name__]:
+                    _error_line(redact(line))
+                raise typer.Exit(1) from None
             text = str(exc).strip().splitlines()
-            first = redact(text[0], apps) if text else ""
+            first = redact(text[0]) if text else ""
             _error_line(f"{type(exc).__name__}: {first} (run with --debug for details)")
             raise typer.Exit(1) from None
 
@@ -143,22 +173,12 @@ def _error_line(line: str) -> None:
 
 
 def secrets_of(settings: Settings) -> list[str]:
-    values = [settings.telegram.token, settings.telegram.webhook_secret_token, settings.email.password]
+    values = [getattr(getattr(settings, section), name) for section, name in SECRET_SETTINGS]
     found = [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
     password = make_url(normalise_url(settings.database_url)).password
     if password:
         found.append(str(password))
     return found
-
-
-def redact(text: str, apps: Sequence[AppContext]) -> str:
-    """The text with every configured secret (bot token, passwords) replaced by ``***``."""
-    for app in apps:
-        if app._settings is None:
-            continue
-        for secret in secrets_of(app._settings):
-            text = text.replace(secret, "***")
-    return text
 
 
 def parse_date_option(value: str | None, name: str) -> date | None:
