@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Table, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage._bulk import conflict_insert
 from storage.db import Database
-from storage.models import AuditLog, Feedback, Invitation, Member, Profile
+from storage.models import AuditLog, Feedback, Invitation, InvitationFailure, Member, Profile
 from storage.records import ROME
 
 _members = cast(Table, Member.__table__)
@@ -47,6 +47,7 @@ _profiles = cast(Table, Profile.__table__)
 _invitations = cast(Table, Invitation.__table__)
 _feedback = cast(Table, Feedback.__table__)
 _audit = cast(Table, AuditLog.__table__)
+_failures = cast(Table, InvitationFailure.__table__)
 
 ROLES = ("member", "staff", "admin")
 FEEDBACK_KINDS = ("interested", "not_for_us")
@@ -507,6 +508,40 @@ def redeem_invitation(
             )
         )
         return _member(conn.execute(select(_members).where(_members.c.id == member_id)).mappings().one())
+
+
+def invitation_brake(
+    db: Database, chat_id: int, *, now: datetime, window: timedelta, per_chat: int, overall: int
+) -> Literal["chat", "overall"] | None:
+    """Whether invitation codes from ``chat_id`` must wait: ``"chat"`` after ``per_chat`` failed
+    codes from it within ``window``, ``"overall"`` after ``overall`` failed codes from anyone
+    (guessing spread over many chats); None when the code may be tried."""
+    since = now - window
+    with db.engine.connect() as conn:
+        mine = conn.execute(
+            select(func.count())
+            .select_from(_failures)
+            .where(_failures.c.chat == chat_actor(chat_id), _failures.c.at > since)
+        ).scalar_one()
+        if mine >= per_chat:
+            return "chat"
+        everyone = conn.execute(
+            select(func.count()).select_from(_failures).where(_failures.c.at > since)
+        ).scalar_one()
+    return "overall" if everyone >= overall else None
+
+
+def record_invitation_failure(db: Database, chat_id: int, *, now: datetime, keep: timedelta) -> None:
+    """Count one failed code from ``chat_id``; failures older than ``keep`` are dropped."""
+    with db.engine.begin() as conn:
+        conn.execute(delete(_failures).where(_failures.c.at <= now - keep))
+        conn.execute(insert(_failures).values(chat=chat_actor(chat_id), at=now))
+
+
+def clear_invitation_failures(db: Database, chat_id: int) -> None:
+    """Forget the failed codes of a chat that has just joined."""
+    with db.engine.begin() as conn:
+        conn.execute(delete(_failures).where(_failures.c.chat == chat_actor(chat_id)))
 
 
 def list_invitations(db: Database, *, now: datetime, include_spent: bool = False) -> list[InvitationView]:
