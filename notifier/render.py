@@ -256,7 +256,8 @@ def tg_len(text: str) -> int:
 
 
 def safe_url(url: str | None) -> str | None:
-    """The URL if it is a plain http(s) link fit to put in an href or a button, else None."""
+    """The URL if it is a plain http(s) link fit to put in an href or a button, else None
+    (a URL with user-info is not: see :mod:`storage.sanitise`)."""
     if not url:
         return None
     url = url.strip()
@@ -267,6 +268,9 @@ def safe_url(url: str | None) -> str | None:
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if "@" in parts.netloc:
+        # "https://trusted.example@evil.example/": the reader sees one host, the link reaches another.
         return None
     return url
 

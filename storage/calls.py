@@ -181,11 +181,23 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+#: Longest search text accepted: no one types more, and SQLite refuses LIKE patterns past
+#: 50,000 bytes ("pattern too complex"); the same cap holds on PostgreSQL.
+MAX_SEARCH = 200
+
+
+class SearchTooLong(ValueError):
+    """The search text is longer than :data:`MAX_SEARCH`."""
+
+
 def search_calls(
     db: Database, text: str, *, open_only: bool = False, now: datetime | None = None, limit: int = 50
 ) -> list[CallView]:
     """Calls whose title, summary, description, programme or granting body contain ``text``
-    (case and accents ignored); title matches first, then the newest."""
+    (case and accents ignored); title matches first, then the newest. Raises
+    :class:`SearchTooLong` past :data:`MAX_SEARCH` characters."""
+    if len(text) > MAX_SEARCH:
+        raise SearchTooLong(f"search text too long: {len(text)} characters (at most {MAX_SEARCH})")
     open_at = _open_at(open_only, now)
     needle = fold(text)
     if not needle:

@@ -41,6 +41,7 @@ from storage._bulk import conflict_insert
 from storage.db import Database
 from storage.models import AuditLog, Feedback, Invitation, InvitationFailure, Member, Profile
 from storage.records import ROME
+from storage.sanitise import clean_text
 
 _members = cast(Table, Member.__table__)
 _profiles = cast(Table, Profile.__table__)
@@ -154,6 +155,20 @@ def _check_role(role: str) -> None:
 # --- members ----------------------------------------------------------------------------------
 
 
+#: Telegram chat ids fit in 52 bits (the Bot API says so); the column is a 64-bit integer.
+MAX_CHAT_ID = 2**52
+
+
+def _check_chat_id(chat_id: int | None) -> None:
+    if chat_id is not None and not -MAX_CHAT_ID <= chat_id <= MAX_CHAT_ID:
+        raise ValueError(f"telegram chat id out of range: {str(chat_id)[:24]}")
+
+
+def _clean(text: str, cap: int) -> str:
+    """A name or organisation as stored: no control characters, trimmed, capped."""
+    return clean_text(text).strip()[:cap]
+
+
 def _find(conn: Connection, *, email: str | None, chat_id: int | None) -> list[Mapping[Any, Any]]:
     conditions = []
     if email is not None:
@@ -189,9 +204,10 @@ def upsert_member(
     email = normalise_email(email)
     if email is None and telegram_chat_id is None:
         raise ValueError("a member needs an e-mail or a Telegram chat id")
-    values: dict[str, Any] = {"name": name.strip()[:MAX_NAME]}
+    _check_chat_id(telegram_chat_id)
+    values: dict[str, Any] = {"name": _clean(name, MAX_NAME)}
     if organisation is not _UNSET:
-        values["organisation"] = organisation.strip()[:MAX_ORGANISATION]
+        values["organisation"] = _clean(organisation, MAX_ORGANISATION)
     if role is not _UNSET:
         values["role"] = role
     if language is not _UNSET:
@@ -265,10 +281,10 @@ def update_member(
     changes: dict[str, Any] = {
         key: value
         for key, value in {
-            "name": name if name is _UNSET else name.strip()[:MAX_NAME],
+            "name": name if name is _UNSET else _clean(name, MAX_NAME),
             "organisation": organisation
             if organisation is _UNSET
-            else organisation.strip()[:MAX_ORGANISATION],
+            else _clean(organisation, MAX_ORGANISATION),
             "role": role,
             "email": email if email is _UNSET else normalise_email(email),
             "telegram_chat_id": telegram_chat_id,
@@ -283,6 +299,8 @@ def update_member(
     }
     if "role" in changes:
         _check_role(changes["role"])
+    if telegram_chat_id is not _UNSET:
+        _check_chat_id(telegram_chat_id)
     try:
         with db.engine.begin() as conn:
             if changes:
@@ -487,7 +505,7 @@ def redeem_invitation(
             member_id = conn.execute(
                 insert(_members)
                 .values(
-                    name=name.strip()[:MAX_NAME] or f"Telegram {chat_id}",
+                    name=_clean(name, MAX_NAME) or f"Telegram {chat_id}",
                     role=inv["role"],
                     telegram_chat_id=chat_id,
                     language=language,

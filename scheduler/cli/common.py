@@ -11,9 +11,10 @@ import dataclasses
 import functools
 import json
 import logging
+import re
 import sys
 import traceback
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 from enum import Enum
@@ -22,26 +23,46 @@ from typing import Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from rich.segment import Segment
 from rich.text import Text
 from sqlalchemy.engine import make_url
 
 from notifier.redaction import Redactor, install
 from scheduler.settings import SECRET_SETTINGS, Settings, SettingsError, load_settings, make_clock
 from storage.db import Database, DatabaseError, normalise_url
+from storage.sanitise import visible
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+
 # Markup off: scraped titles may contain "[...]", which must print as text. Soft wrap: a path or
 # a one-line error stays on one line, however long. (Console delivery prints panels, which soft
 # wrap would crop: it gets a console of its own, see console_for_delivery.)
-out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
+class SafeConsole(Console):
+    """A console that shows control characters instead of sending them to the terminal.
+
+    Text is cleaned when it is stored (``storage.sanitise``), but rows stored before that, or
+    by hand, may still hold an escape sequence (``ESC]52`` writes the clipboard, ``ESC[2J``
+    clears the screen) or a bidi override. Every piece of text printed, in tables and panels
+    too, has them replaced by visible stand-ins of the same width; the console's own styles
+    are untouched.
+    """
+
+    def _render_buffer(self, buffer: Iterable[Segment]) -> str:
+        return super()._render_buffer(
+            segment if segment.control else Segment(visible(segment.text), segment.style, segment.control)
+            for segment in buffer
+        )
+
+
+out = SafeConsole(highlight=False, soft_wrap=True, markup=False)
+err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 
 def console_for_delivery() -> Console:
     """A console for alerts and digests printed as they would be sent: wraps, never crops."""
-    return Console(highlight=False, markup=False)
+    return SafeConsole(highlight=False, markup=False)
 
 
 class CliError(Exception):
@@ -157,17 +178,18 @@ def handles_errors(fn: Callable[P, R]) -> Callable[P, R]:
                 raise typer.Exit(1) from None
             if isinstance(exc, (SettingsError, DatabaseError, CliError)):
                 for line in str(exc).splitlines() or [type(exc).__name__]:
-                    _error_line(redact(line))
+                    error_line(redact(line))
                 raise typer.Exit(1) from None
             text = str(exc).strip().splitlines()
             first = redact(text[0]) if text else ""
-            _error_line(f"{type(exc).__name__}: {first} (run with --debug for details)")
+            error_line(f"{type(exc).__name__}: {first} (run with --debug for details)")
             raise typer.Exit(1) from None
 
     return wrapper
 
 
-def _error_line(line: str) -> None:
+def error_line(line: str) -> None:
+    """One ``error: …`` line on stderr."""
     # Text, not markup: the message may quote scraped or user text.
     err.print(Text.assemble(("error:", "red"), " ", line))
 
@@ -209,8 +231,14 @@ def jsonable(value: Any) -> Any:
     return value
 
 
+#: Characters JSON leaves raw that a terminal may obey: DEL, C1 controls, bidi controls.
+_JSON_UNSAFE = re.compile("[\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
 def print_json(value: Any) -> None:
-    sys.stdout.write(json.dumps(jsonable(value), ensure_ascii=False, indent=2) + "\n")
+    """``value`` as JSON on stdout; control characters are escaped (``\\u001b``), never raw."""
+    text = json.dumps(jsonable(value), ensure_ascii=False, indent=2)
+    sys.stdout.write(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
 
 
 def fmt_dt(value: datetime | None, tz: Any, *, precision: str | None = None) -> str:
@@ -236,13 +264,19 @@ def short(text: str, width: int) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def read_text_arg(path: Path) -> Iterable[str]:
-    """Lines of a file, or of standard input for ``-``."""
+def read_lines_arg(path: Path) -> Iterator[bytes]:
+    """The lines of a file, or of standard input for ``-``, as bytes, read as they are needed.
+
+    Lines end at ``\n`` only: a U+2028 or a stray carriage return inside a line keeps it whole.
+    Decoding is the caller's, line by line, so one line that is not UTF-8 is that line's error.
+    """
     if str(path) == "-":
-        return sys.stdin
+        yield from sys.stdin.buffer
+        return
     if not path.is_file():
         raise CliError(f"no such file: {path}")
     try:
-        return path.read_text(encoding="utf-8").splitlines()
-    except UnicodeDecodeError as exc:
-        raise CliError(f"{path} is not UTF-8 text: {exc}") from None
+        with path.open("rb") as handle:
+            yield from handle
+    except OSError as exc:
+        raise CliError(f"cannot read {path}: {exc.strerror}") from None
