@@ -143,7 +143,9 @@ async def notify_admins(
                 await mail.send_message(message, address)
                 delivered += 1
             except DeliveryError as exc:
-                log.warning("could not e-mail admin notices: %s", exc)
+                # An SMTP reply may quote the address: personal data, DEBUG only.
+                log.warning("could not e-mail admin notices: %s", type(exc).__name__)
+                log.debug("admin notices to %s not sent: %s", address, exc)
         await mail.end_batch()
     if attempted == 0:
         console = next((c for c in channels.values() if isinstance(c, ConsoleChannel)), None)

@@ -906,7 +906,11 @@ async def send_digest(
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # one recipient's failure must not stop the digest
-                log.warning("digest to member %s by %s failed: %s", recipient.member_id, channel, exc)
+                # The reason may quote an address or a chat id: DEBUG only.
+                log.warning(
+                    "digest to member %s by %s failed: %s", recipient.member_id, channel, type(exc).__name__
+                )
+                log.debug("digest to member %s by %s failed: %s", recipient.member_id, channel, exc)
                 report.failed.append((recipient.member_id, channel, f"{type(exc).__name__}: {exc}"[:300]))
                 continue
             report.sent.append((recipient.member_id, channel, receipt))

@@ -112,7 +112,9 @@ async def on_error(update: object, context: Ctx) -> None:
     try:
         await reply(update, t(lang, "error.generic"))
     except TelegramError as exc:
-        log.warning("could not tell chat %s about the failure: %s", update.effective_chat.id, exc.message)
+        # Chat ids are personal data: DEBUG only.
+        log.warning("could not tell a chat about the failure: %s", exc.message)
+        log.debug("chat %s was not told about the failure", update.effective_chat.id)
 
 
 def build_application(
