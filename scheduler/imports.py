@@ -224,8 +224,10 @@ def parse_import_line(raw: bytes | str, *, now: datetime, tz: ZoneInfo) -> CallR
     except RecursionError:
         raise LineError("not valid JSON (nested too deeply)") from None
     record = parse_line(item, now=now, tz=tz)
-    # The raw column keeps the line as given (plain JSON: no Decimal).
-    return replace(record, raw={"import": json.loads(raw)})
+    # The raw column keeps the line as given, in plain JSON: a validated line is one flat object,
+    # so its Decimals (parsed exactly for the budget) become the floats json.loads would give.
+    plain = {k: float(v) if isinstance(v, Decimal) else v for k, v in item.items()}
+    return replace(record, raw={"import": plain})
 
 
 def read_import_lines(

@@ -21,6 +21,7 @@ is cleaned string by string, keys included.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -90,30 +91,29 @@ _TEXT_FIELDS = (
 _LIST_FIELDS = ("beneficiaries", "regions", "ateco_codes", "keywords", "support_forms")
 
 
+#: What ``json.dumps`` makes of a C0 control character or DEL (it escapes them).
+_ESCAPED_CONTROL = re.compile(r"\\u00[01][0-9a-fA-F]|\\u007[fF]")
+
+
 def _raw_is_clean(value: Any) -> bool:
-    if isinstance(value, str):
-        return not _UNSAFE.search(value)
-    if isinstance(value, Mapping):
-        return all(_raw_is_clean(k) and _raw_is_clean(v) for k, v in value.items())
-    if isinstance(value, (list, tuple)):
-        return all(_raw_is_clean(v) for v in value)
-    return True
+    try:
+        dumped = json.dumps(value, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return False  # not plain JSON: let the cleaning walk it (ingest reports the rest)
+    return not (_UNSAFE.search(dumped) or _ESCAPED_CONTROL.search(dumped))
 
 
 def _record_is_clean(record: CallRecord) -> bool:
-    for name in _TEXT_FIELDS:
-        if _UNSAFE.search(getattr(record, name)):
-            return False
+    texts = [getattr(record, name) for name in _TEXT_FIELDS]
     for name in _LIST_FIELDS:
-        if any(_UNSAFE.search(v) for v in getattr(record, name)):
-            return False
-    if any(_UNSAFE.search(link) or url_userinfo(link) for link in (record.url, *record.links)):
+        texts.extend(getattr(record, name))
+    urls = [record.url, *record.links, *(a.url for a in record.attachments)]
+    texts.extend(urls)
+    texts.extend(a.name for a in record.attachments)
+    texts.extend(d.label for d in record.deadlines)
+    if _UNSAFE.search("".join(texts)):
         return False
-    if any(
-        _UNSAFE.search(a.name) or _UNSAFE.search(a.url) or url_userinfo(a.url) for a in record.attachments
-    ):
-        return False
-    if any(_UNSAFE.search(d.label) for d in record.deadlines):
+    if any("@" in url and url_userinfo(url) for url in urls):
         return False
     return record.raw is None or _raw_is_clean(record.raw)
 
