@@ -25,6 +25,7 @@ from telegram.error import BadRequest, TelegramError
 
 from notifier.channels import ConsoleChannel, DeliveryError, EmailChannel, TelegramChannel
 from notifier.config import EmailConfig, TelegramConfig
+from notifier.redaction import Redactor
 from storage import notices
 from storage.db import Database
 from storage.members import list_members
@@ -105,6 +106,9 @@ async def notify_admins(
         elif admin.email:
             mails[admin.email] = admin.language
 
+    # A notice may quote a failure's text: whatever secret it carries is masked here too.
+    secrets = [v.get_secret_value() for v in (telegram.token, email.password) if v is not None]
+    redact = Redactor(secrets)
     # One message at a time: as many whole notices as fit; the rest go in the next round.
     _, batch = notice_batch(pending, "it", as_html=True)
     delivered = 0
@@ -117,11 +121,11 @@ async def notify_admins(
             try:
                 try:
                     text, _ = notice_batch(batch, lang, as_html=True)
-                    await bot.send_message(chat_id=chat, text=text, parse_mode="HTML")
+                    await bot.send_message(chat_id=chat, text=redact(text), parse_mode="HTML")
                 except BadRequest:
                     # Whatever Telegram could not parse, the plain text still says it.
                     text, _ = notice_batch(batch, lang)
-                    await bot.send_message(chat_id=chat, text=text)
+                    await bot.send_message(chat_id=chat, text=redact(text))
                 delivered += 1
             except Exception as exc:  # one unreachable admin must not stop the others
                 log.warning("could not tell an admin chat: %s", type(exc).__name__)
@@ -138,7 +142,7 @@ async def notify_admins(
             message["To"] = address
             message["Date"] = formatdate(now.timestamp(), localtime=False)
             message["Message-ID"] = make_msgid(domain="sentinella.local")
-            message.set_content(notice_batch(batch, lang)[0])
+            message.set_content(redact(notice_batch(batch, lang)[0]))
             try:
                 await mail.send_message(message, address)
                 delivered += 1
@@ -150,9 +154,9 @@ async def notify_admins(
     if attempted == 0:
         console = next((c for c in channels.values() if isinstance(c, ConsoleChannel)), None)
         if console is not None and not isinstance(tg, TelegramChannel) and not isinstance(mail, EmailChannel):
-            console.console.print(notice_batch(batch, "it")[0], markup=False)
+            console.console.print(redact(notice_batch(batch, "it")[0]), markup=False)
         for n in batch:
-            log.warning("admin notice (%s): %s", "problem" if n.active else "recovered", n.message)
+            log.warning("admin notice (%s): %s", "problem" if n.active else "recovered", redact(n.message))
         delivered = 1
     if delivered:
         notices.mark_notified(db, [n.key for n in batch], now=now)

@@ -179,3 +179,26 @@ def test_config_never_writes_a_masked_secret_and_refuses_one_read_back(tmp_path:
     result = plain("config")
     assert result.code == 1
     assert "telegram.token" in result.err and "placeholder" in result.err
+
+
+def test_admin_notices_quoting_the_token_are_masked(
+    cli: tuple[Sentinella, FakeBotAPI], tmp_path: Path
+) -> None:
+    """A notice raised from a failure's text (a crawl error quoting a Bot API URL, say)."""
+    from datetime import datetime
+
+    from storage import notices
+    from storage.db import Database
+    from storage.records import ROME
+
+    run, server = cli
+    db = Database(run.env["SENTINELLA_DATABASE_URL"])
+    notices.raise_notice(
+        db, "probe", f"request to https://api.telegram.org/bot{TOKEN}/getMe failed", now=datetime.now(ROME)
+    )
+    db.dispose()
+    result = run("dispatch")
+    to_admins = [m for m in server.sent_messages() if m.chat_id == 9001]
+    assert to_admins, "the admin notice was not sent"
+    assert not any(_has_token(str(m.params)) for m in to_admins)
+    assert not _has_token(result.both)
