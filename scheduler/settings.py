@@ -226,6 +226,17 @@ def _check_schedules(
         raise SettingsError("\n".join(problems))
 
 
+def _url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return None
+    return None if password is None else str(password)
+
+
 def _unknown_env(environ: Mapping[str, str]) -> list[str]:
     known = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields}
     problems = []
@@ -296,6 +307,12 @@ def _check_placeholders(
                 f"setting '{section}.{name}' {_where(loc, file_data, path, env)}: a masked placeholder, "
                 "not a secret; set the real value (or remove the line)"
             )
+    password = _url_password(settings.database_url)
+    if password is not None and MASKED.fullmatch(password):
+        where = _where(("database_url",), file_data, path, env)
+        problems.append(
+            f"setting 'database_url' {where}: the password is a masked placeholder; set the real one"
+        )
     if problems:
         raise SettingsError("\n".join(problems))
 

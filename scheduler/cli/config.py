@@ -56,8 +56,9 @@ def to_toml(settings: Settings) -> str:
     Unset optional values (None) are written as comments, so the file stays loadable.
     """
     data = _plain(settings.model_dump(mode="python"))
-    # A database URL may carry a password.
-    data["database_url"] = make_url(settings.database_url).render_as_string(hide_password=True)
+    # A database URL may carry a password: then the URL is a secret line too.
+    if make_url(settings.database_url).password:
+        data["database_url"] = _Secret(True)
     lines: list[str] = []
 
     def emit(table: dict[str, Any], prefix: str) -> None:
@@ -68,8 +69,10 @@ def to_toml(settings: Settings) -> str:
             lines.append(f"[{prefix}]")
         for key, value in scalars.items():
             if isinstance(value, _Secret):
-                env = ENV_PREFIX + "__".join([*prefix.split("."), key]).upper() if prefix else key.upper()
+                env = ENV_PREFIX + ("__".join([*prefix.split("."), key]) if prefix else key).upper()
                 state = "set, not shown" if value.is_set else "not set"
+                if key == "database_url":
+                    state = "holds a password, not shown"
                 lines.append(f"# {key} = (secret, {state}: write it here or in ${env})")
             elif value is None:
                 lines.append(f"# {key} = (not set)")

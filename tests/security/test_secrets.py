@@ -179,6 +179,16 @@ def test_config_never_writes_a_masked_secret_and_refuses_one_read_back(tmp_path:
     result = plain("config")
     assert result.code == 1
     assert "telegram.token" in result.err and "placeholder" in result.err
+    # A database password too: never printed, a masked one refused.
+    (tmp_path / "sentinella.toml").unlink()
+    with_password = Sentinella(
+        tmp_path, SENTINELLA_DATABASE_URL="postgresql://sentinella:db-pass-99@127.0.0.1:1/x"
+    )
+    result = with_password("config")
+    assert result.code == 0 and "db-pass-99" not in result.out and "***" not in result.out
+    masked = Sentinella(tmp_path, SENTINELLA_DATABASE_URL="postgresql://sentinella:***@127.0.0.1:1/x")
+    result = masked("config")
+    assert result.code == 1 and "database_url" in result.err and "placeholder" in result.err
 
 
 def test_admin_notices_quoting_the_token_are_masked(
