@@ -36,9 +36,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-# Markup off: scraped titles may contain "[...]", which must print as text. Soft wrap: a path or
-# a one-line error stays on one line, however long. (Console delivery prints panels, which soft
-# wrap would crop: it gets a console of its own, see console_for_delivery.)
 class SafeConsole(Console):
     """A console that shows control characters instead of sending them to the terminal.
 
@@ -46,7 +43,9 @@ class SafeConsole(Console):
     by hand, may still hold an escape sequence (``ESC]52`` writes the clipboard, ``ESC[2J``
     clears the screen) or a bidi override. Every piece of text printed, in tables and panels
     too, has them replaced by visible stand-ins of the same width; the console's own styles
-    are untouched.
+    are untouched. Rich has no public hook where every printed segment passes: this overrides
+    ``Console._render_buffer``, and the probe suite (``tests/security``) fails if an upgrade of
+    Rich stops calling it.
     """
 
     def _render_buffer(self, buffer: Iterable[Segment]) -> str:
@@ -56,6 +55,9 @@ class SafeConsole(Console):
         )
 
 
+# Markup off: scraped titles may contain "[...]", which must print as text. Soft wrap: a path or
+# a one-line error stays on one line, however long. (Console delivery prints panels, which soft
+# wrap would crop: it gets a console of its own, see console_for_delivery.)
 out = SafeConsole(highlight=False, soft_wrap=True, markup=False)
 err = SafeConsole(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
