@@ -159,7 +159,9 @@ _ICONS = {
     "reminder": "⏰",
 }
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+#: Control characters, C1 controls and bidi overrides/isolates: ingest removes them
+#: (``storage.sanitise``); rows stored before that are folded here too.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
 
 class CallLike(Protocol):

@@ -56,13 +56,14 @@ async def test_bot_shows_clean_titles_and_no_disguised_link(bot: Harness) -> Non
     assert "trusted.example" not in replies.text
 
 
-async def test_a_disguised_link_stored_earlier_is_not_shown(bot: Harness) -> None:
+async def test_hostile_text_and_links_stored_earlier_are_not_shown(bot: Harness) -> None:
     bot.add_member(4242)
     ingest(bot.db, [hostile_record()], now=bot.clock())
     with bot.db.engine.begin() as conn:  # a row from before the sanitiser
-        conn.execute(text("UPDATE calls SET url = :u"), {"u": DISGUISED})
+        conn.execute(text("UPDATE calls SET url = :u, title = :t"), {"u": DISGUISED, "t": TITLE})
     replies = await bot.send(4242, "/cerca flaconi")
     assert "flaconi" in replies.text and "evil.example" not in replies.text and "href" not in replies.text
+    assert not HOSTILE.search(replies.text)
 
 
 MEMBERS = """
