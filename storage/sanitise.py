@@ -14,9 +14,10 @@ refuse the line instead.
 control character by a visible stand-in of the same length, so a terminal shows it instead of
 obeying it.
 
-Known limits: a record that is clean stays the same object (the check is one regular
-expression per text field), so cleaning costs nothing on the common path; JSON kept in ``raw``
-is cleaned string by string, keys included.
+Cost: a clean record is returned as the same object after one regular-expression scan of its
+texts joined and one of its ``raw`` JSON (about 6 % of an import's CPU time); only a record with
+something to remove is rebuilt. Known limits: JSON kept in ``raw`` is cleaned string by string,
+keys included; homoglyphs (a Cyrillic "а" in a host name) are not this module's business.
 """
 
 from __future__ import annotations
