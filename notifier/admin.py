@@ -21,10 +21,11 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from telegram.error import BadRequest
+from telegram.error import BadRequest, TelegramError
 
 from notifier.channels import ConsoleChannel, DeliveryError, EmailChannel, TelegramChannel
 from notifier.config import EmailConfig, TelegramConfig
+from notifier.redaction import Redactor
 from storage import notices
 from storage.db import Database
 from storage.members import list_members
@@ -73,6 +74,17 @@ def notice_batch(
     return "\n\n".join(parts), included
 
 
+async def _telegram_ready(channel: TelegramChannel) -> bool:
+    """Whether the channel's bot answers; a rejected token or an unreachable API is logged (its
+    text masked: the library quotes the token) and the notices wait for another route."""
+    try:
+        await channel.bot.initialize()
+    except TelegramError as exc:
+        log.warning("admin notices not sent by Telegram: %s", channel.redact(f"{type(exc).__name__}: {exc}"))
+        return False
+    return True
+
+
 async def notify_admins(
     db: Database,
     channels: Mapping[str, Any],
@@ -94,27 +106,30 @@ async def notify_admins(
         elif admin.email:
             mails[admin.email] = admin.language
 
+    # A notice may quote a failure's text: whatever secret it carries is masked here too.
+    secrets = [v.get_secret_value() for v in (telegram.token, email.password) if v is not None]
+    redact = Redactor(secrets)
     # One message at a time: as many whole notices as fit; the rest go in the next round.
     _, batch = notice_batch(pending, "it", as_html=True)
     delivered = 0
     attempted = 0
     tg = channels.get("telegram")
-    if isinstance(tg, TelegramChannel) and chats:
+    if isinstance(tg, TelegramChannel) and chats and await _telegram_ready(tg):
         bot = tg.bot
-        await bot.initialize()
         for chat, lang in chats.items():
             attempted += 1
             try:
                 try:
                     text, _ = notice_batch(batch, lang, as_html=True)
-                    await bot.send_message(chat_id=chat, text=text, parse_mode="HTML")
+                    await bot.send_message(chat_id=chat, text=redact(text), parse_mode="HTML")
                 except BadRequest:
                     # Whatever Telegram could not parse, the plain text still says it.
                     text, _ = notice_batch(batch, lang)
-                    await bot.send_message(chat_id=chat, text=text)
+                    await bot.send_message(chat_id=chat, text=redact(text))
                 delivered += 1
             except Exception as exc:  # one unreachable admin must not stop the others
-                log.warning("could not tell admin chat %s: %s", chat, type(exc).__name__)
+                log.warning("could not tell an admin chat: %s", type(exc).__name__)
+                log.debug("admin chat %s not told: %s", chat, tg.redact(str(exc)))
     mail = channels.get("email")
     if isinstance(mail, EmailChannel) and mails:
         for address, lang in mails.items():
@@ -127,19 +142,21 @@ async def notify_admins(
             message["To"] = address
             message["Date"] = formatdate(now.timestamp(), localtime=False)
             message["Message-ID"] = make_msgid(domain="sentinella.local")
-            message.set_content(notice_batch(batch, lang)[0])
+            message.set_content(redact(notice_batch(batch, lang)[0]))
             try:
                 await mail.send_message(message, address)
                 delivered += 1
             except DeliveryError as exc:
-                log.warning("could not e-mail admin notices: %s", exc)
+                # An SMTP reply may quote the address: personal data, DEBUG only.
+                log.warning("could not e-mail admin notices: %s", type(exc).__name__)
+                log.debug("admin notices to %s not sent: %s", address, exc)
         await mail.end_batch()
     if attempted == 0:
         console = next((c for c in channels.values() if isinstance(c, ConsoleChannel)), None)
         if console is not None and not isinstance(tg, TelegramChannel) and not isinstance(mail, EmailChannel):
-            console.console.print(notice_batch(batch, "it")[0], markup=False)
+            console.console.print(redact(notice_batch(batch, "it")[0]), markup=False)
         for n in batch:
-            log.warning("admin notice (%s): %s", "problem" if n.active else "recovered", n.message)
+            log.warning("admin notice (%s): %s", "problem" if n.active else "recovered", redact(n.message))
         delivered = 1
     if delivered:
         notices.mark_notified(db, [n.key for n in batch], now=now)

@@ -60,6 +60,7 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from notifier.config import EmailConfig, TelegramConfig
+from notifier.redaction import Redactor
 from notifier.render import Alert, TelegramMessage, render_email, render_telegram, render_text
 
 log = logging.getLogger(__name__)
@@ -130,6 +131,7 @@ class TelegramChannel:
         quiet_token_logs()
         self.config = config
         self._token = config.token.get_secret_value() if config.token else ""
+        self.redact = Redactor([self._token])
         if bot is None:
             if not self._token:
                 raise ValueError("the Telegram channel needs a bot token")
@@ -142,9 +144,6 @@ class TelegramChannel:
         self._last_sent: dict[int, float] = {}
         #: How many sends fell back to plain text after a 400 "can't parse entities".
         self.plain_fallbacks = 0
-
-    def redact(self, text: str) -> str:
-        return text.replace(self._token, "***") if self._token else text
 
     async def _ensure_ready(self) -> None:
         if self._ready:

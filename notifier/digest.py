@@ -830,14 +830,20 @@ class TelegramDigestSender:
 
         if recipient.telegram_chat_id is None:
             raise ValueError("no Telegram chat")
+        from telegram.error import TelegramError
+
         bot = self.channel.bot
-        await bot.initialize()  # idempotent
-        sent = await bot.send_message(
-            chat_id=recipient.telegram_chat_id,
-            text=render_digest_telegram(digest, language=recipient.language),
-            parse_mode=ParseMode.HTML,
-            link_preview_options=LinkPreviewOptions(is_disabled=True),
-        )
+        try:
+            await bot.initialize()  # idempotent
+            sent = await bot.send_message(
+                chat_id=recipient.telegram_chat_id,
+                text=render_digest_telegram(digest, language=recipient.language),
+                parse_mode=ParseMode.HTML,
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            )
+        except TelegramError as exc:
+            # The failure is reported and logged: its text must not quote the token.
+            raise RuntimeError(self.channel.redact(f"{type(exc).__name__}: {exc}")) from None
         return f"{recipient.telegram_chat_id}:{sent.message_id}"
 
 
@@ -936,7 +942,11 @@ async def send_digest(
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # one recipient's failure must not stop the digest
-                log.warning("digest to member %s by %s failed: %s", recipient.member_id, channel, exc)
+                # The reason may quote an address or a chat id: DEBUG only.
+                log.warning(
+                    "digest to member %s by %s failed: %s", recipient.member_id, channel, type(exc).__name__
+                )
+                log.debug("digest to member %s by %s failed: %s", recipient.member_id, channel, exc)
                 report.failed.append((recipient.member_id, channel, f"{type(exc).__name__}: {exc}"[:300]))
                 continue
             report.sent.append((recipient.member_id, channel, receipt))

@@ -285,7 +285,8 @@ class MemberEntry(BaseModel):
     organisation: str = Field(default="", max_length=store.MAX_ORGANISATION)
     role: Literal["member", "staff", "admin"] = "member"
     email: str | None = None
-    telegram_chat_id: int | None = None
+    #: Telegram chat ids fit in 52 bits; anything longer is a typo (and overflows the column).
+    telegram_chat_id: int | None = Field(default=None, ge=-store.MAX_CHAT_ID, le=store.MAX_CHAT_ID)
     language: Literal["it", "en"] = "it"
     active: bool | None = None
     profile: Profile | None = None

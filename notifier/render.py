@@ -171,7 +171,9 @@ _ICONS = {
     "reminder": "⏰",
 }
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029]")
+#: Control characters, C1 controls and bidi overrides/isolates: ingest removes them
+#: (``storage.sanitise``); rows stored before that are folded here too.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
 
 class CallLike(Protocol):
@@ -268,7 +270,8 @@ def tg_len(text: str) -> int:
 
 
 def safe_url(url: str | None) -> str | None:
-    """The URL if it is a plain http(s) link fit to put in an href or a button, else None."""
+    """The URL if it is a plain http(s) link fit to put in an href or a button, else None
+    (a URL with user-info is not: see :mod:`storage.sanitise`)."""
     if not url:
         return None
     url = url.strip()
@@ -279,6 +282,9 @@ def safe_url(url: str | None) -> str | None:
     except ValueError:
         return None
     if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
+        return None
+    if "@" in parts.netloc:
+        # "https://trusted.example@evil.example/": the reader sees one host, the link reaches another.
         return None
     return url
 

@@ -10,7 +10,8 @@ Where values come from, strongest first:
 
 A wrong or unknown key fails at start-up with :class:`SettingsError`, whose message names the key
 and where it came from (the file, or the environment variable). Secrets are ``SecretStr``: they
-print as ``**********``.
+print as ``**********``, and a value that is only asterisks (a masked printout copied into the
+file) is refused.
 
 Every other package receives the typed sections it needs (``settings.crawl``, ``settings.sources``,
 ``settings.telegram`` …); none of them reads the environment.
@@ -19,6 +20,7 @@ Every other package receives the typed sections it needs (``settings.crawl``, ``
 from __future__ import annotations
 
 import os
+import re
 import time
 import tomllib
 from collections.abc import Callable, Mapping
@@ -28,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -50,6 +52,8 @@ from notifier.config import (
 
 ENV_PREFIX = "SENTINELLA_"
 DEFAULT_CONFIG = Path("sentinella.toml")
+#: The settings that hold secrets (section, name): masked in every printout of the settings.
+SECRET_SETTINGS = (("telegram", "token"), ("telegram", "webhook_secret_token"), ("email", "password"))
 #: Environment variables with our prefix that are not settings.
 NOT_SETTINGS = {"SENTINELLA_CONFIG", "SENTINELLA_TEST_POSTGRES_URL"}
 
@@ -222,6 +226,17 @@ def _check_schedules(
         raise SettingsError("\n".join(problems))
 
 
+def _url_password(url: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        password = make_url(url).password
+    except ArgumentError:
+        return None
+    return None if password is None else str(password)
+
+
 def _unknown_env(environ: Mapping[str, str]) -> list[str]:
     known = {f"{ENV_PREFIX}{name}".upper() for name in Settings.model_fields}
     problems = []
@@ -270,7 +285,36 @@ def load_settings(
         _toml_path.reset(path_token)
         _environ.reset(env_token)
     _check_schedules(settings, file_data, path, env)
+    _check_placeholders(settings, file_data, path, env)
     return settings
+
+
+#: What a secret looks like when it was copied from a masked printout: only asterisks.
+MASKED = re.compile(r"\*{3,}")
+
+
+def _check_placeholders(
+    settings: Settings, file_data: Mapping[str, Any], path: Path | None, env: Mapping[str, str]
+) -> None:
+    """A secret that reads like a mask (``"**********"``) is a copied printout, not a secret:
+    refused, so the daemon never tries it on the network and reports a misleading failure."""
+    problems = []
+    for section, name in SECRET_SETTINGS:
+        value = getattr(getattr(settings, section), name)
+        if isinstance(value, SecretStr) and MASKED.fullmatch(value.get_secret_value().strip()):
+            loc = (section, name)
+            problems.append(
+                f"setting '{section}.{name}' {_where(loc, file_data, path, env)}: a masked placeholder, "
+                "not a secret; set the real value (or remove the line)"
+            )
+    password = _url_password(settings.database_url)
+    if password is not None and MASKED.fullmatch(password):
+        where = _where(("database_url",), file_data, path, env)
+        problems.append(
+            f"setting 'database_url' {where}: the password is a masked placeholder; set the real one"
+        )
+    if problems:
+        raise SettingsError("\n".join(problems))
 
 
 def make_clock(settings: Settings) -> Callable[[], datetime]:

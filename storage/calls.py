@@ -192,6 +192,15 @@ def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
+#: Longest search text accepted: no one types more, and SQLite refuses LIKE patterns past
+#: 50,000 bytes ("pattern too complex"); the same cap holds on PostgreSQL.
+MAX_SEARCH = 200
+
+
+class SearchTooLong(ValueError):
+    """The search text is longer than :data:`MAX_SEARCH`."""
+
+
 def search_calls(
     db: Database,
     text: str,
@@ -203,7 +212,9 @@ def search_calls(
 ) -> list[CallView]:
     """Calls whose title, summary, description, programme or granting body contain ``text``
     (case and accents ignored); title matches first, then the newest. ``kinds`` as in
-    :func:`list_calls`."""
+    :func:`list_calls`. Raises :class:`SearchTooLong` past :data:`MAX_SEARCH` characters."""
+    if len(text) > MAX_SEARCH:
+        raise SearchTooLong(f"search text too long: {len(text)} characters (at most {MAX_SEARCH})")
     open_at = _open_at(open_only, now)
     needle = fold(text)
     if not needle:

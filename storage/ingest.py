@@ -3,7 +3,8 @@
 What it does with each :class:`~storage.records.CallRecord`, in batches of ``batch_size``, one
 transaction per batch:
 
-* caps it (:meth:`CallRecord.capped`) and hashes it (:meth:`CallRecord.content_hash`);
+* cleans its text (control characters, terminal escapes, bidi controls, user-info in URLs:
+  :mod:`storage.sanitise`), caps it (:meth:`CallRecord.capped`) and hashes it (:meth:`CallRecord.content_hash`);
 * fetches the stored ``(source, source_id, content_hash)`` of the whole batch in one query and
   sorts the batch into new, unchanged and changed calls;
 * **unchanged** calls: one ``UPDATE … SET last_seen`` for the batch, nothing else;
@@ -42,7 +43,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from itertools import islice
@@ -57,6 +58,7 @@ from storage.db import Database
 from storage.groups import DEFAULT_SOURCE_PRIORITY, NewCall, assign_groups, call_link_keys, fold, title_key
 from storage.models import Call, CallEvent, CallLink
 from storage.records import ROME, Attachment, CallRecord, CallStatus, Deadline, final_deadline
+from storage.sanitise import clean_record
 
 #: The fields whose change members are told about (the ``changed`` event's diff).
 DIFF_FIELDS: tuple[str, ...] = (
@@ -199,10 +201,27 @@ def touch_seen(
     return touched
 
 
-def _describe(record: object, position: int, exc: Exception) -> str:
+def _describe(record: object, position: int, exc: BaseException) -> str:
+    # The reason first, the ids cut: a hostile id must not push the reason off the line.
+    reason = f"{type(exc).__name__}: {exc}"[:500]
     if isinstance(record, CallRecord):
-        return f"{record.source}/{record.source_id}: {type(exc).__name__}: {exc}"[:1000]
-    return f"record {position}: {type(exc).__name__}: {exc}"[:1000]
+        return f"{reason} ({record.source[:64]}/{record.source_id[:80]})"
+    return f"{reason} (record {position})"
+
+
+#: Money the database stores (integer cents in 64 bits).
+_MAX_CENTS = 2**63 - 1
+
+
+def _check_ranges(record: CallRecord) -> None:
+    """Values the database cannot store are this record's error, not the batch's."""
+    moments = [record.published, record.opens, record.closes, *(d.at for d in record.deadlines)]
+    for moment in moments:
+        if moment is not None and not 1 < moment.astimezone(UTC).year < 9999:
+            raise ValueError(f"date out of range: {moment.isoformat()[:40]}")
+    for amount in (record.budget_total, record.contribution_min, record.contribution_max):
+        if amount is not None and (not amount.is_finite() or abs(amount) * 100 > _MAX_CENTS):
+            raise ValueError(f"amount out of range: {str(amount)[:40]}")
 
 
 def _prepare(record: CallRecord) -> _Item:
@@ -210,7 +229,9 @@ def _prepare(record: CallRecord) -> _Item:
         raise TypeError(f"not a CallRecord but {type(record).__name__}")
     if len(record.source) > 64 or len(record.source_id) > 255:
         raise ValueError("source (64) or source id (255) too long")
-    record = capped(record)
+    _check_ranges(record)
+    # Untrusted text is cleaned once, here, for every crawler and importer (storage.sanitise).
+    record = capped(clean_record(record))
     return _Item(record, record.content_hash())
 
 
@@ -233,7 +254,7 @@ def _is_record_fault(exc: Exception) -> bool:
     """Whether ``exc`` may come from one record's values (a value the database refuses, raw
     data that is not JSON) rather than from the database itself (unreachable, locked, a bug in
     our SQL), which must fail the whole ingest instead of being blamed on every record."""
-    if isinstance(exc, (IntegrityError, DataError, ValueError, TypeError)):
+    if isinstance(exc, (IntegrityError, DataError, ValueError, TypeError, ArithmeticError)):
         return True
     # A bind-parameter conversion error wrapped by SQLAlchemy (not a database error).
     return isinstance(exc, StatementError) and not isinstance(exc, DBAPIError)

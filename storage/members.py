@@ -34,19 +34,21 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Connection, Table, delete, insert, or_, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage._bulk import conflict_insert
 from storage.db import Database
-from storage.models import AuditLog, Feedback, Invitation, Member, Profile
+from storage.models import AuditLog, Feedback, Invitation, InvitationFailure, Member, Profile
 from storage.records import ROME
+from storage.sanitise import clean_text
 
 _members = cast(Table, Member.__table__)
 _profiles = cast(Table, Profile.__table__)
 _invitations = cast(Table, Invitation.__table__)
 _feedback = cast(Table, Feedback.__table__)
 _audit = cast(Table, AuditLog.__table__)
+_failures = cast(Table, InvitationFailure.__table__)
 
 ROLES = ("member", "staff", "admin")
 FEEDBACK_KINDS = ("interested", "not_for_us")
@@ -153,6 +155,20 @@ def _check_role(role: str) -> None:
 # --- members ----------------------------------------------------------------------------------
 
 
+#: Telegram chat ids fit in 52 bits (the Bot API says so); the column is a 64-bit integer.
+MAX_CHAT_ID = 2**52
+
+
+def _check_chat_id(chat_id: int | None) -> None:
+    if chat_id is not None and not -MAX_CHAT_ID <= chat_id <= MAX_CHAT_ID:
+        raise ValueError(f"telegram chat id out of range: {str(chat_id)[:24]}")
+
+
+def _clean(text: str, cap: int) -> str:
+    """A name or organisation as stored: no control characters, trimmed, capped."""
+    return clean_text(text).strip()[:cap]
+
+
 def _find(conn: Connection, *, email: str | None, chat_id: int | None) -> list[Mapping[Any, Any]]:
     conditions = []
     if email is not None:
@@ -188,9 +204,10 @@ def upsert_member(
     email = normalise_email(email)
     if email is None and telegram_chat_id is None:
         raise ValueError("a member needs an e-mail or a Telegram chat id")
-    values: dict[str, Any] = {"name": name.strip()[:MAX_NAME]}
+    _check_chat_id(telegram_chat_id)
+    values: dict[str, Any] = {"name": _clean(name, MAX_NAME)}
     if organisation is not _UNSET:
-        values["organisation"] = organisation.strip()[:MAX_ORGANISATION]
+        values["organisation"] = _clean(organisation, MAX_ORGANISATION)
     if role is not _UNSET:
         values["role"] = role
     if language is not _UNSET:
@@ -264,10 +281,10 @@ def update_member(
     changes: dict[str, Any] = {
         key: value
         for key, value in {
-            "name": name if name is _UNSET else name.strip()[:MAX_NAME],
+            "name": name if name is _UNSET else _clean(name, MAX_NAME),
             "organisation": organisation
             if organisation is _UNSET
-            else organisation.strip()[:MAX_ORGANISATION],
+            else _clean(organisation, MAX_ORGANISATION),
             "role": role,
             "email": email if email is _UNSET else normalise_email(email),
             "telegram_chat_id": telegram_chat_id,
@@ -282,6 +299,8 @@ def update_member(
     }
     if "role" in changes:
         _check_role(changes["role"])
+    if telegram_chat_id is not _UNSET:
+        _check_chat_id(telegram_chat_id)
     try:
         with db.engine.begin() as conn:
             if changes:
@@ -486,7 +505,7 @@ def redeem_invitation(
             member_id = conn.execute(
                 insert(_members)
                 .values(
-                    name=name.strip()[:MAX_NAME] or f"Telegram {chat_id}",
+                    name=_clean(name, MAX_NAME) or f"Telegram {chat_id}",
                     role=inv["role"],
                     telegram_chat_id=chat_id,
                     language=language,
@@ -507,6 +526,40 @@ def redeem_invitation(
             )
         )
         return _member(conn.execute(select(_members).where(_members.c.id == member_id)).mappings().one())
+
+
+def invitation_brake(
+    db: Database, chat_id: int, *, now: datetime, window: timedelta, per_chat: int, overall: int
+) -> Literal["chat", "overall"] | None:
+    """Whether invitation codes from ``chat_id`` must wait: ``"chat"`` after ``per_chat`` failed
+    codes from it within ``window``, ``"overall"`` after ``overall`` failed codes from anyone
+    (guessing spread over many chats); None when the code may be tried."""
+    since = now - window
+    with db.engine.connect() as conn:
+        mine = conn.execute(
+            select(func.count())
+            .select_from(_failures)
+            .where(_failures.c.chat == chat_actor(chat_id), _failures.c.at > since)
+        ).scalar_one()
+        if mine >= per_chat:
+            return "chat"
+        everyone = conn.execute(
+            select(func.count()).select_from(_failures).where(_failures.c.at > since)
+        ).scalar_one()
+    return "overall" if everyone >= overall else None
+
+
+def record_invitation_failure(db: Database, chat_id: int, *, now: datetime, keep: timedelta) -> None:
+    """Count one failed code from ``chat_id``; failures older than ``keep`` are dropped."""
+    with db.engine.begin() as conn:
+        conn.execute(delete(_failures).where(_failures.c.at <= now - keep))
+        conn.execute(insert(_failures).values(chat=chat_actor(chat_id), at=now))
+
+
+def clear_invitation_failures(db: Database, chat_id: int) -> None:
+    """Forget the failed codes of a chat that has just joined."""
+    with db.engine.begin() as conn:
+        conn.execute(delete(_failures).where(_failures.c.chat == chat_actor(chat_id)))
 
 
 def list_invitations(db: Database, *, now: datetime, include_spent: bool = False) -> list[InvitationView]:

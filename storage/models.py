@@ -302,6 +302,22 @@ class Invitation(Base):
     used_by_member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="SET NULL"))
 
 
+class InvitationFailure(Base):
+    """One failed invitation code (unknown, used, expired): the brake on guessing counts these,
+    per chat and overall, so neither a restart nor a new chat resets it. The chat is kept as
+    the audit log's hash (``storage.members.chat_actor``), never its id."""
+
+    __tablename__ = "invitation_failures"
+    __table_args__ = (
+        Index("ix_invitation_failures_at", "at"),
+        Index("ix_invitation_failures_chat", "chat", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chat: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime]
+
+
 class AlertOutbox(Base):
     """One row per (member, call group, reason, channel): the unit of "exactly once"."""
 

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import traceback
 from collections.abc import Callable
 from datetime import datetime
 
@@ -40,6 +39,7 @@ from notifier.bot.common import DEPS_KEY, BotDeps, BotServices, Ctx, answer, log
 from notifier.bot.i18n import language_from_telegram, t
 from notifier.channels import bot_rate_limiter, bot_request, quiet_token_logs
 from notifier.config import TelegramConfig
+from notifier.redaction import Redactor
 from storage import members
 from storage.db import Database
 
@@ -92,11 +92,8 @@ async def on_error(update: object, context: Ctx) -> None:
     """Log the failure and tell the chat, politely; never raise."""
     error = context.error
     update_id = update.update_id if isinstance(update, Update) else None
-    trace = "".join(traceback.format_exception(error)) if error is not None else ""
     # A network error's chain may quote the request URL, and the token is part of it.
-    token = context.bot.token
-    if token:
-        trace = trace.replace(token, "***")
+    trace = Redactor([context.bot.token]).exception(error) if error is not None else ""
     log.error("update %s failed: %s\n%s", update_id, type(error).__name__, trace)
     if not isinstance(update, Update) or update.effective_chat is None:
         return
@@ -115,7 +112,9 @@ async def on_error(update: object, context: Ctx) -> None:
     try:
         await reply(update, t(lang, "error.generic"))
     except TelegramError as exc:
-        log.warning("could not tell chat %s about the failure: %s", update.effective_chat.id, exc.message)
+        # Chat ids are personal data: DEBUG only.
+        log.warning("could not tell a chat about the failure: %s", exc.message)
+        log.debug("chat %s was not told about the failure", update.effective_chat.id)
 
 
 def build_application(

@@ -6,11 +6,16 @@ back typed. Handlers are wrapped by :func:`member_only`, :func:`staff_only` or
 :func:`admin_only`, which find the member bound to the chat and answer for them when the chat
 may not use the command, so a handler body only runs for someone allowed to.
 
+Private chats only: the caller is the Telegram user of a private chat (whose chat id is the
+user's id). In a group or supergroup nobody is a member, staff or admin, whatever was once
+bound to that chat id: anyone there could type the command. A group gets one polite refusal
+(:func:`refuse_group`, then silence for :data:`GROUP_REFUSAL_EVERY`), never data.
+
 Database calls are synchronous (SQLAlchemy); :meth:`BotDeps.run` runs them in a worker thread,
 so a slow query never stalls the event loop the scheduler and the dispatcher share.
 
-Known limits: the state of a half-finished edit (waiting for keywords typed by the member) and
-the count of failed invitation codes live in memory and are forgotten on restart.
+Known limits: the state of a half-finished edit (waiting for keywords typed by the member) lives
+in memory and is forgotten on restart (failed invitation codes are counted in the database).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from datetime import datetime, timedelta
 from typing import Any, ParamSpec, Protocol, TypeVar
 
 from telegram import Bot, InlineKeyboardMarkup, LinkPreviewOptions, Message, Update
-from telegram.constants import CallbackQueryLimit, MessageLimit, ParseMode
+from telegram.constants import CallbackQueryLimit, ChatType, MessageLimit, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
@@ -102,8 +107,6 @@ class BotDeps:
     config: TelegramConfig
     clock: Callable[[], datetime]
     services: BotServices
-    #: chat id → times of failed /start codes (a brake on guessing).
-    start_failures: dict[int, list[datetime]] = field(default_factory=dict)
     #: Sources with a crawl started by /crawl still running.
     crawls_running: set[str] = field(default_factory=set)
     #: Background work started by handlers (crawls), cancelled by ``cancel_background``.
@@ -140,6 +143,8 @@ class Actor:
     lang: str
     is_admin: bool
     is_staff: bool
+    #: A private chat with the user; anything else (group, supergroup, channel) has no powers.
+    private: bool = True
 
     @property
     def is_member(self) -> bool:
@@ -163,8 +168,12 @@ async def resolve(update: Update, context: Ctx) -> Actor | None:
     if chat is None:
         return None
     d = deps(context)
-    member = await d.run(members.find_member, d.db, chat_id=chat.id)
     user = update.effective_user
+    if chat.type != ChatType.PRIVATE:
+        # Whoever writes in a group is not the chat: no member, no role, whatever is bound to it.
+        lang = language_from_telegram(user.language_code if user else None)
+        return Actor(chat_id=chat.id, member=None, lang=lang, is_admin=False, is_staff=False, private=False)
+    member = await d.run(members.find_member, d.db, chat_id=chat.id)
     if member is not None:
         lang = normalise_language(member.language)
     else:
@@ -177,6 +186,26 @@ async def resolve(update: Update, context: Ctx) -> Actor | None:
 
 Handler = Callable[[Update, Ctx, Actor], Coroutine[Any, Any, None]]
 Callback = Callable[[Update, Ctx], Coroutine[Any, Any, None]]
+
+
+#: A group that keeps sending commands gets the refusal again only after this long.
+GROUP_REFUSAL_EVERY = timedelta(hours=24)
+_REFUSED_AT = "group_refused_at"
+
+
+async def refuse_group(update: Update, context: Ctx, actor: Actor) -> None:
+    """The one polite refusal a group or supergroup gets: use a private chat. Buttons are
+    answered every time (the client waits for it); the message is sent once a day at most."""
+    await answer(update, t(actor.lang, "private_only") if update.callback_query else None)
+    chat_data = context.chat_data
+    now = deps(context).now()
+    if chat_data is not None:
+        last = chat_data.get(_REFUSED_AT)
+        if isinstance(last, datetime) and now - last < GROUP_REFUSAL_EVERY:
+            return
+        chat_data[_REFUSED_AT] = now
+    if update.callback_query is None:
+        await reply(update, t(actor.lang, "private_only"))
 
 
 async def _refuse_unknown(update: Update, actor: Actor) -> None:
@@ -201,6 +230,9 @@ def member_only(fn: Handler) -> Callback:
         actor = await resolve(update, context)
         if actor is None:
             return
+        if not actor.private:
+            await refuse_group(update, context, actor)
+            return
         if not actor.is_member:
             await _refuse_unknown(update, actor)
             return
@@ -216,6 +248,9 @@ def staff_only(fn: Handler) -> Callback:
     async def wrapper(update: Update, context: Ctx) -> None:
         actor = await resolve(update, context)
         if actor is None:
+            return
+        if not actor.private:
+            await refuse_group(update, context, actor)
             return
         if not actor.is_staff:
             await _refuse(update, actor, "staff.refused")
@@ -236,8 +271,14 @@ def admin_only(action: str) -> Callable[[Handler], Callback]:
                 return
             d = deps(context)
             if not actor.is_admin:
-                await d.audit(actor, action, {"refused": True, "args": list(context.args or [])[:5]})
-                await _refuse(update, actor, "admin.refused")
+                detail: dict[str, Any] = {"refused": True, "args": list(context.args or [])[:5]}
+                if not actor.private:
+                    detail["group"] = True
+                await d.audit(actor, action, detail)
+                if actor.private:
+                    await _refuse(update, actor, "admin.refused")
+                else:
+                    await refuse_group(update, context, actor)
                 return
             await fn(update, context, actor)
 

@@ -70,6 +70,12 @@ TEXTS: Mapping[str, tuple[str, str]] = {
         "This chat is not linked to any member, so I cannot do anything for you yet.\n"
         "To use Sentinella, open the personal invitation link the cluster staff gave you.",
     ),
+    "private_only": (
+        "Sentinella risponde solo in una chat privata: i bandi, il profilo e gli inviti sono "
+        "personali. Scrivimi direttamente aprendo il mio profilo e premendo «Avvia».",
+        "Sentinella only answers in a private chat: calls, profiles and invitations are personal. "
+        "Write to me directly by opening my profile and pressing “Start”.",
+    ),
     "start.welcome": (
         "Benvenuto/a, <b>{name}</b>! Questa chat è ora collegata a Sentinella.\n\n"
         "Ti scriverò quando esce un bando adatto al tuo profilo. Impostiamolo subito: "
@@ -109,6 +115,10 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "start.too_many": (
         "Troppi tentativi con codici non validi da questa chat. Riprova più tardi.",
         "Too many attempts with invalid codes from this chat. Please try again later.",
+    ),
+    "start.busy": (
+        "Troppi tentativi con codici non validi in questo momento. Riprova fra un'ora.",
+        "Too many attempts with invalid codes right now. Please try again in an hour.",
     ),
     "inactive": (
         "Il tuo accesso a Sentinella è sospeso. Per riattivarlo contatta lo staff del cluster.",

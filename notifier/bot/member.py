@@ -2,7 +2,11 @@
 
 * ``/start <code>`` — the deep link ``t.me/<bot>?start=<code>`` an admin hands out binds this chat
   to a member; a used, expired or unknown (forged, mistyped) code each get their own answer, and
-  a chat that keeps sending bad codes is told to wait (:data:`MAX_BAD_CODES` an hour).
+  a chat that keeps sending bad codes is told to wait (:data:`MAX_BAD_CODES` an hour), and so
+  is everyone when bad codes come from many chats (:data:`MAX_BAD_CODES_OVERALL` an hour); the
+  failures are counted in the database, so a restart or a new chat does not reset the brake.
+  Invitations are redeemed in private chats only: in a group, anyone there would become the
+  member.
 * ``/bandi`` — the open calls that match the member's profile, by deadline, paged with buttons;
   ``/cerca TESTO`` — the open calls containing a text; ``/scadenze`` — the calls the member
   marked "Mi interessa" with their upcoming deadlines (what reminders are about).
@@ -37,6 +41,7 @@ from notifier.bot.common import (
     edit,
     log,
     member_only,
+    refuse_group,
     reply,
     resolve,
 )
@@ -62,6 +67,8 @@ from storage.records import Deadline, Precision, effective_deadline
 CODE_RE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 #: Failed codes a chat may send in :data:`BAD_CODE_WINDOW` before it is told to wait.
 MAX_BAD_CODES = 5
+#: Failed codes from all chats together in :data:`BAD_CODE_WINDOW` before everyone waits.
+MAX_BAD_CODES_OVERALL = 50
 BAD_CODE_WINDOW = timedelta(hours=1)
 PAGE_SIZE = 5
 SEARCH_MIN, SEARCH_MAX = 3, 100
@@ -528,6 +535,9 @@ async def aiuto(update: Update, context: Ctx) -> None:
     actor = await resolve(update, context)
     if actor is None:
         return
+    if not actor.private:
+        await refuse_group(update, context, actor)
+        return
     if not actor.is_member and not actor.is_admin:
         await reply(update, t(actor.lang, "start.need_code"))
         return
@@ -576,16 +586,13 @@ async def on_delete(update: Update, context: Ctx, actor: Actor) -> None:
 # --- onboarding -------------------------------------------------------------------------------------
 
 
-def _too_many_failures(failures: dict[int, list[datetime]], chat_id: int, now: datetime) -> bool:
-    recent = [at for at in failures.get(chat_id, []) if now - at < BAD_CODE_WINDOW]
-    failures[chat_id] = recent
-    return len(recent) >= MAX_BAD_CODES
-
-
 async def start(update: Update, context: Ctx) -> None:
-    """/start [code] — the deep link of an invitation, or a first hello."""
+    """/start [code] — the deep link of an invitation, or a first hello (private chats only)."""
     actor = await resolve(update, context)
     if actor is None:
+        return
+    if not actor.private:
+        await refuse_group(update, context, actor)
         return
     d = deps(context)
     args = context.args or []
@@ -597,8 +604,17 @@ async def start(update: Update, context: Ctx) -> None:
         await reply(update, t(actor.lang, "inactive" if actor.member is not None else "start.need_code"))
         return
     now = d.now()
-    if _too_many_failures(d.start_failures, actor.chat_id, now):
-        await reply(update, t(actor.lang, "start.too_many"))
+    brake = await d.run(
+        members.invitation_brake,
+        d.db,
+        actor.chat_id,
+        now=now,
+        window=BAD_CODE_WINDOW,
+        per_chat=MAX_BAD_CODES,
+        overall=MAX_BAD_CODES_OVERALL,
+    )
+    if brake is not None:
+        await reply(update, t(actor.lang, "start.too_many" if brake == "chat" else "start.busy"))
         return
     code = args[0]
     kind = "unknown"
@@ -619,8 +635,8 @@ async def start(update: Update, context: Ctx) -> None:
         except members.InvitationError as exc:
             kind = exc.kind
     if member is None:
-        d.start_failures.setdefault(actor.chat_id, []).append(now)
-        log.info("chat %s sent an invitation code that is %s", actor.chat_id, kind)
+        await d.run(members.record_invitation_failure, d.db, actor.chat_id, now=now, keep=BAD_CODE_WINDOW)
+        log.info("an invitation code was refused: %s", kind)
         key = {
             "used": "start.code_used",
             "expired": "start.code_expired",
@@ -628,9 +644,10 @@ async def start(update: Update, context: Ctx) -> None:
         }.get(kind, "start.code_unknown")
         await reply(update, t(actor.lang, key))
         return
-    d.start_failures.pop(actor.chat_id, None)
+    await d.run(members.clear_invitation_failures, d.db, actor.chat_id)
     lang = normalise_language(member.language)
-    log.info("chat %s is now member %s", actor.chat_id, member.id)
+    log.info("member %s joined by invitation", member.id)
+    log.debug("member %s is bound to chat %s", member.id, actor.chat_id)
     await reply(update, t(lang, "start.welcome", name=member.name))
     bound = Actor(
         actor.chat_id,
@@ -649,6 +666,11 @@ async def _not_understood(update: Update, context: Ctx, key: str) -> None:
     """Reply ``key`` to a chat that may use the bot; anyone else learns how to get in."""
     actor = await resolve(update, context)
     if actor is None:
+        return
+    if not actor.private:
+        # Commands get the refusal; ordinary group talk is none of the bot's business.
+        if key == "unknown_command":
+            await refuse_group(update, context, actor)
         return
     allowed = actor.is_member or actor.is_admin
     await reply(update, t(actor.lang, key if allowed else "unknown_chat"))

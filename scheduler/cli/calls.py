@@ -12,20 +12,19 @@ from rich.table import Table
 from scheduler.cli.common import (
     CliError,
     context,
-    err,
+    error_line,
     fmt_dt,
     fmt_money,
     handles_errors,
     out,
     parse_date_option,
     print_json,
-    read_text_arg,
+    read_lines_arg,
     short,
 )
-from scheduler.imports import read_import_lines
+from scheduler.imports import import_calls as import_call_lines
 from storage import calls as calls_store
 from storage import sources as sources_store
-from storage.ingest import ingest
 
 calls_app = typer.Typer(no_args_is_help=True, help="List, show, search and import calls.")
 
@@ -162,7 +161,10 @@ def search(
     if not text.strip():
         raise CliError("give some text to search for")
     now = app.now()
-    rows = calls_store.search_calls(app.db, text, open_only=open_only, now=now, limit=limit)
+    try:
+        rows = calls_store.search_calls(app.db, text, open_only=open_only, now=now, limit=limit)
+    except calls_store.SearchTooLong as exc:
+        raise CliError(str(exc)) from None
     if as_json:
         print_json(rows)
         return
@@ -181,29 +183,32 @@ def import_calls(
 ) -> None:
     """Import calls learnt elsewhere (newsletter, PDF, the cluster's own) through the normal ingest."""
     app = context(ctx)
-    lines = read_text_arg(file)
-    now = app.now()
-    batch = read_import_lines(lines, now=now, tz=app.settings.tz)
-    result = ingest(app.db, batch.records, now=now) if batch.records else None
-    errors = batch.errors + (result.errors if result else [])
-    summary = {
-        "read": len(batch.records) + len(batch.errors),
-        "imported": len(batch.records),
-        "new": result.new if result else 0,
-        "changed": result.changed if result else 0,
-        "unchanged": result.unchanged if result else 0,
-        "errors": errors,
-    }
+    if str(file) != "-" and not file.is_file():
+        raise CliError(f"no such file: {file}")
+    report = import_call_lines(app.db, read_lines_arg(file), now=app.now(), tz=app.settings.tz)
+    more = report.errors_not_shown
     if as_json:
-        print_json(summary)
-    else:
-        for line in errors:
-            err.print(f"[red]error:[/red] {line}", markup=True)
-        out.print(
-            f"Imported {summary['imported']} call(s): {summary['new']} new, {summary['changed']} changed, "
-            f"{summary['unchanged']} unchanged; {len(errors)} error(s)."
+        print_json(
+            {
+                "read": report.read,
+                "imported": report.imported,
+                "new": report.new,
+                "changed": report.changed,
+                "unchanged": report.unchanged,
+                "errors": report.errors,
+                "error_count": report.error_count,
+            }
         )
-    if errors:
+    else:
+        for line in report.errors:
+            error_line(line)
+        if more:
+            error_line(f"… and {more} more error(s) not shown")
+        out.print(
+            f"Imported {report.imported} call(s): {report.new} new, {report.changed} changed, "
+            f"{report.unchanged} unchanged; {report.error_count} error(s)."
+        )
+    if report.error_count:
         raise typer.Exit(1)
 
 

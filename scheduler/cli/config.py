@@ -1,7 +1,9 @@
-"""``sentinella config``: the effective settings as a TOML file (secrets hidden).
+"""``sentinella config``: the effective settings as a TOML file (secrets left out).
 
 ``sentinella config > sentinella.toml`` writes a complete, commented starting file; every key
 shown is one the settings accept, with the value in force (defaults, file and environment).
+A secret is never written, not even masked: its line is a comment saying whether it is set and
+where to set it (a mask written as a value would be read back as the secret itself).
 """
 
 from __future__ import annotations
@@ -14,9 +16,14 @@ from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from scheduler.cli.common import context, handles_errors, out
-from scheduler.settings import Settings, load_settings
+from scheduler.settings import ENV_PREFIX, Settings, load_settings
 
-HIDDEN = "**********"
+
+class _Secret:
+    """Stands for a secret in the printout: whether it is set, never its value."""
+
+    def __init__(self, is_set: bool) -> None:
+        self.is_set = is_set
 
 
 def _value(value: Any) -> str:
@@ -33,7 +40,7 @@ def _value(value: Any) -> str:
 
 def _plain(value: Any) -> Any:
     if isinstance(value, SecretStr):
-        return HIDDEN if value.get_secret_value() else ""
+        return _Secret(bool(value.get_secret_value()))
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -49,8 +56,9 @@ def to_toml(settings: Settings) -> str:
     Unset optional values (None) are written as comments, so the file stays loadable.
     """
     data = _plain(settings.model_dump(mode="python"))
-    # A database URL may carry a password.
-    data["database_url"] = make_url(settings.database_url).render_as_string(hide_password=True)
+    # A database URL may carry a password: then the URL is a secret line too.
+    if make_url(settings.database_url).password:
+        data["database_url"] = _Secret(True)
     lines: list[str] = []
 
     def emit(table: dict[str, Any], prefix: str) -> None:
@@ -60,7 +68,13 @@ def to_toml(settings: Settings) -> str:
             lines.append("")
             lines.append(f"[{prefix}]")
         for key, value in scalars.items():
-            if value is None:
+            if isinstance(value, _Secret):
+                env = ENV_PREFIX + ("__".join([*prefix.split("."), key]) if prefix else key).upper()
+                state = "set, not shown" if value.is_set else "not set"
+                if key == "database_url":
+                    state = "holds a password, not shown"
+                lines.append(f"# {key} = (secret, {state}: write it here or in ${env})")
+            elif value is None:
                 lines.append(f"# {key} = (not set)")
             else:
                 lines.append(f"{key} = {_value(value)}")

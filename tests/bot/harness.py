@@ -144,15 +144,29 @@ class Harness:
         await self.app.process_update(update)
         return Replies(self.server.calls()[before:])
 
+    @staticmethod
+    def _chat(chat_id: int, chat_type: str, first_name: str) -> dict[str, Any]:
+        if chat_type == "private":
+            return {"id": chat_id, "type": "private", "first_name": first_name}
+        return {"id": chat_id, "type": chat_type, "title": "Cluster cosmetica (gruppo)"}
+
     async def send(
-        self, chat_id: int, text: str, *, language_code: str | None = "it", first_name: str = "Laura"
+        self,
+        chat_id: int,
+        text: str,
+        *,
+        language_code: str | None = "it",
+        first_name: str = "Laura",
+        chat_type: str = "private",
+        user_id: int | None = None,
     ) -> Replies:
-        """A text message from a private chat (a command when it starts with ``/``)."""
+        """A text message (a command when it starts with ``/``) from a private chat, or from
+        user ``user_id`` in a ``group`` / ``supergroup`` chat ``chat_id``."""
         message: dict[str, Any] = {
             "message_id": next(self._ids),
             "date": EPOCH,
-            "chat": {"id": chat_id, "type": "private", "first_name": first_name},
-            "from": self._user(chat_id, language_code, first_name),
+            "chat": self._chat(chat_id, chat_type, first_name),
+            "from": self._user(user_id or chat_id, language_code, first_name),
             "text": text,
         }
         if text.startswith("/"):
@@ -167,12 +181,15 @@ class Harness:
         keyboard: dict[str, Any] | None = None,
         text: str = "…",
         language_code: str | None = "it",
+        chat_type: str = "private",
+        user_id: int | None = None,
     ) -> Replies:
-        """A tap on an inline button of a bot message carrying ``keyboard``."""
+        """A tap on an inline button of a bot message carrying ``keyboard`` (in a private chat,
+        or by user ``user_id`` in a group chat ``chat_id``)."""
         message: dict[str, Any] = {
             "message_id": next(self._ids),
             "date": EPOCH,
-            "chat": {"id": chat_id, "type": "private"},
+            "chat": self._chat(chat_id, chat_type, "Laura"),
             "from": {"id": BOT_ID, "is_bot": True, "first_name": "Sentinella"},
             "text": text,
         }
@@ -180,7 +197,7 @@ class Harness:
             message["reply_markup"] = keyboard
         query = {
             "id": str(next(self._ids)),
-            "from": self._user(chat_id, language_code, "Laura"),
+            "from": self._user(user_id or chat_id, language_code, "Laura"),
             "chat_instance": "1",
             "message": message,
             "data": data,
