@@ -1,7 +1,7 @@
 """invitation failures counted in the database (the brake on guessing codes)
 
 Revision ID: security_0002
-Revises: 0001
+Revises: venues_0002
 Create Date: 2026-12-04 14:00:00
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "security_0002"
-down_revision: str | None = "0001"
+down_revision: str | None = "venues_0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
