@@ -7,8 +7,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from notifier.config import MatchingConfig
-from notifier.evaluation import load_relevance_set
-from notifier.matching import Matcher, Reason, dry_run, explain, reasons_line
+from notifier.matching.engine import Matcher, Reason, dry_run, explain, reasons_line
+from notifier.matching.evaluation import load_relevance_set
 from storage import members
 from storage.db import Database
 from storage.ingest import ingest
