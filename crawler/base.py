@@ -48,6 +48,14 @@ How a source spider is written
    having them (they had them when stored) and only once there are ``crawl.min_validation_items``
    calls; otherwise the run is degraded and its records are not ingested. A record without a
    title or an http(s) URL is dropped with an error instead (:class:`CollectPipeline`).
+9. A source never recorded (its extractor's assumptions written in one place): when a body
+   breaks one, the extractor raises :class:`~crawler.extract.ShapeError` and the spider calls
+   :meth:`SentinellaSpider.degrade` — the run is degraded, nothing is ingested, the body is kept
+   in the run's report. Listing pages whose entries are kept in the state can be asked
+   conditionally with :meth:`SentinellaSpider.listing_request` (a 304 gives the kept entries
+   back). Acts about stored calls (a decree, a new PDF on a call's page) go in
+   :attr:`SentinellaSpider.acts`; they are applied after the run's records are ingested
+   (:func:`storage.acts.apply_acts`), linked only to calls of ``act_call_sources``.
 
 A minimal spider::
 

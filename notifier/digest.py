@@ -407,7 +407,9 @@ class _Builder:
             closes_precision=call.closes_precision,
             deadline=call.final_deadline,
             sportello=call.sportello,
-            budget_total=call.budget_total,
+            # The canonical portal's figure; else another portal's (Open Innovation's page of a
+            # Bandi e Servizi call gives the allocation the call's own page may lack).
+            budget_total=next((c.budget_total for c in calls if c.budget_total is not None), None),
             score=score,
             reasons=reasons,
             also_on=also,

@@ -105,6 +105,8 @@ _TEXT = {
         "act": "Nuovo atto sul bando",
         "ranking": "Graduatoria pubblicata",
         "partner": "Ricerca partner",
+        "open_partner": "Apri la proposta",
+        "expires": "Scade",
         "reminder-open": "Promemoria: il bando apre a breve",
         "reminder-close": "Promemoria: scadenza vicina",
         "reminder": "Promemoria",
@@ -132,6 +134,8 @@ _TEXT = {
         "act": "New act on the call",
         "ranking": "Ranking published",
         "partner": "Partner search",
+        "open_partner": "Open the proposal",
+        "expires": "Expires",
         "reminder-open": "Reminder: the call opens soon",
         "reminder-close": "Reminder: deadline approaching",
         "reminder": "Reminder",
@@ -405,6 +409,7 @@ def facts(alert: Alert) -> AlertFacts:
         change_lines = "\n".join(one_line(f.line(lang)) for f in found)
     elif kind == "new" and getattr(call, "kind", "call") == "partner_search":
         headline_key = "partner"
+        t = {**t, "open": t["open_partner"], "closes": t["expires"]}
     status = _STATUS[lang].get(str(call.status), "")
     opens = ""
     if call.opens is not None:

@@ -180,7 +180,8 @@ def extract_proposal(
         closes_precision=Precision.DATE if closes else None,
         programme=EEN,
         granting_body=EEN,
-        keywords=tuple(k for k in (kind, een) if k),
+        # Type and EEN reference stay out of the matched text: "Technology request" would make
+        # every proposal speak of research to the matcher.
         links=(cta,) if cta else (),
         raw={"type": kind, "een_id": een, "expires": expiry_text, "cta": cta},
         kind="partner_search",

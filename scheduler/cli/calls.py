@@ -25,6 +25,7 @@ from scheduler.cli.common import (
 from scheduler.imports import import_calls as import_call_lines
 from storage import calls as calls_store
 from storage import sources as sources_store
+from storage.records import KINDS
 
 calls_app = typer.Typer(no_args_is_help=True, help="List, show, search and import calls.")
 
@@ -61,16 +62,33 @@ def list_calls(
         str | None, typer.Option("--since", help="Changed on or after DATE (YYYY-MM-DD).")
     ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="At most this many.")] = 200,
+    kind: Annotated[
+        str,
+        typer.Option(
+            "--kind",
+            help="call (default), notice (BURL acts linked to no call and the others), "
+            "partner_search (EEN proposals) or all.",
+        ),
+    ] = "call",
     as_json: JsonOpt = False,
 ) -> None:
     """List stored calls, most recently changed first."""
     app = context(ctx)
+    if kind != "all" and kind not in KINDS:
+        raise CliError(f"--kind must be one of {', '.join(KINDS)} or all, not {kind!r}")
     since_day = parse_date_option(since, "--since")
     tz = app.settings.tz
     since_dt = datetime.combine(since_day, time(0), tzinfo=tz) if since_day else None
     now = app.now()
     rows = calls_store.list_calls(
-        app.db, open_only=open_only, now=now, source=source, since=since_dt, limit=limit, newest_first=True
+        app.db,
+        open_only=open_only,
+        now=now,
+        source=source,
+        since=since_dt,
+        limit=limit,
+        newest_first=True,
+        kinds=None if kind == "all" else [kind],
     )
     if as_json:
         print_json(rows)

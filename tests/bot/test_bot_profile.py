@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 
 from notifier.bot.profile import InputError, apply_terms, parse_budget
+from notifier.profiles import parse_profile
 from storage import members
 from tests.bot.harness import Harness, keyboard_of, labels
 
@@ -71,6 +72,14 @@ async def test_other_toggles(bot: Harness, member_id: int) -> None:
     assert stored["sources"] == ["sedia"]
     assert stored["alerts"] == ["new", "reminders"]
     assert stored["channels"] == ["telegram"]
+
+
+async def test_partner_searches_are_a_switch_off_by_default(bot: Harness, member_id: int) -> None:
+    assert "partners" not in parse_profile(profile(bot, member_id)).alerts
+    on = await bot.press(CHAT, "pf:a:partners")
+    assert profile(bot, member_id)["alerts"] == ["new", "changes", "reminders", "partners"]
+    [redraw] = on.of("editMessageReplyMarkup")
+    assert labels(keyboard_of(redraw))["pf:a:partners"].startswith("✅ 🤝 Ricerche partner")
 
 
 async def test_unknown_values_are_refused(bot: Harness, member_id: int) -> None:

@@ -23,7 +23,9 @@ def test_regeneration_produces_what_the_tests_check(case: Golden) -> None:
 def test_the_real_page_gives_type_reference_expiry_and_abstract() -> None:
     record = extract_proposal(oi_real_fragments(), OI_2024_URL, NOW)
     assert record.kind == "partner_search"
-    assert record.keywords == ("Technology request", "TRLT20260720004")
+    assert (record.raw or {})["type"] == "Technology request"
+    assert (record.raw or {})["een_id"] == "TRLT20260720004"
+    assert record.keywords == ()
     assert (record.closes, record.closes_precision) == (datetime(2027, 8, 19, tzinfo=ROME), Precision.DATE)
     assert record.status == CallStatus.OPEN
     assert record.summary.startswith("Una delle principali PMI industriali della Lituania")

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from decimal import Decimal
 from email.message import EmailMessage
 from typing import Any, ClassVar
 
@@ -458,3 +459,22 @@ def test_relevance_with_the_real_matcher(db: Database, now: datetime, scene: dic
     assert lombardia_new[-1].title == "Bando chiuso da tempo"
     _, text = render_digest(digest)
     assert "Pertinenza:" in text
+
+
+def test_a_call_page_of_another_portal_gives_the_allocation_the_canonical_lacks(
+    db: Database, now: datetime
+) -> None:
+    regional = packaging_call("RLO1", now=now, budget_total=None)
+    page = CallRecord(
+        source="openinnovation",
+        source_id="bando:packaging",
+        url="https://openinnovation.example/it/bandi-e-sperimentazioni/packaging",
+        title="Packaging sostenibile: la misura in breve",
+        summary="Sostiene imballaggi riciclabili.",
+        budget_total=Decimal("6000000"),
+        links=(regional.url,),
+    )
+    first, second = store(db, [regional, page], now=now - timedelta(hours=1))
+    assert first.group_id == second.group_id  # the page links the call: one group
+    [item] = [i for s in build(db, now).sections for i in s.new]
+    assert (item.source, item.budget_total) == ("lombardia", Decimal("6000000"))

@@ -152,3 +152,42 @@ def test_sources_and_db_upgrade(env: dict[str, str]) -> None:
     assert code == 0 and "up to date" in out
     code, out, _ = run("sources", "--json")
     assert code == 0 and json.loads(out) == []
+
+
+def test_list_by_kind(env: dict[str, str], tmp_path: Path) -> None:
+    from datetime import datetime
+
+    from storage.db import Database
+    from storage.ingest import ingest
+    from storage.records import ROME, CallRecord
+
+    db = Database(env["SENTINELLA_DATABASE_URL"])
+    db.upgrade()
+    records = [
+        CallRecord(
+            source="burl", source_id="1", url="https://burl.example/1", title="Proroga", kind="notice"
+        ),
+        CallRecord(
+            source="openinnovation",
+            source_id="proposal:1",
+            url="https://oi.example/1",
+            title="Ricerca partner",
+            kind="partner_search",
+        ),
+        CallRecord(source="manual", source_id="x", url="https://example.org/x", title="Un bando"),
+    ]
+    ingest(db, records, now=datetime(2026, 9, 2, 9, 0, tzinfo=ROME))
+    db.dispose()
+    titles = {}
+    for kind in ("call", "notice", "partner_search", "all"):
+        code, out, err = run("calls", "list", "--kind", kind, "--json")
+        assert code == 0, err
+        titles[kind] = sorted(r["title"] for r in json.loads(out))
+    assert titles == {
+        "call": ["Un bando"],
+        "notice": ["Proroga"],
+        "partner_search": ["Ricerca partner"],
+        "all": ["Proroga", "Ricerca partner", "Un bando"],
+    }
+    code, _out, err = run("calls", "list", "--kind", "bandi")
+    assert code != 0 and "--kind" in err

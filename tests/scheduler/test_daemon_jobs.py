@@ -15,7 +15,7 @@ import pytest
 from apscheduler.events import EVENT_JOB_MAX_INSTANCES, JobEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from crawler.config import FeedsConfig, SediaConfig, SourcesConfig
+from crawler.config import SOURCE_NAMES, FeedsConfig, SediaConfig, SourcesConfig
 from notifier.config import DigestConfig
 from scheduler.daemon import Daemon
 from scheduler.jobs import MISFIRE_GRACE
@@ -28,7 +28,7 @@ from storage.records import ROME
 NOW = datetime(2026, 9, 2, 9, 0, tzinfo=ROME)
 #: ... and the machine's, on which APScheduler fires jobs: months apart on purpose.
 WALL = datetime(2026, 11, 22, 10, 30, tzinfo=ROME)
-CRAWLS = ["crawl:lombardia", "crawl:sedia", "crawl:incentivi", "crawl:feeds"]
+CRAWLS = [f"crawl:{name}" for name in SOURCE_NAMES]
 ALL_IDS = {*CRAWLS, "dispatch", "digest", "checks", "housekeeping"}
 
 
@@ -78,6 +78,9 @@ def test_disabled_sources_and_digest_get_no_job(sqlite_db: Database) -> None:
     assert {job.id for job in scheduler.get_jobs()} == {
         "crawl:lombardia",
         "crawl:incentivi",
+        "crawl:unioncamere",
+        "crawl:openinnovation",
+        "crawl:burl",
         "dispatch",
         "checks",
         "housekeeping",
@@ -90,7 +93,7 @@ def test_runs_missed_while_down_run_once_at_start_on_the_machine_clock(
     ran_at(sqlite_db, "lombardia", NOW - timedelta(hours=1))  # 6 h schedule: not due yet
     ran_at(sqlite_db, "sedia", NOW - timedelta(days=2))  # missed eight runs: one catch-up
     ran_at(sqlite_db, "incentivi", NOW - timedelta(hours=6, minutes=1))  # just due
-    # feeds never ran: due.
+    # feeds and the three sources after it never ran: due.
     planning.record_digest(
         sqlite_db,
         made_at=NOW - timedelta(days=2),
@@ -103,7 +106,15 @@ def test_runs_missed_while_down_run_once_at_start_on_the_machine_clock(
 
     catch_up = daemon.schedule_jobs(scheduler, NOW)
 
-    assert catch_up == ["crawl:sedia", "crawl:incentivi", "crawl:feeds", "digest"]
+    assert catch_up == [
+        "crawl:sedia",
+        "crawl:incentivi",
+        "crawl:feeds",
+        "crawl:unioncamere",
+        "crawl:openinnovation",
+        "crawl:burl",
+        "digest",
+    ]
     jobs = {job.id: job for job in scheduler.get_jobs()}
     # Catch-up runs (and the first dispatch) are due now on the machine's clock: the program's
     # clock is pinned months earlier, which APScheduler would count as a run missed long ago.
