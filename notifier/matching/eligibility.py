@@ -609,9 +609,7 @@ def applicants_of(
         evidence["ricerca"] = kinds["careers"]
 
     if ateco is None:
-        ateco = normalised_ateco(call.ateco_codes)
-    if not ateco:
-        ateco = ateco_in_text(ben.text)
+        ateco = call_ateco(call, fields)
     ateco_sectors = sectors_of_ateco(ateco, vocab) if ateco else frozenset()
     if ateco and not ateco_sectors_cover(ateco, ateco_sectors, vocab):
         ateco_sectors = frozenset()
@@ -668,6 +666,11 @@ def ateco_in_text(text: str) -> tuple[str, ...]:
     for m in _ATECO_CONTEXT.finditer(text):
         codes.extend(c.group(1) for c in _ATECO_CODE.finditer(m.group(1)))
     return normalised_ateco(codes)
+
+
+def call_ateco(call: CallView, fields: Mapping[str, FieldText]) -> tuple[str, ...]:
+    """The call's admitted ATECO codes: the source's field, else those its eligibility text lists."""
+    return normalised_ateco(call.ateco_codes) or ateco_in_text(fields["_beneficiaries"].text)
 
 
 def ateco_agrees(a: str, b: str) -> bool:
@@ -805,7 +808,7 @@ def call_facts(
     fields = field_texts(call, max_description=max_description)
     kinds = programme_kind(fields, vocab)
     budget = call.contribution_max if call.contribution_max is not None else call.budget_total
-    ateco = normalised_ateco(call.ateco_codes)
+    ateco = call_ateco(call, fields)
     return CallFacts(
         fields=fields,
         unavailable=availability(call, now),
