@@ -127,6 +127,10 @@ def _lang(request: Request, member: MemberView | None = None) -> str:
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
     deps = _deps(request)
     lang = context.pop("lang", None) or _lang(request, context.get("me"))
+    session = _session(request)
+    if session.fresh:
+        # The page's forms carry this session's token: the browser must get the cookie.
+        session.changed = True
     base = {
         "lang": lang,
         "t": partial(text, lang),
@@ -490,7 +494,7 @@ async def public_feed(request: Request) -> Response:
         entries = [Entry(c.group_id if c.group_id is not None else -c.id, c) for c in calls]
         body = await deps.run(
             build_calendar, entries, name=text(lang, "ical.public_name"), base_url=deps.config.base_url,
-            now=now, lang=lang, past_days=0,
+            now=now, lang=lang, past_days=0, public=True,
         )  # fmt: skip
         return Response(body, media_type=ICAL, headers=headers)
     newest = sorted(calls, key=lambda c: (c.first_seen, c.id), reverse=True)[:FEED_SIZE]

@@ -75,11 +75,11 @@ def _description(entry: Entry, lang: str) -> str:
 
 
 def _event(
-    entry: Entry, kind: str, at: datetime, precision: Precision | None, *, host: str, now: datetime, lang: str
+    entry: Entry, kind: str, at: datetime, precision: Precision | None, *, uid: str, now: datetime, lang: str
 ) -> Event:
     call = entry.call
     event = Event()
-    event.add("uid", f"{entry.group_id}-{kind}@{host}")
+    event.add("uid", uid.format(group=entry.group_id, kind=kind))
     event.add("dtstamp", now.astimezone(ROME))
     label = text(lang, f"ical.{kind}")
     event.add("summary", f"{label}: {one_line(call.title)[:180]}")
@@ -109,11 +109,20 @@ def _event(
 
 
 def build_calendar(
-    entries: Iterable[Entry], *, name: str, base_url: str, now: datetime, lang: str, past_days: int
+    entries: Iterable[Entry],
+    *,
+    name: str,
+    base_url: str,
+    now: datetime,
+    lang: str,
+    past_days: int,
+    public: bool = False,
 ) -> bytes:
     """The calendar of these calls as RFC 5545 bytes (deadlines that passed more than
-    ``past_days`` ago are left out)."""
+    ``past_days`` ago are left out). The public feed's UIDs differ from the members' ones, so
+    someone subscribed to both sees two calendars, not one event fought over."""
     host = urlsplit(base_url).hostname or "sentinella"
+    uid = ("public-" if public else "") + "{group}-{kind}@" + host
     cal = _calendar(name)
     oldest = now - timedelta(days=past_days)
     for entry in entries:
@@ -123,10 +132,10 @@ def build_calendar(
             precision = call.closes_precision if call.closes is not None else (
                 call.deadlines[-1].precision if call.deadlines else None
             )
-            cal.add_component(_event(entry, "deadline", end, precision, host=host, now=now, lang=lang))
+            cal.add_component(_event(entry, "deadline", end, precision, uid=uid, now=now, lang=lang))
         if call.sportello and call.opens is not None and call.opens >= oldest:
             cal.add_component(
-                _event(entry, "opening", call.opens, call.opens_precision, host=host, now=now, lang=lang)
+                _event(entry, "opening", call.opens, call.opens_precision, uid=uid, now=now, lang=lang)
             )
     # The zone's rules from a year back to ten years on: enough for every event a feed holds,
     # and a few hundred bytes instead of the library's default 1970-2038 table.

@@ -97,6 +97,8 @@ class Session:
     expires: float = 0.0
     lang: str | None = None
     changed: bool = False
+    #: Made for this request (no valid cookie came): written only if a page puts its token in a form.
+    fresh: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return {"c": self.csrf, "m": self.member_id, "e": self.expires, "l": self.lang}
@@ -128,7 +130,7 @@ class Sessions:
         session = Session.from_dict(data, time.time()) if data is not None else None
         if session is None:
             # Anonymous sessions live as long as signed-in ones: a form left open still posts.
-            session = Session(expires=time.time() + self.lifetime_s, changed=True)
+            session = Session(expires=time.time() + self.lifetime_s, fresh=True)
         return session
 
     def sign_in(self, session: Session, member_id: int) -> None:
