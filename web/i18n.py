@@ -135,6 +135,8 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "field.yes": ("sì", "yes"),
     "field.no": ("no", "no"),
     "field.range": ("da {low} a {high}", "{low} to {high}"),
+    "field.up_to": ("fino a {high}", "up to {high}"),
+    "field.from": ("da {low}", "from {low}"),
     # sources
     "sources.title": ("Stato delle fonti", "Source health"),
     "sources.none": ("Nessuna fonte ancora interrogata.", "No source crawled yet."),
