@@ -1,21 +1,24 @@
 """Reads for the staff board and the members' calendars: listings by deadline, who was told of a
 call and what they answered, what each member was matched with, delivery state per member.
 
-:func:`board_ids` sorts and filters in two steps: SQL narrows by source, text and a superset
-of the wanted phase (reading only the few columns a deadline needs), then the exact phase and
-final deadline (:func:`storage.calls.phase`, :func:`storage.records.final_deadline`) are
-computed in Python on those light rows, the same rule every other reader uses. Only the ids
-come back: the caller fetches the one page it shows (:func:`storage.calls.get_calls`).
+The call list: :func:`board_rows` reads every call's few listing columns once, with its final
+deadline (:func:`storage.records.final_deadline`), sorted by it; :func:`select_ids` filters those
+rows by source, deadline window and phase at a given instant (:func:`storage.calls.phase`, the
+rule every other reader uses), and :func:`search_ids` answers the text search in SQL. A caller
+may keep the rows while :func:`calls_version` stays the same (the web board does), so a page
+costs one small query, a pass over the rows and the page's own calls.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+import json
+from bisect import bisect_left, bisect_right
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, cast
 
-from sqlalchemy import Select, Table, func, or_, select
+from sqlalchemy import Select, String, Table, case, func, or_, select, type_coerce
 
 from storage._bulk import chunks
 from storage._rows import local
@@ -23,7 +26,7 @@ from storage.calls import phase
 from storage.db import Database
 from storage.groups import fold
 from storage.models import AlertOutbox, Call, Feedback, Member
-from storage.records import Deadline, Precision, final_deadline
+from storage.records import ROME, Precision, effective_deadline
 
 _calls = cast(Table, Call.__table__)
 _outbox = cast(Table, AlertOutbox.__table__)
@@ -33,6 +36,9 @@ _members = cast(Table, Member.__table__)
 #: Phases a listing can ask for: one phase, ``active`` (open or forthcoming) or ``all``.
 PhaseFilter = Literal["active", "open", "forthcoming", "closed", "all"]
 PHASE_FILTERS: tuple[PhaseFilter, ...] = ("active", "open", "forthcoming", "closed", "all")
+#: What a :class:`BoardRow` keeps of a title and a granting body (a list line shows less).
+MAX_TITLE = 300
+MAX_BODY = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,63 +57,142 @@ def _like(text: str) -> str:
     return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
-def _final(row: Any) -> datetime | None:
-    if row.closes_at is not None:
-        return final_deadline(local(row.closes_at), Precision(row.closes_precision or "datetime"), ())
-    if not row.deadlines:
+def _instant(value: Any) -> datetime | None:
+    """A raw ``AwareDateTime`` value: naive UTC text on SQLite, an aware datetime on PostgreSQL."""
+    if value is None or isinstance(value, datetime):
+        return value if value is None or value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromisoformat(value).replace(tzinfo=UTC)
+
+
+def _final(closes: datetime | None, precision: str | None, deadlines: Any) -> datetime | None:
+    if closes is not None:
+        if precision == Precision.DATE:
+            return effective_deadline(closes.astimezone(ROME), Precision.DATE)
+        return closes
+    if isinstance(deadlines, str):
+        deadlines = json.loads(deadlines)
+    if not deadlines:
         return None
-    last = row.deadlines[-1]
-    at = datetime.fromisoformat(last["at"])
-    return final_deadline(None, None, (Deadline(at, Precision(last["precision"]), ""),))
+    last = deadlines[-1]
+    return effective_deadline(datetime.fromisoformat(last["at"]), Precision(last["precision"]))
+
+
+@dataclass(frozen=True, slots=True)
+class BoardRow:
+    """What the call list needs of a call: enough to filter, sort and show a line."""
+
+    id: int
+    source: str
+    status: str
+    opens: datetime | None
+    #: The final deadline (:func:`storage.records.final_deadline`); None when open-ended.
+    end: datetime | None
+    closes_precision: str | None
+    title: str
+    granting_body: str
+
+
+def board_rows(db: Database) -> list[BoardRow]:
+    """Every call as a :class:`BoardRow`, soonest final deadline first (open-ended calls last,
+    then by id): the list :func:`select_ids` filters."""
+    # Plain columns, converted here: this reads every call, and the generic per-value type
+    # processing would be most of its cost.
+    stmt: Select[Any] = select(
+        _calls.c.id,
+        _calls.c.source,
+        _calls.c.status,
+        type_coerce(_calls.c.opens_at, String).label("opens_at"),
+        type_coerce(_calls.c.closes_at, String).label("closes_at"),
+        _calls.c.closes_precision,
+        # Stage deadlines matter only without a closing date: read them only then.
+        type_coerce(case((_calls.c.closes_at.is_(None), _calls.c.deadlines)), String).label("deadlines"),
+        func.substr(_calls.c.title, 1, MAX_TITLE).label("title"),
+        func.substr(_calls.c.granting_body, 1, MAX_BODY).label("granting_body"),
+    )
+    with db.engine.connect() as conn:
+        raw = conn.execute(stmt).all()
+    rows = []
+    for id_, source, status, opens, closes, precision, deadlines, title, body in raw:
+        end = _final(_instant(closes), precision, deadlines)
+        opened = _instant(opens)
+        rows.append(BoardRow(id_, source, status, opened and opened.astimezone(ROME),
+                             end and end.astimezone(ROME), precision, title, body))  # fmt: skip
+    far = datetime.max.replace(tzinfo=UTC)
+    rows.sort(key=lambda r: (r.end is None, r.end or far, r.id))
+    return rows
+
+
+def calls_version(db: Database) -> tuple[Any, ...]:
+    """Changes when a call is added or changes in a way that makes an event (two index lookups,
+    no scan). A quiet rewrite (``storage.ingest``: description, links …) does not change it, so
+    a cache of :func:`board_rows` should also expire with time."""
+    with db.engine.connect() as conn:
+        return tuple(conn.execute(select(func.max(_calls.c.id), func.max(_calls.c.last_changed))).one())
+
+
+def search_ids(db: Database, text: str) -> set[int]:
+    """Ids of the calls whose folded text contains ``text`` (see :mod:`storage.calls`)."""
+    needle = fold(text)
+    if not needle:
+        return set()
+    with db.engine.connect() as conn:
+        return set(
+            conn.execute(select(_calls.c.id).where(_calls.c.search_text.like(_like(needle), escape="\\"))).scalars()
+        )
+
+
+class RowIndex:
+    """:func:`board_rows` arranged for :func:`select_ids`: by source, and the final deadlines in
+    order so a deadline window or "not closed yet" is a bisection, not a pass over every call."""
+
+    def __init__(self, rows: list[BoardRow]) -> None:
+        self.rows = rows
+        self.by_id = {r.id: r for r in rows}
+        self.sources = sorted({r.source for r in rows})
+        self._parts: dict[str | None, tuple[list[BoardRow], list[datetime]]] = {}
+        for key in (None, *self.sources):
+            part = [r for r in rows if key is None or r.source == key]
+            self._parts[key] = (part, [r.end for r in part if r.end is not None])
+
+    def candidates(self, source: str | None, low: datetime | None, high: datetime | None, open_ended: bool) -> list[BoardRow]:
+        """Rows of ``source`` (all when None) whose deadline is in [low, high]; with
+        ``open_ended`` also those without a deadline (they sort last)."""
+        part, ends = self._parts.get(source, ([], []))
+        start = bisect_left(ends, low) if low is not None else 0
+        stop = bisect_right(ends, high) if high is not None else len(ends)
+        found = part[start:stop]
+        if open_ended:
+            found += part[len(ends):]
+        return found
+
+
+def select_ids(index: RowIndex, query: BoardQuery, *, now: datetime, matching: set[int] | None = None) -> list[int]:
+    """The ids of the calls ``query`` keeps at ``now``, in deadline order; ``matching`` are the
+    ids of the text search (:func:`search_ids`), needed when ``query.text`` is set."""
+    if fold(query.text) and matching is None:
+        raise ValueError("a text query needs the ids of its search")
+    wanted = query.phase
+    low, high = query.closes_from, query.closes_until
+    if wanted in ("active", "open", "forthcoming"):
+        # A call whose final deadline passed is closed whatever else it says.
+        low = now if low is None else max(low, now)
+    window = query.closes_from is not None or query.closes_until is not None
+    out = []
+    for row in index.candidates(query.source or None, low, high, open_ended=not window):
+        if matching is not None and row.id not in matching:
+            continue
+        if wanted != "all":
+            where = phase(row.status, row.opens, row.end, now)
+            if where != wanted and not (wanted == "active" and where != "closed"):
+                continue
+        out.append(row.id)
+    return out
 
 
 def board_ids(db: Database, query: BoardQuery, *, now: datetime) -> list[int]:
-    """Ids of the calls the query keeps, soonest final deadline first (open-ended calls last,
-    then by id)."""
-    stmt: Select[Any] = select(
-        _calls.c.id,
-        _calls.c.status,
-        _calls.c.opens_at,
-        _calls.c.closes_at,
-        _calls.c.closes_precision,
-        _calls.c.deadlines,
-    )
-    if query.source:
-        stmt = stmt.where(_calls.c.source == query.source)
-    needle = fold(query.text)
-    if needle:
-        stmt = stmt.where(_calls.c.search_text.like(_like(needle), escape="\\"))
-    if query.phase in ("active", "open", "forthcoming"):
-        # A superset: a date-only deadline lasts to the end of its day; the exact rule is below.
-        stmt = stmt.where(
-            _calls.c.status != "closed",
-            or_(_calls.c.closes_at.is_(None), _calls.c.closes_at >= now - timedelta(days=2)),
-        )
-    if query.closes_from is not None:
-        stmt = stmt.where(
-            or_(_calls.c.closes_at.is_(None), _calls.c.closes_at >= query.closes_from - timedelta(days=2))
-        )
-    if query.closes_until is not None:
-        stmt = stmt.where(or_(_calls.c.closes_at.is_(None), _calls.c.closes_at <= query.closes_until))
-    window = query.closes_from is not None or query.closes_until is not None
-    kept: list[tuple[bool, datetime | None, int]] = []
-    with db.engine.connect() as conn:
-        for row in conn.execute(stmt):
-            end = _final(row)
-            if window and (
-                end is None
-                or (query.closes_from is not None and end < query.closes_from)
-                or (query.closes_until is not None and end > query.closes_until)
-            ):
-                continue
-            if query.phase != "all":
-                where = phase(row.status, local(row.opens_at), end, now)
-                if where != query.phase and not (query.phase == "active" and where != "closed"):
-                    continue
-            kept.append((end is None, end, row.id))
-    # Open-ended calls (no deadline) sort last; the sentinel keeps the tuple comparable.
-    kept.sort(key=lambda k: (k[0], k[1] or now, k[2]))
-    return [k[2] for k in kept]
+    """Ids of the calls the query keeps, soonest final deadline first (open-ended calls last)."""
+    matching = search_ids(db, query.text) if fold(query.text) else None
+    return select_ids(RowIndex(board_rows(db)), query, now=now, matching=matching)
 
 
 def board_sources(db: Database) -> list[str]:
@@ -259,13 +344,19 @@ def delivery_states(db: Database, member_ids: Iterable[int] | None = None) -> di
 __all__ = [
     "PHASE_FILTERS",
     "BoardQuery",
+    "BoardRow",
     "DeliveryState",
     "GroupAlert",
     "MatchedGroup",
     "PhaseFilter",
+    "RowIndex",
     "board_ids",
+    "board_rows",
     "board_sources",
+    "calls_version",
     "delivery_states",
     "group_alerts",
     "matched_groups",
+    "search_ids",
+    "select_ids",
 ]

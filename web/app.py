@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
+from time import monotonic as time_now
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -43,10 +45,10 @@ from notifier.profiles import parse_profile
 from notifier.render import countdown, fmt_day, one_line, safe_url, source_label
 from notifier.unsubscribe import read_token
 from storage import access, board, members
-from storage.calls import CallView, call_events, get_call, get_calls, group_calls
+from storage.calls import CallView, call_events, get_call, get_calls, group_calls, phase
 from storage.db import Database
 from storage.members import MemberView
-from storage.records import ROME
+from storage.records import ROME, Precision
 from storage.sources import recent_runs, source_health
 from web.calendar import Entry, build_calendar, group_entries
 from web.config import WebConfig
@@ -62,6 +64,10 @@ STATIC = Path(__file__).parent / "static"
 RUNS_SHOWN = 5
 #: Calls in the public feeds.
 FEED_SIZE = 200
+#: Longest the board's call index is kept without a look at the database's calls.
+INDEX_MAX_AGE = 300.0
+#: Text searches remembered with the index.
+SEARCHES_KEPT = 64
 #: Longest text search accepted.
 MAX_QUERY = 200
 
@@ -72,6 +78,7 @@ class WebDeps:
     config: WebConfig
     clock: Callable[[], datetime]
     topics: TopicIndex
+    index: CallIndex
     sessions: Sessions
     env: Environment
     secret: str
@@ -94,6 +101,8 @@ def environment() -> Environment:
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
+        # Templates ship with the package: no file check on every page.
+        auto_reload=False,
     )
     env.globals.update(source_label=source_label, one_line=one_line, safe_url=safe_url)
     env.filters["rfc822"] = format_datetime
@@ -265,31 +274,83 @@ def _parse_day(value: str | None) -> date | None:
         return None
 
 
+class CallIndex:
+    """The board's rows of every call (:class:`storage.board.RowIndex`), rebuilt when a call is
+    added or changes (:func:`storage.board.calls_version`, two index lookups a page) and at
+    least every :data:`INDEX_MAX_AGE` seconds (quiet rewrites do not change the version)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._version: tuple[Any, ...] | None = None
+        self._built = 0.0
+        self._index = board.RowIndex([])
+        self._searches: dict[str, set[int]] = {}
+        self._lock = threading.Lock()
+
+    def get(self) -> board.RowIndex:
+        version = board.calls_version(self.db)
+        with self._lock:
+            if version != self._version or time_now() - self._built > INDEX_MAX_AGE:
+                self._index = board.RowIndex(board.board_rows(self.db))
+                self._version, self._built = version, time_now()
+                self._searches.clear()
+            return self._index
+
+    def search(self, text: str) -> set[int]:
+        """The text search's ids (:func:`storage.board.search_ids`, a scan of every call's text),
+        remembered for the index's lifetime: paging through results asks once."""
+        key = text.strip().casefold()
+        with self._lock:
+            found = self._searches.get(key)
+        if found is None:
+            found = board.search_ids(self.db, text)
+            with self._lock:
+                if len(self._searches) >= SEARCHES_KEPT:
+                    self._searches.pop(next(iter(self._searches)))
+                self._searches[key] = found
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class Line:
+    """One call of the list, its texts ready to print."""
+
+    id: int
+    title: str
+    body: str
+    source: str
+    phase: str
+    phase_label: str
+    end: str
+    countdown: str
+
+
 @dataclass
 class Listing:
-    calls: list[CallView]
+    rows: list[board.BoardRow]
     total: int | None
     has_next: bool
 
 
-def _listing(deps: WebDeps, query: board.BoardQuery, topic: str | None, page: int, lang: str) -> Listing:
+def _listing(deps: WebDeps, query: board.BoardQuery, topic: str | None, page: int) -> Listing:
     size = deps.config.page_size
-    ids = board.board_ids(deps.db, query, now=deps.now())
+    index = deps.index.get()
+    by_id = index.by_id
+    matching = deps.index.search(query.text) if query.text.strip() else None
+    ids = board.select_ids(index, query, now=deps.now(), matching=matching)
     if not topic:
         start = (page - 1) * size
-        return Listing(get_calls(deps.db, ids[start : start + size]), len(ids), start + size < len(ids))
+        return Listing([by_id[i] for i in ids[start : start + size]], len(ids), start + size < len(ids))
     # Topics are computed per call (cached): walk in order until the page and one more are found.
     wanted = page * size + 1
-    kept: list[CallView] = []
+    kept: list[int] = []
     for start in range(0, len(ids), 200):
-        for call in get_calls(deps.db, ids[start : start + 200]):
-            if topic in deps.topics.topics(call):
-                kept.append(call)
+        kept += [c.id for c in get_calls(deps.db, ids[start : start + 200]) if topic in deps.topics.topics(c)]
         if len(kept) >= wanted:
             break
     first = (page - 1) * size
     done = len(kept) < wanted
-    return Listing(kept[first : first + size], len(kept) if done else None, not done)
+    return Listing([by_id[i] for i in kept[first : first + size]], len(kept) if done else None, not done)
 
 
 async def calls_page(request: Request) -> Response:
@@ -299,10 +360,10 @@ async def calls_page(request: Request) -> Response:
     deps = _deps(request)
     lang = _lang(request, me)
     params = request.query_params
-    phase = params.get("stato", "active")
-    if phase not in board.PHASE_FILTERS:
-        phase = "active"
-    sources = await deps.run(board.board_sources, deps.db)
+    stato = params.get("stato", "active")
+    if stato not in board.PHASE_FILTERS:
+        stato = "active"
+    sources = (await deps.run(deps.index.get)).sources
     source = params.get("fonte") or None
     if source not in sources:
         source = None
@@ -317,38 +378,48 @@ async def calls_page(request: Request) -> Response:
     except ValueError:
         page = 1
     query = board.BoardQuery(
-        phase=phase,  # type: ignore[arg-type]
+        phase=stato,  # type: ignore[arg-type]
         source=source,
         text=q,
         closes_from=datetime.combine(start, time(0, 0), tzinfo=ROME) if start else None,
         closes_until=datetime.combine(end, time(23, 59, 59), tzinfo=ROME) if end else None,
     )
-    listing = await deps.run(_listing, deps, query, topic, page, lang)
+    listing = await deps.run(_listing, deps, query, topic, page)
     now = deps.now()
-    kept = {"q": q, "fonte": source or "", "tema": topic or "", "stato": phase,
+    kept = {"q": q, "fonte": source or "", "tema": topic or "", "stato": stato,
             "dal": start.isoformat() if start else "", "al": end.isoformat() if end else ""}  # fmt: skip
     base = {k: v for k, v in kept.items() if v}
 
     def page_url(n: int) -> str:
         return "/bandi?" + urlencode({**base, "pagina": n})
 
-    rows = [
-        {
-            "call": c,
-            "phase": c.phase(now),
-            "end": c.final_deadline,
-            "countdown": countdown(c.final_deadline, now, lang, verb="closes", precision=c.closes_precision)
-            if c.final_deadline and c.final_deadline >= now
+    # Each line's texts made here, not in the template: a page of 50 lines is mostly this.
+    rows = []
+    for r in listing.rows:
+        where = phase(r.status, r.opens, r.end, now)
+        rows.append(Line(
+            id=r.id,
+            title=one_line(r.title),
+            body=one_line(r.granting_body),
+            source=source_label(r.source, lang),
+            phase=where,
+            phase_label=text(lang, f"phase.{where}"),
+            end=fmt_day(r.end, lang, r.closes_precision) if r.end else "",
+            countdown=countdown(r.end, now, lang, verb="closes", precision=_precision(r.closes_precision))
+            if r.end and r.end >= now
             else "",
-        }
-        for c in listing.calls
-    ]
+        ))  # fmt: skip
     return render(
         request, "calls.html", me=me, lang=lang, rows=rows, total=listing.total, page=page,
         prev_url=page_url(page - 1) if page > 1 else None,
         next_url=page_url(page + 1) if listing.has_next else None,
         sources=sources, topics=topics, filters=kept, phases=board.PHASE_FILTERS,
+        no_deadline=text(lang, "calls.no_deadline"),
     )  # fmt: skip
+
+
+def _precision(value: str | None) -> Precision | None:
+    return Precision(value) if value else None
 
 
 def _money(value: Any, lang: str) -> str:
@@ -598,6 +669,7 @@ def create_app(
         config=config,
         clock=clock,
         topics=TopicIndex(matching or MatchingConfig(), clock),
+        index=CallIndex(db),
         sessions=sessions,
         env=environment(),
         secret=secret,
