@@ -103,7 +103,11 @@ async def run(calls: int, matches: int, seconds: float, tmp: Path) -> int:
         assert (await client.post(f"/accesso/{token}", data={"csrf": csrf.group(1)})).status_code == 303
         one = list_calls(db, limit=1)[0].id
         cases = [
-            ("filtered list (source + deadline window)", "/bandi?fonte=lombardia&dal=2026-09-10&al=2026-11-30", 50.0),
+            (
+                "filtered list (source + deadline window)",
+                "/bandi?fonte=lombardia&dal=2026-09-10&al=2026-11-30",
+                50.0,
+            ),
             ("filtered list (text search, repeated or paged)", "/bandi?q=imballaggi", None),
             ("default list (open and forthcoming, page 1)", "/bandi", None),
             ("list, page 100", "/bandi?pagina=100", None),

@@ -18,7 +18,7 @@ import binascii
 import hashlib
 import hmac
 from dataclasses import dataclass
-from typing import Literal, cast
+from typing import Literal
 from urllib.parse import quote
 
 Scope = Literal["alerts", "digest"]
@@ -61,7 +61,7 @@ def read_token(secret: str, token: str) -> tuple[int, Scope] | None:
         return None
     if not hmac.compare_digest(given, _mac(secret, body)) or scope not in SCOPES:
         return None
-    return member_id, cast(Scope, scope)
+    return member_id, scope
 
 
 @dataclass(frozen=True, slots=True)

@@ -499,7 +499,9 @@ class Daemon:
         if self._web is not None and self._web_task is not None:
             self._web.stop()
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._web_task, timeout=max(0.5, deadline - asyncio.get_running_loop().time()))
+                await asyncio.wait_for(
+                    self._web_task, timeout=max(0.5, deadline - asyncio.get_running_loop().time())
+                )
         await close_channels(self.channels)
 
 

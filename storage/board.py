@@ -11,14 +11,14 @@ costs one small query, a pass over the rows and the page's own calls.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 import json
 from bisect import bisect_left, bisect_right
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, Literal, cast
 
-from sqlalchemy import Select, String, Table, case, func, or_, select, type_coerce
+from sqlalchemy import Select, String, Table, case, func, select, type_coerce
 
 from storage._bulk import chunks
 from storage._rows import local
@@ -137,7 +137,9 @@ def search_ids(db: Database, text: str) -> set[int]:
         return set()
     with db.engine.connect() as conn:
         return set(
-            conn.execute(select(_calls.c.id).where(_calls.c.search_text.like(_like(needle), escape="\\"))).scalars()
+            conn.execute(
+                select(_calls.c.id).where(_calls.c.search_text.like(_like(needle), escape="\\"))
+            ).scalars()
         )
 
 
@@ -154,7 +156,9 @@ class RowIndex:
             part = [r for r in rows if key is None or r.source == key]
             self._parts[key] = (part, [r.end for r in part if r.end is not None])
 
-    def candidates(self, source: str | None, low: datetime | None, high: datetime | None, open_ended: bool) -> list[BoardRow]:
+    def candidates(
+        self, source: str | None, low: datetime | None, high: datetime | None, open_ended: bool
+    ) -> list[BoardRow]:
         """Rows of ``source`` (all when None) whose deadline is in [low, high]; with
         ``open_ended`` also those without a deadline (they sort last)."""
         part, ends = self._parts.get(source, ([], []))
@@ -162,11 +166,13 @@ class RowIndex:
         stop = bisect_right(ends, high) if high is not None else len(ends)
         found = part[start:stop]
         if open_ended:
-            found += part[len(ends):]
+            found += part[len(ends) :]
         return found
 
 
-def select_ids(index: RowIndex, query: BoardQuery, *, now: datetime, matching: set[int] | None = None) -> list[int]:
+def select_ids(
+    index: RowIndex, query: BoardQuery, *, now: datetime, matching: set[int] | None = None
+) -> list[int]:
     """The ids of the calls ``query`` keeps at ``now``, in deadline order; ``matching`` are the
     ids of the text search (:func:`search_ids`), needed when ``query.text`` is set."""
     if fold(query.text) and matching is None:
@@ -255,9 +261,9 @@ def group_alerts(db: Database, group_id: int) -> list[GroupAlert]:
             .join(_members, _members.c.id == _feedback.c.member_id)
             .where(_feedback.c.group_id == group_id)
         )  # fmt: skip
-        for row in answers:
-            alert = entry(row)
-            alert.feedback, alert.feedback_at = row.kind, local(row.at)
+        for answer in answers:
+            alert = entry(answer)
+            alert.feedback, alert.feedback_at = answer.kind, local(answer.at)
     return sorted(out.values(), key=lambda a: (a.name.casefold(), a.member_id))
 
 
@@ -298,9 +304,9 @@ def matched_groups(db: Database, member_id: int) -> list[MatchedGroup]:
                 _feedback.c.member_id == member_id, _feedback.c.kind == "interested"
             )
         )
-        for row in starred_rows:
-            if row.group_id not in found:
-                found[row.group_id] = MatchedGroup(row.group_id, local(row.at), (), True)  # type: ignore[arg-type]
+        for star in starred_rows:
+            if star.group_id not in found:
+                found[star.group_id] = MatchedGroup(star.group_id, local(star.at), (), True)  # type: ignore[arg-type]
     return sorted(found.values(), key=lambda m: (m.since, m.group_id))
 
 
@@ -330,7 +336,9 @@ def delivery_states(db: Database, member_ids: Iterable[int] | None = None) -> di
             if part is not None:
                 counts = counts.where(_outbox.c.member_id.in_(part))
                 errors = errors.where(_outbox.c.member_id.in_(part))
-            for member_id, state, count, sent in conn.execute(counts.group_by(_outbox.c.member_id, _outbox.c.state)):
+            for member_id, state, count, sent in conn.execute(
+                counts.group_by(_outbox.c.member_id, _outbox.c.state)
+            ):
                 entry = out.setdefault(member_id, DeliveryState())
                 entry.counts[state] = int(count)
                 sent_at = local(sent)

@@ -35,7 +35,10 @@ class WebAccess:
         """A new one-time link; None past ``[web] links_per_hour`` (counted in the database, so
         a restart does not reset the allowance)."""
         now = self.clock()
-        if access.links_made_since(self.db, member_id, now - timedelta(hours=1)) >= self.config.links_per_hour:
+        if (
+            access.links_made_since(self.db, member_id, now - timedelta(hours=1))
+            >= self.config.links_per_hour
+        ):
             return None
         ttl = timedelta(minutes=self.config.link_ttl_minutes)
         token = access.create_signin_link(self.db, member_id, now=now, ttl=ttl)

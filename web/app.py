@@ -20,13 +20,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from time import monotonic as time_now
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from email.utils import format_datetime
 from functools import partial
 from pathlib import Path
+from time import monotonic as time_now
 from typing import Any, TypeVar
 from urllib.parse import urlencode
 
@@ -159,7 +159,9 @@ def _day(value: datetime | None, precision: Any = None, *, lang: str) -> str:
 
 
 def _error(request: Request, status: int, key: str, **context: Any) -> HTMLResponse:
-    return render(request, "message.html", status=status, title_key=f"{key}.title", body_key=f"{key}.body", **context)
+    return render(
+        request, "message.html", status=status, title_key=f"{key}.title", body_key=f"{key}.body", **context
+    )
 
 
 async def _staff(request: Request) -> MemberView | Response:
@@ -224,18 +226,27 @@ async def signin(request: Request) -> Response:
     if isinstance(form, Response):
         return form
     try:
-        member_id = await deps.run(access.redeem_signin_link, deps.db, request.path_params["token"], now=deps.now())
+        member_id = await deps.run(
+            access.redeem_signin_link, deps.db, request.path_params["token"], now=deps.now()
+        )
     except access.LinkError as exc:
         return render(request, "signin.html", status=404 if exc.kind == "unknown" else 410, state=exc.kind)
     member = await deps.run(members.get_member, deps.db, member_id)
     if member is None or not member.active or not member.is_staff:
         await deps.run(
-            members.audit, deps.db, members.member_actor(member_id), "web-signin", {"refused": True}, now=deps.now()
+            members.audit,
+            deps.db,
+            members.member_actor(member_id),
+            "web-signin",
+            {"refused": True},
+            now=deps.now(),
         )
         return _error(request, 403, "refused")
     session = _session(request)
     deps.sessions.sign_in(session, member.id)
-    await deps.run(members.audit, deps.db, members.member_actor(member.id, member.role), "web-signin", {}, now=deps.now())
+    await deps.run(
+        members.audit, deps.db, members.member_actor(member.id, member.role), "web-signin", {}, now=deps.now()
+    )
     return RedirectResponse("/bandi", status_code=303)
 
 
@@ -701,4 +712,3 @@ def create_app(
     )
     app.state.deps = deps
     return app
-

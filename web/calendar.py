@@ -129,8 +129,10 @@ def build_calendar(
         call = entry.call
         end = call.final_deadline
         if end is not None and end >= oldest:
-            precision = call.closes_precision if call.closes is not None else (
-                call.deadlines[-1].precision if call.deadlines else None
+            precision = (
+                call.closes_precision
+                if call.closes is not None
+                else (call.deadlines[-1].precision if call.deadlines else None)
             )
             cal.add_component(_event(entry, "deadline", end, precision, uid=uid, now=now, lang=lang))
         if call.sportello and call.opens is not None and call.opens >= oldest:

@@ -12,7 +12,10 @@ LANGUAGES = ("it", "en")
 #: key → (Italian, English); placeholders ``{name}``.
 TEXTS: Mapping[str, tuple[str, str]] = {
     "app.name": ("Sentinella", "Sentinella"),
-    "app.tagline": ("Bandi per il Cluster Cosmetico lombardo", "Funding calls for the Lombardy cosmetics cluster"),
+    "app.tagline": (
+        "Bandi per il Cluster Cosmetico lombardo",
+        "Funding calls for the Lombardy cosmetics cluster",
+    ),
     "nav.calls": ("Bandi", "Calls"),
     "nav.sources": ("Fonti", "Sources"),
     "nav.members": ("Soci", "Members"),
@@ -103,7 +106,10 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "call.group_alone": ("Pubblicato solo qui.", "Published here only."),
     "call.canonical": ("principale", "main"),
     "call.matches": ("Soci segnalati e risposte", "Members alerted and their answers"),
-    "call.no_matches": ("Nessun socio è stato segnalato per questo bando.", "No member was alerted of this call."),
+    "call.no_matches": (
+        "Nessun socio è stato segnalato per questo bando.",
+        "No member was alerted of this call.",
+    ),
     "call.member": ("Socio", "Member"),
     "call.reasons": ("Perché", "Why"),
     "call.deliveries": ("Invii", "Deliveries"),
@@ -146,8 +152,10 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "sources.calls": ("Bandi", "Calls"),
     "sources.runs": ("Ultimi giri", "Last runs"),
     "sources.outcome": ("Esito", "Outcome"),
-    "sources.counts": ("visti {seen} · nuovi {new} · modificati {changed} · errori {errors}",
-                       "seen {seen} · new {new} · changed {changed} · errors {errors}"),
+    "sources.counts": (
+        "visti {seen} · nuovi {new} · modificati {changed} · errori {errors}",
+        "seen {seen} · new {new} · changed {changed} · errors {errors}",
+    ),
     "sources.reason": ("Motivo", "Reason"),
     "sources.degraded": ("degradata", "degraded"),
     "sources.ok": ("regolare", "healthy"),

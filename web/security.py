@@ -169,7 +169,9 @@ class SessionMiddleware(BaseHTTPMiddleware):
         super().__init__(app)
         self.sessions = sessions
 
-    async def dispatch(self, request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+    async def dispatch(
+        self, request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
         session = self.sessions.read(request)
         request.state.session = session
         request.state.clear_session = False

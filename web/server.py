@@ -28,7 +28,9 @@ class EmbeddedServer(uvicorn.Server):
         self.should_exit = True
 
 
-def server_config(app: Any, config: WebConfig, *, host: str | None = None, port: int | None = None) -> uvicorn.Config:
+def server_config(
+    app: Any, config: WebConfig, *, host: str | None = None, port: int | None = None
+) -> uvicorn.Config:
     return uvicorn.Config(
         app,
         host=host or config.host,

@@ -294,4 +294,6 @@ async def web(update: Update, context: Ctx, actor: Actor) -> None:
         await reply(update, t(actor.lang, "web.too_many"))
         return
     await d.audit(actor, "web-link", {"expires": link.expires_at.isoformat()})
-    await reply(update, t(actor.lang, "web.link", link=link.url, expires=fmt_day(link.expires_at, actor.lang)))
+    await reply(
+        update, t(actor.lang, "web.link", link=link.url, expires=fmt_day(link.expires_at, actor.lang))
+    )

@@ -28,7 +28,9 @@ def web_command(
     app_ctx = context(ctx)
     settings = app_ctx.settings
     if settings.web.secret_key is None:
-        raise SettingsError("setting 'web.secret_key' (required): the web app signs sessions and links with it")
+        raise SettingsError(
+            "setting 'web.secret_key' (required): the web app signs sessions and links with it"
+        )
     app = create_app(app_ctx.db, settings.web, clock=app_ctx.clock, matching=settings.matching)
     config = server_config(app, settings.web, host=host, port=port)
     out.print(f"Sentinella web on http://{config.host}:{config.port} (links use {settings.web.base_url})")

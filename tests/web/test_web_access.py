@@ -132,7 +132,9 @@ async def test_language_switch_and_safe_return(
     assert switched.headers["location"] == "/fonti"
     assert "Source health" in (await client.get("/fonti")).text
     page = await client.get("/fonti")
-    away = await client.post("/lingua", data={"csrf": csrf_of(page.text), "lang": "it", "next": "//evil.example"})
+    away = await client.post(
+        "/lingua", data={"csrf": csrf_of(page.text), "lang": "it", "next": "//evil.example"}
+    )
     assert away.headers["location"] == "/"
 
 
@@ -174,9 +176,7 @@ async def test_a_tampered_cookie_is_no_session(
     assert (await client.get("/bandi")).status_code == 303
 
 
-async def test_sign_in_attempts_are_rate_limited_per_client(
-    client: httpx.AsyncClient, board: Board
-) -> None:
+async def test_sign_in_attempts_are_rate_limited_per_client(client: httpx.AsyncClient, board: Board) -> None:
     statuses = [(await client.get(f"/accesso/guess-{n}")).status_code for n in range(25)]
     assert statuses[:20] == [404] * 20
     assert set(statuses[20:]) == {429}

@@ -7,9 +7,9 @@ from datetime import datetime, timedelta
 
 import httpx
 
+from notifier.bot import BotServices, build_application
 from storage import members
 from storage.db import Database
-from notifier.bot import BotServices, build_application
 from tests.bot.harness import ADMIN_CHAT, Clock, FakeCrawler, Harness, make_config
 from tests.fakes.telegram_server import FakeBotAPI
 from tests.fakes.web_data import Board

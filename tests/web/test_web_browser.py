@@ -161,7 +161,7 @@ async def test_staff_signs_in_filters_opens_a_call_and_signs_out(
             assert "HTTP 503 dal portale SEDIA (sintetico)" in await page.inner_text("#source-sedia")
             await capture(page, shots, "sources")
             await page.goto(served.base + "/membri")
-            assert "Example Packaging srl" in await page.inner_text("#member-%d" % board.member.id)
+            assert "Example Packaging srl" in await page.inner_text(f"#member-{board.member.id}")
             await capture(page, shots, "members")
 
             # English, then sign out: the board is closed again.

@@ -92,7 +92,12 @@ async def test_member_calendar_holds_matched_deadlines_in_rome_time(
 
 
 async def test_a_moved_deadline_moves_the_event_and_not_for_us_removes_it(
-    client: httpx.AsyncClient, sqlite_db: Database, board: Board, config: WebConfig, clock: Clock, now: datetime
+    client: httpx.AsyncClient,
+    sqlite_db: Database,
+    board: Board,
+    config: WebConfig,
+    clock: Clock,
+    now: datetime,
 ) -> None:
     path = _path(WebAccess(sqlite_db, config, clock).calendar_link(board.member.id))
     before = events((await client.get(path)).content)
@@ -136,9 +141,7 @@ async def test_calendar_tokens_rotate_and_refuse_strangers(
     assert (await client.get(_path(rotated))).status_code == 404
 
 
-async def test_public_feeds_list_open_calls_once_per_group(
-    client: httpx.AsyncClient, board: Board
-) -> None:
+async def test_public_feeds_list_open_calls_once_per_group(client: httpx.AsyncClient, board: Board) -> None:
     ics = await client.get("/feed/bandi.ics")
     assert ics.status_code == 200
     found = events(check_rfc5545(ics.content).to_ical())
@@ -161,9 +164,7 @@ async def test_public_feeds_list_open_calls_once_per_group(
     assert atom.feed.links[0].href == BASE + "/feed/bandi.atom"
 
 
-async def test_public_feeds_can_be_switched_off(
-    sqlite_db: Database, board: Board, clock: Clock
-) -> None:
+async def test_public_feeds_can_be_switched_off(sqlite_db: Database, board: Board, clock: Clock) -> None:
     from tests.web.conftest import web_config
     from web.app import create_app
 
@@ -177,9 +178,7 @@ def test_date_only_deadlines_are_all_day_events(sqlite_db: Database, board: Boar
     from web.calendar import Entry, build_calendar
 
     national = board.calls["9001"]
-    body = build_calendar(
-        [Entry(7, national)], name="x", base_url=BASE, now=now, lang="it", past_days=30
-    )
+    body = build_calendar([Entry(7, national)], name="x", base_url=BASE, now=now, lang="it", past_days=30)
     ev = next(iter(Calendar.from_ical(body).walk("VEVENT")))
     assert ev.decoded("DTSTART") == national.closes.astimezone(ROME).date()  # type: ignore[union-attr]
     assert ev.decoded("DTEND") - ev.decoded("DTSTART") == timedelta(days=1)

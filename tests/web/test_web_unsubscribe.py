@@ -150,7 +150,9 @@ async def test_the_digest_link_turns_off_only_the_email_digest(
     async with tls_client as client:
         page = await client.get(url.removeprefix(BASE))
         assert "riepilogo" in page.text
-        assert (await client.post(url.removeprefix(BASE), data={"List-Unsubscribe": "One-Click"})).status_code == 200
+        assert (
+            await client.post(url.removeprefix(BASE), data={"List-Unsubscribe": "One-Click"})
+        ).status_code == 200
     staff = members.get_member(sqlite_db, board.staff.id)
     assert staff is not None and not staff.digest_email and staff.digest_telegram
 
