@@ -161,6 +161,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "sources.ok": ("regolare", "healthy"),
     "sources.failing": ("in errore", "failing"),
     "sources.never": ("mai", "never"),
+    "sources.not_run": ("mai interrogata", "never crawled"),
     # members
     "members.title": ("Soci", "Members"),
     "members.readonly": (
