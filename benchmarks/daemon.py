@@ -42,7 +42,7 @@ from crawler.config import SOURCE_NAMES, CrawlConfig
 from crawler.replay.server import ReplayServer
 from crawler.replay.site import RECORDED_AT, install_site
 from notifier.profiles import import_members
-from notifier.vocabulary import default_vocabulary
+from notifier.matching.vocabulary import default_vocabulary
 from storage import outbox, planning, sources
 from storage.calls import events_after, list_calls
 from storage.db import Database

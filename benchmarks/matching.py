@@ -29,10 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from notifier.config import MatchingConfig
-from notifier.evaluation import load_relevance_set, view_of
-from notifier.matching import Matcher
+from notifier.matching.evaluation import load_relevance_set, view_of
+from notifier.matching.engine import Matcher
 from notifier.profiles import Profile
-from notifier.topics import topic_ids
+from notifier.matching.topics import topic_ids
 from storage.calls import CallView
 from storage.records import ROME, CallRecord, CallStatus, Deadline, Precision
 

@@ -60,8 +60,8 @@ from pydantic import ValidationError
 
 from notifier.changes import ChangeFact, changes_json, significant_changes
 from notifier.config import MatchingConfig
-from notifier.matching import Matcher
-from notifier.profiles import Profile, parse_profile
+from notifier.matching.engine import Matcher
+from notifier.profiles import Profile, member_profile
 from storage import planning
 from storage.calls import CallView, EventView, canonical_call, events_after, get_calls
 from storage.members import all_profiles
@@ -154,7 +154,7 @@ def load_recipients(db: Any, report: PlanReport | None = None) -> dict[int, Reci
         if member.paused:
             continue
         try:
-            profile = parse_profile(data)
+            profile = member_profile(member.role, data)
         except ValidationError:
             log.warning("member %s has a profile that does not validate; no alerts for it", member.id)
             if report is not None:

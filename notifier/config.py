@@ -296,7 +296,10 @@ MatchField = Literal["title", "summary", "keywords", "programme", "description"]
 
 
 def _exclusion_fields() -> list[MatchField]:
-    return ["title", "summary", "keywords", "programme"]
+    # An exclusion means "calls whose subject is that sector" (RULES B4): the title and the
+    # source's own tags say the subject; a summary mentions sectors in passing ("tutti i
+    # settori, inclusa l'agricoltura"). Calls *reserved* to a sector are the applicant-sector rule's.
+    return ["title", "keywords"]
 
 
 class FieldWeights(BaseModel):
@@ -307,7 +310,9 @@ class FieldWeights(BaseModel):
     title: float = Field(default=3.0, ge=0, le=10)
     keywords: float = Field(default=2.5, ge=0, le=10)
     summary: float = Field(default=2.0, ge=0, le=10)
-    programme: float = Field(default=1.5, ge=0, le=10)
+    #: The programme names where the money comes from ("Horizon Europe — Cluster 5", "PR FESR"),
+    #: not what the call funds (RULES B2): by default it scores nothing.
+    programme: float = Field(default=0.0, ge=0, le=10)
     description: float = Field(default=1.0, ge=0, le=10)
 
 
@@ -325,6 +330,9 @@ class MatchingConfig(BaseModel):
 
     #: The cluster's region: the region of every member whose profile names none.
     region: str = Field(default="Lombardia", min_length=2, max_length=40)
+    #: One strong term in a title (3) is enough: a short call titled "Imballaggi sostenibili"
+    #: must reach a packaging maker. benchmarks/relevance.py fits the threshold per fold on the
+    #: labelled real calls (3 to 4.5) and prints what it gives.
     threshold: float = Field(default=3.0, gt=0, le=100)
     field_weights: FieldWeights = Field(default_factory=FieldWeights)
     weak_term_weight: float = Field(default=0.35, ge=0, le=1)
@@ -345,13 +353,17 @@ class MatchingConfig(BaseModel):
     #: rule. Switch off only to see what plain keyword matching would do.
     eligibility_rules: bool = True
     sector_rule: bool = True
+    #: Purpose before words (RULES B2): when a call's title names a topic in strong words
+    #: ("voucher formativo", "internazionalizzazione"), a member none of whose topics it is
+    #: is matched by its own keywords only, not by what the summary mentions on the way.
+    purpose_rule: bool = True
     #: Reasons kept per match (the alert shows the first one or two).
     max_reasons: int = Field(default=5, ge=1, le=50)
 
     @field_validator("region")
     @classmethod
     def _known_region(cls, value: str) -> str:
-        from notifier.vocabulary import default_vocabulary
+        from notifier.matching.vocabulary import default_vocabulary
 
         region = default_vocabulary().region_named(value)
         if region is None:

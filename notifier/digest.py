@@ -51,7 +51,7 @@ from rich.text import Text
 from notifier.alerts import MatcherFactory, MatcherLike, default_matcher, reason_lines
 from notifier.changes import ChangeFact, changes_json, fmt_money, significant_changes
 from notifier.config import DigestConfig, EmailConfig, MatchingConfig
-from notifier.eligibility import COMPANY_TYPES
+from notifier.matching.eligibility import COMPANY_TYPES
 from notifier.profiles import Profile, parse_profile
 from notifier.render import (
     TELEGRAM_LIMIT,
@@ -175,7 +175,7 @@ class Digest:
 
 
 def _all_topic_ids() -> list[str]:
-    from notifier import topics
+    from notifier.matching import topics
 
     return list(topics.topic_ids())
 

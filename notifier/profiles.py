@@ -50,8 +50,8 @@ from pydantic import (
     model_validator,
 )
 
-from notifier.text import TermError, compile_term
-from notifier.vocabulary import default_vocabulary
+from notifier.matching.text import TermError, compile_term
+from notifier.matching.vocabulary import default_vocabulary
 from storage import members as store
 from storage.db import Database
 
@@ -237,6 +237,23 @@ def parse_profile(data: Mapping[str, Any] | None) -> Profile:
     Raises ValidationError like :meth:`Profile.model_validate`.
     """
     return Profile.model_validate(dict(data or {}))
+
+
+#: Roles that speak for the cluster organisation itself, which applies to calls for clusters and
+#: business associations (RULES B5).
+CLUSTER_ROLES = frozenset({"staff", "admin"})
+_COMPANIES = ("micro", "pmi", "grande-impresa", "startup")
+
+
+def member_profile(role: str, data: Mapping[str, Any] | None) -> Profile:
+    """A member's stored profile as matching reads it: staff and admins also count as the
+    cluster organisation (applicant type ``cluster``). Raises ValidationError like
+    :func:`parse_profile`."""
+    profile = parse_profile(data)
+    if role in CLUSTER_ROLES and "cluster" not in profile.beneficiaries:
+        types = list(profile.beneficiaries or _COMPANIES)
+        profile = profile.model_copy(update={"beneficiaries": [*types, "cluster"]})
+    return profile
 
 
 def describe_errors(exc: ValidationError, *, prefix: str = "") -> list[str]:

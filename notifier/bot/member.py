@@ -42,7 +42,7 @@ from notifier.bot.common import (
 )
 from notifier.bot.i18n import esc, normalise_language, t
 from notifier.config import MatchingConfig, parse_offset
-from notifier.matching import Match, Matcher, reasons_line
+from notifier.matching.engine import Match, Matcher, reasons_line
 from notifier.profiles import Profile
 from notifier.render import (
     countdown,

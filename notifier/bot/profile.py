@@ -57,7 +57,7 @@ from notifier.profiles import (
     parse_profile,
 )
 from notifier.render import one_line, source_label
-from notifier.vocabulary import default_vocabulary
+from notifier.matching.vocabulary import default_vocabulary
 from storage import members
 from storage.db import Database
 

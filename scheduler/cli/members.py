@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from notifier.matching import dry_run
+from notifier.matching.engine import dry_run
 from notifier.profiles import import_members
 from scheduler.cli.common import (
     CliError,
@@ -279,7 +279,8 @@ def match_command(
     member_id = _member_or_fail(app.db, member).id if member else None
     day = parse_date_option(since, "--since")
     since_dt = datetime.combine(day, time(0), tzinfo=app.settings.tz) if day else None
-    lang = app.settings.language
+    # Each row in its member's language (detail and reasons), as the member would read it.
+    lang = None
     rows = dry_run(
         app.db,
         now=app.now(),
@@ -290,7 +291,7 @@ def match_command(
         lang=lang,
     )
     if as_json:
-        print_json([row.to_json(lang) for row in rows])
+        print_json([row.to_json() for row in rows])
         return
     if not rows:
         out.print("No matches.")
@@ -300,7 +301,7 @@ def match_command(
     for column in ("member", "call", "deadline", "score", "why"):
         table.add_column(column)
     for row in rows:
-        why = row.reason_line(lang) if row.matched else f"excluded: {row.detail or row.excluded_by}"
+        why = row.reason_line() if row.matched else f"excluded: {row.detail or row.excluded_by}"
         table.add_row(
             short(row.member_name, 24),
             f"#{row.call_id} {short(row.title, 60)}",

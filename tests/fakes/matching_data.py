@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from notifier.evaluation import view_of
+from notifier.matching.evaluation import view_of
 from notifier.profiles import Profile
 from storage.calls import CallView
 from storage.records import ROME, CallRecord, CallStatus, Deadline, Precision

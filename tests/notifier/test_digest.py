@@ -32,7 +32,7 @@ from notifier.digest import (
     scheduled_at,
     send_digest,
 )
-from notifier.eligibility import COMPANY_TYPES
+from notifier.matching.eligibility import COMPANY_TYPES
 from notifier.profiles import Profile
 from storage import planning
 from storage.calls import CallView

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from notifier.config import MatchingConfig
-from notifier.evaluation import load_relevance_set
-from notifier.matching import Matcher, explain
+from notifier.matching.evaluation import load_relevance_set
+from notifier.matching.engine import Matcher, explain
 from notifier.profiles import Profile
-from notifier.topics import topic_ids
+from notifier.matching.topics import topic_ids
 from storage.calls import CallView
 from tests.fakes.matching_data import NOW, call, profile
 
@@ -319,7 +319,7 @@ def test_the_territory_detail_agrees_with_the_number_of_places() -> None:
 
 def test_no_empty_quotes_when_the_rule_has_no_words_to_quote(monkeypatch: pytest.MonkeyPatch) -> None:
     # Applicants read from elsewhere (a structured field with no text span) carry no evidence.
-    import notifier.eligibility as eligibility
+    import notifier.matching.eligibility as eligibility
 
     monkeypatch.setattr(
         eligibility,

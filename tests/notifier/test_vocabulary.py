@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from notifier import topics
-from notifier.vocabulary import Vocabulary, VocabularyError, default_vocabulary
+from notifier.matching import topics
+from notifier.matching.vocabulary import Vocabulary, VocabularyError, default_vocabulary
 
 TOPICS = {
     "ricerca-innovazione", "sostenibilita-circolare", "packaging", "energia", "digitale",
@@ -17,6 +17,8 @@ TOPICS = {
     "credito-liquidita", "startup", "ingredienti-biotech", "qualita-regolatorio",
 }  # fmt: skip
 BENEFICIARIES = {
+    "cluster",
+    "intermediario",
     "micro",
     "pmi",
     "grande-impresa",
@@ -29,7 +31,7 @@ BENEFICIARIES = {
 
 
 def _doc(name: str) -> dict[str, Any]:
-    return tomllib.loads(resources.files("notifier").joinpath("data", name).read_text("utf-8"))
+    return tomllib.loads(resources.files("notifier.matching").joinpath("data", name).read_text("utf-8"))
 
 
 def test_the_agreed_ids_are_there_with_both_labels() -> None:

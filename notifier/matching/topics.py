@@ -1,13 +1,13 @@
 """Short accessors to the topic and beneficiary vocabularies (ids and labels).
 
-The vocabulary itself lives in ``notifier/data/topics.toml`` and is loaded by
-:mod:`notifier.vocabulary`; this module is the small surface other parts need (the bot's
+The vocabulary itself lives in ``notifier/matching/data/topics.toml`` and is loaded by
+:mod:`notifier.matching.vocabulary`; this module is the small surface other parts need (the bot's
 keyboards, the digest, the CLI).
 """
 
 from __future__ import annotations
 
-from notifier.vocabulary import default_vocabulary
+from notifier.matching.vocabulary import default_vocabulary
 
 
 def topic_ids() -> tuple[str, ...]:

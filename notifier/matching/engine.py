@@ -5,8 +5,8 @@ A call matches a profile when
 1. members should hear of it at all: not closed, final deadline not passed (a call announced
    but not open yet does match: members want to know before a "sportello" opens);
 2. its **score** reaches ``MatchingConfig.threshold``. The call's title, summary, description,
-   keywords and programme are normalised (:mod:`notifier.text`) and searched for the terms of
-   the profile's topics (:mod:`notifier.vocabulary`) and for the member's own keywords. Each
+   keywords and programme are normalised (:mod:`notifier.matching.text`) and searched for the terms of
+   the profile's topics (:mod:`notifier.matching.vocabulary`) and for the member's own keywords. Each
    distinct term adds the weight of the best field it was found in (title 3, keywords 2.5,
    summary 2, programme 1.5, description 1 by default) and half the weight of every further
    field; weak terms count a fraction, the member's keywords a multiple; a topic adds at most
@@ -14,7 +14,7 @@ A call matches a profile when
    is in its title, summary and keywords: a long text mentions everything once). So
    "imballaggi" in the title matches on its own, "innovazione" somewhere in a text does not;
 3. no **hard rule** excludes it: the profile's sources, minimum budget and exclusion words, and
-   the eligibility rules of :mod:`notifier.eligibility` (territory, beneficiary type, applicant
+   the eligibility rules of :mod:`notifier.matching.eligibility` (territory, beneficiary type, applicant
    sector, ATECO codes, and the "other sector" rule that stops cross-cutting themes from
    matching calls about soil health or vehicles).
 
@@ -48,7 +48,7 @@ from typing import Any, NamedTuple, cast
 from pydantic import ValidationError
 
 from notifier.config import MatchingConfig
-from notifier.eligibility import (
+from notifier.matching.eligibility import (
     COMPANY_TYPES,
     FIELDS,
     CallFacts,
@@ -57,12 +57,12 @@ from notifier.eligibility import (
     describe_territory,
     restricted_to,
     said,
-    sectors_of_ateco,
+    member_sectors,
     territory_ok,
 )
-from notifier.profiles import Profile, parse_profile
-from notifier.text import PhraseIndex, TermError, compile_term
-from notifier.vocabulary import Vocabulary, default_vocabulary
+from notifier.profiles import Profile, member_profile
+from notifier.matching.text import PhraseIndex, TermError, compile_term
+from notifier.matching.vocabulary import Vocabulary, default_vocabulary
 from storage.calls import CallView
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,8 @@ RULES = (
     "beneficiary",
     "applicant-sector",
     "ateco",
+    "thematic",
+    "purpose",
     "other-sector",
     "threshold",
 )
@@ -105,7 +107,8 @@ _score = itemgetter(1)
 @dataclass(frozen=True, slots=True)
 class Reason:
     """Why a call matched: ``kind`` is ``topic`` or ``keyword``; ``term`` what the call says;
-    ``field`` where; ``topic`` the topic id (None for a member's keyword)."""
+    ``field`` where; ``topic`` the topic id (None for a member's keyword). For the cluster's
+    staff, ``members``: ``term`` is how many members the call matched."""
 
     kind: str
     term: str
@@ -117,6 +120,10 @@ class Reason:
         term = " ".join(self.term.split())
         if len(term) > _MAX_TERM_CHARS:
             term = term[: _MAX_TERM_CHARS - 1] + "…"
+        if self.kind == "members":
+            if term == "1":
+                return "1 cluster member gets it" if lang == "en" else "lo riceve 1 membro del cluster"
+            return f"{term} cluster members get it" if lang == "en" else f"lo ricevono {term} membri del cluster"
         if lang == "en":
             where = FIELD_EN.get(self.field, f"in {self.field}")
             if self.kind == "topic" and self.topic:
@@ -229,6 +236,16 @@ def _compile_terms(
     return tuple(dict.fromkeys(ids))
 
 
+def applicant_types(profile: Profile) -> frozenset[str]:
+    """The applicant types a member counts as: those of its profile (any company when it names
+    none); a PMI of unknown size may be a micro-enterprise, so micro-only calls reach it too
+    (RULES A1, A4)."""
+    types = frozenset(profile.beneficiaries) or COMPANY_TYPES
+    if "pmi" in types:
+        types |= {"micro"}
+    return types
+
+
 class Matcher:
     """Profiles compiled for matching many calls (build once, call :meth:`match` per call)."""
 
@@ -257,7 +274,7 @@ class Matcher:
             return interned.setdefault((kind, value), len(interned))
 
         for member_id, profile in profiles:
-            types = frozenset(profile.beneficiaries) or COMPANY_TYPES
+            types = applicant_types(profile)
             c = _Compiled(
                 member_id=member_id,
                 profile=profile,
@@ -271,7 +288,7 @@ class Matcher:
                 sources=frozenset(profile.sources),
                 min_budget=Decimal(profile.min_budget_eur) if profile.min_budget_eur else None,
                 types=types,
-                sectors=sectors_of_ateco(profile.ateco, self.vocab),
+                sectors=member_sectors(profile.ateco, profile.keywords, self.vocab),
                 region=profile.member_region(self.default_region),
                 province=profile.province,
                 ateco=tuple(profile.ateco),
@@ -281,6 +298,13 @@ class Matcher:
             c.sectors_key = intern("sectors", c.sectors)
             c.ateco_key = intern("ateco", c.ateco)
             self.profiles.append(c)
+        # Staff and admins speak for the cluster: a call reserved to the sector of any member
+        # (artisans, packaging makers by ATECO) is theirs to know of too (RULES B5).
+        every_sector = frozenset().union(*(c.sectors for c in self.profiles))
+        for c in self.profiles:
+            if "cluster" in c.types:
+                c.sectors = every_sector
+                c.sectors_key = intern("sectors", c.sectors)
         # Profiles with the same topics share their topic score: one addition per group.
         groups: dict[frozenset[str], int] = {}
         self._group_members: list[list[int]] = []
@@ -298,6 +322,8 @@ class Matcher:
         for g, topics in enumerate(self._group_topics):
             for t in topics:
                 self._groups_of_topic.setdefault(t, []).append(g)
+        #: Profiles that speak for the cluster: they hear of every call a member hears of (B5).
+        self._staff = [n for n, c in enumerate(self.profiles) if "cluster" in c.types]
         self._profiles_of_keyword: dict[int, list[int]] = {}
         self._profiles_of_exclusion: dict[int, list[int]] = {}
         for n, c in enumerate(self.profiles):
@@ -319,10 +345,11 @@ class Matcher:
             repeat_weight=self.config.repeat_weight,
         )
 
-    def _topic_scores(self, facts: CallFacts) -> tuple[dict[str, _Part], set[str]]:
+    def _topic_scores(self, facts: CallFacts) -> tuple[dict[str, _Part], set[str], dict[str, str]]:
         """Topic → its capped score (split into text and description parts) and reasons, after
-        the other-sector rule; and the topics the rule silenced (they would have scored)."""
-        off = self.config.sector_rule and facts.other_sector is not None
+        the other-sector and thematic rules; the topics those rules silenced (they would have
+        scored); and the call's purpose: topic → the strong words its title says it with."""
+        off = self.config.sector_rule and (facts.other_sector is not None or facts.thematic is not None)
         cap = self.config.topic_cap
         out: dict[str, _Part] = {}
         silenced: set[str] = set()
@@ -338,7 +365,13 @@ class Matcher:
                 part.text = min(part.text, cap)
                 part.description = min(part.description, cap - part.text)
                 out[topic] = part
-        return out, silenced - set(out)
+        purpose: dict[str, str] = {}
+        if self.config.purpose_rule:
+            for topic in out:
+                for ev in facts.topics[topic]:
+                    if ev.field == "title" and ev.strength != "weak":
+                        purpose.setdefault(topic, ev.surface)
+        return out, silenced - set(out), purpose
 
     def _term_hits(
         self, facts: CallFacts, index: PhraseIndex, fields: Iterable[str]
@@ -349,8 +382,10 @@ class Matcher:
         if not len(index):
             return {}
         for name in fields:
-            f = facts.fields[name]
             w = self.weights[name]
+            if not w:
+                continue
+            f = facts.fields[name]
             seen: set[int] = set()
             for hit in index.find(f.tokens):
                 term_id = cast(int, hit.payload)
@@ -441,14 +476,18 @@ class Matcher:
         config = self.config
         threshold = config.threshold
         desc_cap = config.description_cap
-        topic_scores, _silenced = self._topic_scores(facts)
+        topic_scores, _silenced, purpose = self._topic_scores(facts)
 
-        # Topic scores per group: floats only; reasons are built for groups that match.
+        # Topic scores per group: floats only; reasons are built for groups that match. When
+        # the title says the call's purpose, groups none of whose topics it is get no topic score.
         group_acc: dict[int, list[float]] = {}
         groups_of_topic = self._groups_of_topic
+        group_topics = self._group_topics
         for topic, part in topic_scores.items():
             t, d = part.text, part.description
             for g in groups_of_topic.get(topic, ()):
+                if purpose and purpose.keys().isdisjoint(group_topics[g]):
+                    continue
                 acc = group_acc.get(g)
                 if acc is None:
                     group_acc[g] = [t, d]
@@ -600,10 +639,36 @@ class Matcher:
                         c.member_id, round(total, 2), reasons_with(g if g in group_acc else -1, own_evidence)
                     )
                 )
+        if self._staff and out:
+            self._add_staff(out, source, budget)
         # Best score first, then member id: two sorts with C-level keys (stable).
         out.sort(key=_member)
         out.sort(key=_score, reverse=True)
         return out
+
+    def _add_staff(self, out: list[Match], source: str, budget: Decimal | None) -> None:
+        """Staff profiles not matched on their own get the call when a member got it: the
+        best member match's score, the number of members and its first reasons."""
+        staff = {self.profiles[n].member_id for n in self._staff}
+        members = [m for m in out if m.member_id not in staff]
+        if not members:
+            return
+        best = max(members, key=_score)
+        have = {m.member_id for m in out}
+        why = (Reason("members", str(len(members)), "members"), *best.reasons[: self.config.max_reasons - 1])
+        for n in self._staff:
+            c = self.profiles[n]
+            if c.member_id in have or self._rule_of_profile(c, source, budget) is not None:
+                continue
+            out.append(Match(c.member_id, best.score, why))
+
+    def _rule_of_profile(self, c: _Compiled, source: str, budget: Decimal | None) -> str | None:
+        """The profile's own filters that hold whatever the call says: sources and budget."""
+        if c.sources and source not in c.sources:
+            return "source"
+        if c.min_budget is not None and budget is not None and budget < c.min_budget:
+            return "budget"
+        return None
 
     def explain(self, call: CallView, member_id: int, *, now: datetime) -> Explanation:
         """Why this call matched the member's profile, or the first rule that excluded it."""
@@ -627,12 +692,40 @@ class Matcher:
         return [(self.profiles[n].member_id, self._explain(facts, call, n)) for n in sorted(touched)]
 
     def _explain(self, facts: CallFacts, call: CallView, n: int) -> Explanation:
+        own = self._explain_own(facts, call, n)
+        if n not in self._staff or own.excluded_by in ("closed", "deadline-passed"):
+            return own
         c = self.profiles[n]
-        topic_scores, silenced = self._topic_scores(facts)
+        if self._rule_of_profile(c, call.source, facts.budget) is not None:
+            return own
+        staff = set(self._staff)
+        members = [
+            ex for m in range(len(self.profiles)) if m not in staff
+            for ex in (self._explain_own(facts, call, m),) if ex.matched
+        ]  # fmt: skip
+        if not members:
+            return own
+        best = max(members, key=lambda ex: ex.score)
+        if own.matched and own.score >= best.score:
+            return own
+        why = (Reason("members", str(len(members)), "members"), *best.reasons[: self.config.max_reasons - 1])
+        return Explanation(True, best.score, why, None, "", "", own.notes)
+
+    def _explain_own(self, facts: CallFacts, call: CallView, n: int) -> Explanation:
+        """The explanation from this profile's own topics and keywords alone."""
+        c = self.profiles[n]
+        topic_scores, silenced, purpose = self._topic_scores(facts)
+        off_purpose = bool(purpose) and purpose.keys().isdisjoint(c.topics)
         total = _Part()
+        #: Evidence the purpose rule set aside: shown when the call is refused, never scored.
+        aside: list[tuple[float, Reason]] = []
         for topic in c.topics:
             if topic in topic_scores:
-                total.merge(topic_scores[topic])
+                if off_purpose:
+                    silenced.add(topic)
+                    aside.extend(topic_scores[topic].evidence)
+                else:
+                    total.merge(topic_scores[topic])
         kw_weight = self.config.keyword_weight
         for term_id, (w, reason) in self._term_hits(facts, self._keyword_index, FIELDS).items():
             if term_id in c.keyword_ids:
@@ -643,7 +736,10 @@ class Matcher:
         notes = self._notes(facts)
 
         def refuse(rule: str, it: str, en: str) -> Explanation:
-            return Explanation(False, score, reasons, rule, it, en, notes)
+            shown = sorted(total.evidence + aside, key=lambda e: -e[0])
+            return Explanation(
+                False, score, tuple(r for _w, r in shown[: self.config.max_reasons]), rule, it, en, notes
+            )
 
         if facts.unavailable == "closed":
             return refuse("closed", "il bando è chiuso", "the call is closed")
@@ -668,6 +764,25 @@ class Matcher:
         threshold = self.config.threshold
         if score < threshold:
             lost = silenced & c.topics
+            if lost and facts.thematic is not None and self.config.sector_rule:
+                return refuse(
+                    "thematic",
+                    f"è un tema di ricerca su un ambito preciso{said(facts.thematic, 'it')}: contano i termini "
+                    "della filiera e le parole chiave del membro, non temi trasversali come energia o digitale",
+                    f"it is a research topic on one domain{said(facts.thematic, 'en')}: chain terms and the "
+                    "member's own keywords count, not cross-cutting themes such as energy or digital",
+                )
+            if lost and off_purpose:
+                labels_it = ", ".join(self.vocab.topic_label(t, "it") for t in sorted(purpose))
+                labels_en = ", ".join(self.vocab.topic_label(t, "en") for t in sorted(purpose))
+                words = next(iter(purpose.values()))
+                return refuse(
+                    "purpose",
+                    f"il titolo dice lo scopo del bando ({labels_it}{said(words, 'it')}) e non è tra gli "
+                    "argomenti del membro: le altre parole della sintesi non bastano",
+                    f"the title says what the call is for ({labels_en}{said(words, 'en')}), which is not "
+                    "among the member's topics: other words of the summary are not enough",
+                )
             if lost and facts.other_sector is not None:
                 sector_id, words = facts.other_sector
                 sector = self.vocab.sectors[sector_id]
@@ -693,6 +808,8 @@ class Matcher:
             notes.append("reserved to sectors: " + ", ".join(sorted(facts.applicants.sectors)))
         if facts.ateco:
             notes.append("ATECO: " + ", ".join(facts.ateco[:8]) + ("…" if len(facts.ateco) > 8 else ""))
+        if facts.thematic:
+            notes.append(f"thematic R&I topic (“{facts.thematic}”)")
         if facts.other_sector:
             notes.append(f"about another sector: {facts.other_sector[0]} (“{facts.other_sector[1]}”)")
         return tuple(notes)
@@ -733,17 +850,25 @@ class MatchRow:
     excluded_by: str | None = None
     detail: str = ""
     notes: tuple[str, ...] = ()
+    member_email: str | None = None
+    #: The member's language: the one ``detail`` is written in and reasons are shown in.
+    member_language: str = "it"
+    source_id: str = ""
 
-    def reason_line(self, lang: str = "it", *, limit: int = 2) -> str:
-        return reasons_line(self.reasons, lang, limit=limit)
+    def reason_line(self, lang: str | None = None, *, limit: int = 2) -> str:
+        return reasons_line(self.reasons, lang or self.member_language, limit=limit)
 
-    def to_json(self, lang: str = "it") -> dict[str, Any]:
+    def to_json(self, lang: str | None = None) -> dict[str, Any]:
+        lang = lang or self.member_language
         return {
             "member_id": self.member_id,
             "member_name": self.member_name,
+            "member_email": self.member_email,
+            "member_language": self.member_language,
             "call_id": self.call_id,
             "group_id": self.group_id,
             "source": self.source,
+            "source_id": self.source_id,
             "title": self.title,
             "url": self.url,
             "status": self.status,
@@ -777,30 +902,33 @@ def dry_run(
     since: date | datetime | None = None,
     config: MatchingConfig | None = None,
     explain: bool = False,
-    lang: str = "it",
+    lang: str | None = None,
 ) -> list[MatchRow]:
     """Match the stored calls members can still apply to (changed since ``since``) against the
     profiles (of active members, or of ``member_id`` whatever its state); send nothing.
 
     One row per member and duplicate group (its best call). With ``explain``, rows for calls
     that said something to a profile but did not match are included, with the rule that
-    excluded them (``detail`` in ``lang``). Rows: by member, matches first, soonest deadline.
+    excluded them (``detail`` in ``lang``, or in each member's own language when None). Rows:
+    by member, matches first, soonest deadline.
     """
     from storage.calls import list_calls
     from storage.members import all_profiles
 
     config = config or MatchingConfig()
     names: dict[int, str] = {}
+    who: dict[int, tuple[str | None, str]] = {}
     profiles: list[tuple[int, Profile]] = []
     for member, data in all_profiles(db, active=None if member_id is not None else True):
         if member_id is not None and member.id != member_id:
             continue
         try:
-            profile = parse_profile(data)
+            profile = member_profile(member.role, data)
         except ValidationError:
             log.warning("member %s has a profile that does not validate; skipped", member.id)
             continue
         names[member.id] = member.name
+        who[member.id] = (member.email, lang or profile.language or member.language or "it")
         profiles.append((member.id, profile))
     if not profiles:
         return []
@@ -823,14 +951,17 @@ def dry_run(
                         ex.matched,
                         ex.reasons,
                         ex.excluded_by,
-                        ex.detail(lang),
+                        ex.detail(who[mid][1]),
                         ex.notes,
+                        who[mid],
                     )
                 )
         else:
             for m in matcher.match(call, now=now):
                 rows.append(
-                    _row(call, m.member_id, names[m.member_id], m.score, True, m.reasons, None, "", ())
+                    _row(
+                        call, m.member_id, names[m.member_id], m.score, True, m.reasons, None, "", (), who[m.member_id]
+                    )
                 )
         for row in rows:
             key = (row.member_id, group)
@@ -863,6 +994,7 @@ def _row(
     excluded_by: str | None,
     detail: str,
     notes: tuple[str, ...],
+    member: tuple[str | None, str],
 ) -> MatchRow:
     return MatchRow(
         member_id=member_id,
@@ -881,6 +1013,9 @@ def _row(
         excluded_by=excluded_by,
         detail=detail,
         notes=notes,
+        member_email=member[0],
+        member_language=member[1],
+        source_id=call.source_id,
     )
 
 

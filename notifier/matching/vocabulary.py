@@ -1,10 +1,10 @@
 """The matching vocabulary: topics, beneficiary types, sectors and places, shipped as package data.
 
-``notifier/data/topics.toml`` holds the topics (Italian and English labels and terms), the
+``notifier/matching/data/topics.toml`` holds the topics (Italian and English labels and terms), the
 beneficiary types with the words calls use for them, the sectors a call may be about and the
-headings of "who can apply" sections; ``notifier/data/places.toml`` the Italian regions,
+headings of "who can apply" sections; ``notifier/matching/data/places.toml`` the Italian regions,
 provinces and chamber-of-commerce areas. Both are read once, validated (unique ids, every term
-compilable) and compiled into :class:`~notifier.text.PhraseIndex` objects on first use.
+compilable) and compiled into :class:`~notifier.matching.text.PhraseIndex` objects on first use.
 
 Profiles store topic and beneficiary *ids*; labels may be reworded freely, ids may not.
 """
@@ -18,7 +18,7 @@ from functools import cached_property, lru_cache
 from importlib import resources
 from typing import Any, Literal, cast
 
-from notifier.text import PhraseIndex, Term, TermError, compile_term, find_in
+from notifier.matching.text import PhraseIndex, Term, TermError, compile_term, find_in
 
 Lang = Literal["it", "en"]
 Strength = Literal["anchor", "term", "weak"]
@@ -66,6 +66,9 @@ class ApplicantSector(_Labelled):
     label_en: str
     ateco: tuple[str, ...]
     cues: tuple[str, ...]
+    #: Prefixes of the words by which a member says it belongs here ("artigian*"), for sectors
+    #: no ATECO code tells apart.
+    self_cues: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -193,14 +196,24 @@ class Vocabulary:
                 raise VocabularyError(f"applicant sector {aid!r} is defined twice")
             self.applicant_sectors[aid] = ApplicantSector(
                 aid, _text(entry, "label_it", where), _text(entry, "label_en", where),
-                _strings(entry, "ateco", where, required=True),
+                _strings(entry, "ateco", where),
                 _strings(entry, "cues_it", where) + _strings(entry, "cues_en", where),
+                tuple(c.rstrip("*").casefold() for c in _strings(entry, "self", where)),
             )  # fmt: skip
+            if not self.applicant_sectors[aid].ateco and not self.applicant_sectors[aid].self_cues:
+                raise VocabularyError(f"{where}: needs 'ateco' codes or 'self' words")
+
+        purpose = topics_doc.get("purpose", {})
+        self.thematic_cues = _strings(purpose, "thematic", "[purpose]", required=True)
+        self.open_field_cues = _strings(purpose, "open_field", "[purpose]")
+        self.career_cues = _strings(purpose, "research_careers", "[purpose]")
+        self.for_firms_cues = _strings(purpose, "for_firms", "[purpose]")
 
         elig = topics_doc.get("eligibility", {})
         self.eligibility_headings = _strings(elig, "headings", "[eligibility]", required=True)
         self.eligibility_inline = _strings(elig, "inline", "[eligibility]")
         self.eligibility_stops = _strings(elig, "stops", "[eligibility]")
+        self.open_sector_cues = _strings(elig, "open_sectors", "[eligibility]")
         self.section_tokens = int(elig.get("section_tokens", 80))
         self.inline_tokens = int(elig.get("inline_tokens", 25))
 
@@ -235,7 +248,7 @@ class Vocabulary:
         # Every index is built now, so a bad term fails at load time, not at the first match.
         for index in (
             self.topic_index, self.anchor_index, self.sector_index, self.applicant_index,
-            self.heading_index, self.place_index,
+            self.heading_index, self.place_index, self.purpose_index,
         ):  # fmt: skip
             assert len(index) > 0
 
@@ -297,7 +310,7 @@ class Vocabulary:
     @cached_property
     def applicant_index(self) -> PhraseIndex:
         """Payloads: ("admits", "micro,pmi,...", beneficiary id, "*" for a specific [[applicant]]
-        or "" for words naming firms in general) and ("sector", id, "")."""
+        or "" for words naming firms in general), ("sector", id, "") and ("open-sector", "", "")."""
         index = PhraseIndex()
         for b in self.beneficiaries.values():
             for cue in b.cues:
@@ -311,6 +324,8 @@ class Vocabulary:
         for s in self.applicant_sectors.values():
             for cue in s.cues:
                 index.add(_compile(cue, f"applicant_sector {s.id}"), ("sector", s.id, ""))
+        for cue in self.open_sector_cues:
+            index.add(_compile(cue, "[eligibility] open_sectors"), ("open-sector", "", ""))
         return index
 
     @cached_property
@@ -323,6 +338,22 @@ class Vocabulary:
         ):
             for term in terms:
                 index.add(_compile(term, "[eligibility]"), kind)
+        return index
+
+    @cached_property
+    def purpose_index(self) -> PhraseIndex:
+        """Payloads "thematic" (a thematic R&I work programme), "open" (an instrument open to
+        any field), "firms" (an instrument open to any field that funds firms too) and "careers"
+        (research careers: open to any field, for research bodies)."""
+        index = PhraseIndex()
+        for kind, cues in (
+            ("thematic", self.thematic_cues),
+            ("open", self.open_field_cues),
+            ("careers", self.career_cues),
+            ("firms", self.for_firms_cues),
+        ):
+            for cue in cues:
+                index.add(_compile(cue, "[purpose]"), kind)
         return index
 
     @cached_property
@@ -351,7 +382,7 @@ def _compile(term: str, where: str) -> Term:
 
 
 def _read(name: str) -> dict[str, Any]:
-    data = resources.files("notifier").joinpath("data", name).read_bytes()
+    data = resources.files("notifier.matching").joinpath("data", name).read_bytes()
     return tomllib.loads(data.decode("utf-8"))
 
 

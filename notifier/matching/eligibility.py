@@ -48,18 +48,22 @@ the rules err towards recall); a city call ("Comune di Milano") is taken for its
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from typing import cast
 
-from notifier.text import BOUNDARY, Hit, Token, analyse
-from notifier.vocabulary import Vocabulary
+from notifier.matching.text import BOUNDARY, Hit, Token, analyse, fold
+from notifier.matching.vocabulary import Vocabulary
 from storage.calls import CallView
 
 FIELDS = ("title", "keywords", "summary", "programme", "description")
 COMPANY_TYPES = frozenset({"micro", "pmi", "grande-impresa", "startup"})
+#: Kinds of organisation that are not companies: a list naming one of them beside "enterprises"
+#: lists kinds, not company sizes.
+NON_COMPANY_KINDS = frozenset({"ricerca", "ente-pubblico", "terzo-settore"})
 #: With this many regions or more in the source's field a call is national.
 NATIONAL_REGIONS = 15
 #: Sources whose calls are all for their own region unless they say more.
@@ -145,6 +149,8 @@ class CallFacts:
     ateco: tuple[str, ...]
     #: Sector id and the words when the call is about another sector (see the module docstring).
     other_sector: tuple[str, str] | None
+    #: The programme words when the call is a thematic R&I topic (see the module docstring).
+    thematic: str | None
     #: Topic id → its evidence (best field per distinct term), all strengths.
     topics: Mapping[str, tuple[TopicEvidence, ...]]
 
@@ -408,15 +414,45 @@ def _applicant_hits(
     for h in vocab.applicant_index.find(window):
         if _denied(toks, Hit(h.payload, h.start + start, h.end + start)):
             continue
+        if _example(text, toks, h.start + start):
+            continue
         out.append((h, _span(text, window, h.start, h.end, limit=60), window))
     return out
 
 
+#: Words that introduce examples of applicants, not a closed list of them: "applicants such as
+#: SMEs, start-ups, universities", "gruppi di imprese (tra cui almeno una PMI)". Stop words drop
+#: out of token sequences, so these are looked for in the text itself.
+_EXAMPLES = re.compile(
+    r"\b(?:such as|for example|for instance|e\.\s?g\.|including|in particular|tra cui|tra le quali|"
+    r"ad esempio|per esempio|come ad esempio|quali ad esempio|inclus[ei]|compres[ei])\b",
+    re.IGNORECASE,
+)
+
+
+def _example(text: str, toks: Sequence[Token], start: int, window: int = 8) -> bool:
+    """Whether the applicant at ``toks[start]`` is named as an example, within ``window`` words
+    after an example cue in the same sentence."""
+    first = start
+    while first > 0 and start - first < window and toks[first - 1].stem != BOUNDARY:
+        first -= 1
+    lead = text[toks[first].start if first < start else toks[start].start : toks[start].start]
+    return bool(_EXAMPLES.search(lead))
+
+
 def _denied(toks: Sequence[Token], hit: Hit) -> bool:
     """Whether the sentence denies or subordinates the applicant it names: "non sono ammesse
-    imprese", "escluse le grandi imprese", "SMEs are not eligible", "PMI … solo come fornitrici"."""
+    imprese", "escluse le grandi imprese", "SMEs are not eligible", "PMI … solo come fornitrici",
+    "sono esclusi i soggetti che operano nel settore alloggio come alberghi"."""
     if _negated(toks, hit.start):
         return True
+    k = hit.start - 1
+    while k >= 0 and toks[k].stem != BOUNDARY:
+        k -= 1
+    for j in range(k + 1, min(k + 4, hit.start)):
+        # The sentence opens with "(sono invece) esclusi", "are excluded", "except": it denies.
+        if _starts(toks[j], _NEGATIONS) and not _starts(toks[j], _RESTRICTIVE):
+            return True
     before: list[str] = []
     for k in range(hit.start - 1, max(-1, hit.start - 4), -1):
         if toks[k].stem == BOUNDARY:
@@ -434,35 +470,86 @@ def _denied(toks: Sequence[Token], hit: Hit) -> bool:
     return any(w in _ONLY for w in after)
 
 
+#: First words of a sector cue that names a field of activity ("settore turistico"), not a kind
+#: of firm ("imprese agricole", "strutture ricettive").
+_FIELD_HEADS = (
+    "settor", "compart", "filier", "attivit", "commerci", "produzion", "trasformazion", "ristorazion",
+    "somministrazion", "ricettivit", "sistem", "sector", "industr",
+)  # fmt: skip
+
+
+def _sector_form(window: Sequence[Token], hit: Hit) -> str:
+    return "field" if _starts(window[hit.start], _FIELD_HEADS) else "noun"
+
+
 def applicants_of(
-    call: CallView, fields: Mapping[str, FieldText], vocab: Vocabulary, ateco: tuple[str, ...] | None = None
+    call: CallView,
+    fields: Mapping[str, FieldText],
+    vocab: Vocabulary,
+    ateco: tuple[str, ...] | None = None,
+    kinds: Mapping[str, str] | None = None,
 ) -> Applicants:
     """Whom the call admits. Specific company types ("PMI", "startup innovative", "grandi
     imprese") win over words naming firms in general ("imprese", or a source's coarse "Impresa"
-    tag), which only count when nothing more specific is said."""
+    tag), which only count when nothing more specific is said, except in a beneficiary field
+    that lists kinds of organisation ("SMEs, startups and enterprises; public-sector
+    organisations; research institutions"): there "enterprises" names a kind, every size.
+    Applicants named as examples ("such as SMEs", "tra cui almeno una PMI") restrict nothing.
+
+    Eligibility text is read as eligibility, apart from purpose text: the beneficiary field and
+    the "who can apply" parts of the description decide when they name applicants; the title
+    and summary only when they do not (a summary's "businesses" is often whom a measure helps,
+    not who applies), and never for an EU research programme, open to any legal entity unless
+    its eligibility text restricts it. The granting body's own name ("Fondazione Cariplo" in
+    a title) is not an applicant. Research-career instruments (MSCA, ERC, COST, PRIN) are for
+    research bodies (RULES H10)."""
+    kinds = kinds if kinds is not None else programme_kind(fields, vocab)
+    listed: set[str] = set()
     others: set[str] = set()
     specific: set[str] = set()
     generic: set[str] = set()
     text_sectors: set[str] = set()
+    title_sectors: set[str] = set()
+    #: In eligibility text, per form ("noun": "imprese agricole"; "field": "settore turistico"):
+    #: the reserved sectors named, and whether an open one (manufacturing) is named beside them.
+    listed_sectors: dict[str, set[str]] = {"noun": set(), "field": set()}
+    listed_open: set[str] = set()
     open_sector = False
     evidence: dict[str, str] = {}
 
     def collect(hits: list[tuple[Hit, str, list[Token]]], *, structured: bool) -> None:
         nonlocal open_sector
-        for n, (hit, said, _window) in enumerate(hits):
+        for n, (hit, said, window) in enumerate(hits):
             kind, value, ben = cast(tuple[str, str, str], hit.payload)
+            if kind == "open-sector":
+                if structured:
+                    listed_open.add(_sector_form(window, hit))
+                else:
+                    open_sector = True
+                continue
             if kind == "sector":
+                if structured:
+                    listed_sectors[_sector_form(window, hit)].add(value)
                 text_sectors.add(value)
                 generic.update(COMPANY_TYPES)
                 evidence.setdefault(value, said)
                 continue
             types = set(value.split(","))
+            if structured:
+                listed.update(types - COMPANY_TYPES)
+                if not ben and types & COMPANY_TYPES:
+                    listed.add("*")  # a word for firms in general
             others.update(types - COMPANY_TYPES)
             (specific if ben else generic).update(types & COMPANY_TYPES)
             for t in types:
                 evidence.setdefault(t, said)
-            if structured or not types & COMPANY_TYPES:
+            if not types & COMPANY_TYPES:
                 continue
+            if ben == "*" and types >= COMPANY_TYPES:
+                open_sector = True  # "imprese di qualsiasi dimensione": every size, every sector
+                continue
+            if structured:
+                continue  # eligibility text: a sector named anywhere in it qualifies its firms
             # "imprese del settore turistico", "PMI operanti nel comparto agricolo": a generic
             # word qualified by a sector right after it is not open to every sector.
             qualified = False
@@ -478,17 +565,40 @@ def applicants_of(
             if not qualified:
                 open_sector = True
 
+    funders = [fold(p).strip() for p in re.split(r"[,;/]| e | and ", fields["_granting_body"].text)]
+
+    def hits(f: FieldText, start: int = 0, end: int | None = None) -> list[tuple[Hit, str, list[Token]]]:
+        found = _applicant_hits(vocab, f.text, f.tokens, start, end)
+        # "Fondazione" of "Fondazione Cariplo" names the funder; "imprese" of "Ministero delle
+        # Imprese" does not: only a name the funder's begins with is taken for it.
+        return [h for h in found if not any(p and p.startswith(fold(h[1])) for p in funders)]
+
     ben = fields["_beneficiaries"]
-    collect(_applicant_hits(vocab, ben.text, ben.tokens), structured=True)
-    for name in ("title", "summary"):
-        collect(_applicant_hits(vocab, fields[name].text, fields[name].tokens), structured=False)
+    collect(hits(ben), structured=True)
     desc = fields["description"]
     for start, end in _eligibility_sections(vocab, desc.tokens):
-        collect(_applicant_hits(vocab, desc.text, desc.tokens, start, end), structured=False)
-    admits = others | (specific or generic)
+        collect(hits(desc, start, end), structured=False)
+    if not (others or specific or generic) and not kinds:
+        for name in ("title", "summary"):
+            collect(hits(fields[name]), structured=False)
+    else:
+        # The title still says whom a call targets by sector ("meccanizzazione delle aziende
+        # agricole") when the beneficiary field names only a size ("PMI").
+        for hit, said, _window in hits(fields["title"]):
+            kind, value, _ben = cast(tuple[str, str, str], hit.payload)
+            if kind == "sector":
+                title_sectors.add(value)
+                evidence.setdefault(value, said)
+    by_kind = "*" in listed and bool(listed & NON_COMPANY_KINDS)
+    admits = others | (specific | generic if by_kind else specific or generic)
+    if "careers" in kinds and "firms" not in kinds:
+        admits = frozenset({"ricerca"})
+        evidence["ricerca"] = kinds["careers"]
 
     if ateco is None:
         ateco = normalised_ateco(call.ateco_codes)
+    if not ateco:
+        ateco = ateco_in_text(ben.text)
     ateco_sectors = sectors_of_ateco(ateco, vocab) if ateco else frozenset()
     if ateco and not ateco_sectors_cover(ateco, ateco_sectors, vocab):
         ateco_sectors = frozenset()
@@ -497,7 +607,14 @@ def applicants_of(
         for s in ateco_sectors:
             evidence.setdefault(s, "ATECO " + ", ".join(ateco[:4]) + ("…" if len(ateco) > 4 else ""))
     else:
-        sectors = frozenset() if open_sector else frozenset(text_sectors)
+        # A list of admitted activities that includes manufacturing is no reservation: "settore
+        # manifatturiero e/o turistico" (fields), "impresa artigiana / manifatturiera / edile"
+        # (kinds of firm); "imprese artigiane attive nei settori manifatturiero …" still is.
+        if any(listed_sectors.values()) and not open_sector:
+            reserved = {s for form, found in listed_sectors.items() if form not in listed_open for s in found}
+        else:
+            reserved = set() if open_sector else text_sectors
+        sectors = frozenset(title_sectors or reserved)
     return Applicants(admits=frozenset(admits), sectors=sectors, evidence=evidence)
 
 
@@ -526,11 +643,37 @@ def normalised_ateco(codes: Iterable[str]) -> tuple[str, ...]:
     return tuple(out)
 
 
+_ATECO_CONTEXT = re.compile(r"\b(?:ateco|codic[ei])\b(.{0,400}?)(?:\.\s|\n|$)", re.IGNORECASE | re.DOTALL)
+_ATECO_CODE = re.compile(r"(?<![\d.,])(?:[A-U][\s-]?)?(\d{2}(?:\.\d{1,2}){0,2})(?![\d,])")
+
+
+def ateco_in_text(text: str) -> tuple[str, ...]:
+    """ATECO codes an eligibility text lists ("codici ATECO C-10 e C-11", "(ATECO 56.29;
+    55.90)"), as :func:`normalised_ateco` gives them; section letters alone ("C, F, H") are not
+    codes. Only the words after "ATECO" or "codici" in one sentence are read."""
+    codes: list[str] = []
+    for m in _ATECO_CONTEXT.finditer(text):
+        codes.extend(c.group(1) for c in _ATECO_CODE.finditer(m.group(1)))
+    return normalised_ateco(codes)
+
+
 def ateco_agrees(a: str, b: str) -> bool:
     """Codes agree when one contains the other ("20" and "20.42", "20.4" and "20.42")."""
     pa, pb = a.split("."), b.split(".")
     n = min(len(pa), len(pb))
     return pa[:n] == pb[:n]
+
+
+def member_sectors(ateco: Iterable[str], words: Iterable[str], vocab: Vocabulary) -> frozenset[str]:
+    """The applicant sectors a member belongs to: by its ATECO codes, and by its own words for
+    sectors no code tells apart ("impresa artigiana")."""
+    folded = [fold(w) for w in words]
+    own = {
+        s.id
+        for s in vocab.applicant_sectors.values()
+        if s.self_cues and any(cue in w for cue in s.self_cues for w in folded)
+    }
+    return sectors_of_ateco(ateco, vocab) | own
 
 
 def sectors_of_ateco(codes: Iterable[str], vocab: Vocabulary) -> frozenset[str]:
@@ -553,6 +696,9 @@ def ateco_sectors_cover(codes: Sequence[str], sectors: frozenset[str], vocab: Vo
 
 
 def other_sector_of(fields: Mapping[str, FieldText], vocab: Vocabulary) -> tuple[str, str] | None:
+    """The sector a call is about when it is not the cosmetics chain: named in its title or,
+    twice, in the source's own tags; a sector mentioned in the summary is a mention, not the
+    subject ("tutti i settori, inclusa l'agricoltura"; RULES B4)."""
     for name in FIELDS:
         f = fields[name]
         if vocab.anchor_index.find_all(f.tokens):
@@ -561,20 +707,39 @@ def other_sector_of(fields: Mapping[str, FieldText], vocab: Vocabulary) -> tuple
     for hit in vocab.sector_index.find(title.tokens):
         if not _negated(title.tokens, hit.start):
             return str(hit.payload), _span(title.text, title.tokens, hit.start, hit.end)
+    tags = fields["keywords"]
     seen: dict[str, str] = {}
     count: dict[str, int] = {}
-    for name in ("keywords", "summary"):
-        f = fields[name]
-        for hit in vocab.sector_index.find(f.tokens):
-            if _negated(f.tokens, hit.start):
-                continue
-            sid = str(hit.payload)
-            seen.setdefault(sid, _span(f.text, f.tokens, hit.start, hit.end))
-            count[sid] = count.get(sid, 0) + 1
+    for hit in vocab.sector_index.find(tags.tokens):
+        if _negated(tags.tokens, hit.start):
+            continue
+        sid = str(hit.payload)
+        seen.setdefault(sid, _span(tags.text, tags.tokens, hit.start, hit.end))
+        count[sid] = count.get(sid, 0) + 1
     if sum(count.values()) >= 2:
         best = max(count, key=lambda s: count[s])
         return best, seen[best]
     return None
+
+
+def programme_kind(fields: Mapping[str, FieldText], vocab: Vocabulary) -> dict[str, str]:
+    """What the programme, title and beneficiary field say of the kind of call: the words
+    for "thematic" (a thematic R&I work programme), "open" (open to any field), "firms" (an
+    instrument open to any field that funds firms), "careers" (research careers), when said."""
+    found: dict[str, str] = {}
+    for name in ("programme", "title", "_beneficiaries"):
+        f = fields[name]
+        for hit in vocab.purpose_index.find(f.tokens):
+            found.setdefault(str(hit.payload), _span(f.text, f.tokens, hit.start, hit.end))
+    return found
+
+
+def thematic_of(kinds: Mapping[str, str]) -> str | None:
+    """The words that make the call a topic of a thematic R&I work programme (RULES B3), or
+    None: for an instrument open to any field, or a call of no such programme."""
+    if kinds.keys() & {"open", "careers", "firms"}:
+        return None
+    return kinds.get("thematic")
 
 
 # --- topics -----------------------------------------------------------------------------------
@@ -591,6 +756,8 @@ def topic_evidence(
     weight of that field's plus ``repeat_weight`` of every further field it appears in."""
     found: dict[tuple[str, tuple[str, ...]], dict[str, tuple[str, str]]] = {}
     for name in FIELDS:
+        if not weights[name]:
+            continue  # a field that says nothing of the call's purpose (the programme's name)
         f = fields[name]
         for hit in vocab.topic_index.find(f.tokens):
             kind, topic, strength = cast(tuple[str, str, str], hit.payload)
@@ -623,6 +790,7 @@ def call_facts(
     repeat_weight: float = 0.0,
 ) -> CallFacts:
     fields = field_texts(call, max_description=max_description)
+    kinds = programme_kind(fields, vocab)
     budget = call.contribution_max if call.contribution_max is not None else call.budget_total
     ateco = normalised_ateco(call.ateco_codes)
     return CallFacts(
@@ -630,8 +798,9 @@ def call_facts(
         unavailable=availability(call, now),
         budget=budget,
         territory=territory_of(call, fields, vocab),
-        applicants=applicants_of(call, fields, vocab, ateco),
+        applicants=applicants_of(call, fields, vocab, ateco, kinds),
         ateco=ateco,
         other_sector=other_sector_of(fields, vocab),
+        thematic=thematic_of(kinds),
         topics=topic_evidence(fields, vocab, weights, weak_weight, repeat_weight),
     )
