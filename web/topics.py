@@ -13,8 +13,8 @@ from datetime import datetime
 from threading import Lock
 
 from notifier.config import MatchingConfig
-from notifier.matching import Matcher
-from notifier.topics import topic_ids, topic_label
+from notifier.matching.engine import Matcher
+from notifier.matching.topics import topic_ids, topic_label
 from storage.calls import CallView
 
 #: Calls whose topics are remembered (about 100 bytes each).
