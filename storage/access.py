@@ -4,7 +4,7 @@ Sign-in links work like invitations (:mod:`storage.members`): the token is 256 r
 only its SHA-256 is stored, so a database dump holds no usable link. A link works once, until it
 expires; redeeming is one conditional ``UPDATE … WHERE used_at IS NULL``, so two browsers racing
 on one link cannot both sign in. :func:`links_made_since` lets the caller brake how many links
-one member asks for.
+one member asks for. Expired links are deleted by :func:`storage.housekeeping.prune`.
 
 Calendar feeds: the secret token of a member's feed URL is made by the web package (from its
 signing key, the member and a version) and only its hash is stored here, with the version, so
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, cast
 
-from sqlalchemy import Table, delete, func, insert, select, update
+from sqlalchemy import Table, func, insert, select, update
 
 from storage._bulk import conflict_insert
 from storage.db import Database
@@ -106,12 +106,6 @@ def redeem_signin_link(db: Database, token: str, *, now: datetime) -> int:
         return int(row["member_id"])
 
 
-def prune_signin_links(db: Database, *, before: datetime) -> int:
-    """Delete links that expired before ``before`` (used or not); returns how many."""
-    with db.engine.begin() as conn:
-        return int(conn.execute(delete(_links).where(_links.c.expires_at < before)).rowcount)
-
-
 # --- calendar feeds -----------------------------------------------------------------------------
 
 
@@ -156,7 +150,6 @@ __all__ = [
     "create_signin_link",
     "links_made_since",
     "peek_signin_link",
-    "prune_signin_links",
     "redeem_signin_link",
     "set_calendar_token",
 ]

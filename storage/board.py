@@ -201,12 +201,6 @@ def board_ids(db: Database, query: BoardQuery, *, now: datetime) -> list[int]:
     return select_ids(RowIndex(board_rows(db)), query, now=now, matching=matching)
 
 
-def board_sources(db: Database) -> list[str]:
-    """The sources with at least one call, by name (the board's source filter)."""
-    with db.engine.connect() as conn:
-        return [r[0] for r in conn.execute(select(_calls.c.source).distinct().order_by(_calls.c.source))]
-
-
 # --- who was told, what they said ---------------------------------------------------------------
 
 
@@ -360,7 +354,6 @@ __all__ = [
     "RowIndex",
     "board_ids",
     "board_rows",
-    "board_sources",
     "calls_version",
     "delivery_states",
     "group_alerts",

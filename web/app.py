@@ -44,7 +44,7 @@ from notifier.config import MatchingConfig
 from notifier.profiles import parse_profile
 from notifier.render import countdown, fmt_day, one_line, safe_url, source_label
 from notifier.unsubscribe import read_token
-from storage import access, board, members
+from storage import access, board, members, outbox
 from storage.calls import CallView, call_events, get_call, get_calls, group_calls, phase
 from storage.db import Database
 from storage.members import MemberView
@@ -605,6 +605,8 @@ def turn_off(db: Database, member_id: int, scope: str, *, now: datetime, via: st
             profile.channels = [c for c in profile.channels if c != "email"]
             members.set_profile(db, member_id, profile.model_dump(mode="json"), now=now)
             changed = True
+        # Alerts planned before the click are not sent either (RFC 8058: stop, not later).
+        outbox.give_up(db, member_id, "email", now=now, reason="the member unsubscribed from e-mail alerts")
     elif member.digest_email:
         members.update_member(db, member_id, now=now, digest_email=False)
         changed = True

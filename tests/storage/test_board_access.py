@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from storage import access, board, members
+from storage import access, board, housekeeping, members
 from storage.calls import get_call, list_calls
 from storage.db import Database
 from storage.ingest import ingest
@@ -31,7 +31,7 @@ def test_signin_links_work_once_until_they_expire(db: Database, now: datetime) -
         access.redeem_signin_link(db, "nope", now=now)
     assert unknown.value.kind == "unknown"
     assert access.links_made_since(db, m.id, now - timedelta(hours=1)) == 2
-    assert access.prune_signin_links(db, before=now + timedelta(hours=1)) == 2
+    assert housekeeping.prune(db, before=now + timedelta(hours=1))["signin_links"] == 2
     members.delete_member(db, m.id)  # links and feeds go with the member
     assert access.peek_signin_link(db, token) is None
 

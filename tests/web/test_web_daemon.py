@@ -33,7 +33,9 @@ def free_port() -> int:
 async def test_the_daemon_serves_the_web_app_and_the_bot_links_to_it(sqlite_db: Database) -> None:
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    staff = members.upsert_member(sqlite_db, now=NOW, name="Stefano Staff", role="staff", telegram_chat_id=1002)
+    staff = members.upsert_member(
+        sqlite_db, now=NOW, name="Stefano Staff", role="staff", telegram_chat_id=1002
+    )
     with FakeBotAPI() as server:
         settings = Settings(
             database_url=sqlite_db.url,

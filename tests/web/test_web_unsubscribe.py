@@ -100,6 +100,23 @@ async def test_one_click_from_a_sent_alert_turns_off_that_recipients_email_alert
     assert other is None or "email" in other.get("channels", ["email"])
 
 
+async def test_alerts_already_planned_are_not_sent_after_the_click(
+    sqlite_db: Database, board: Board, tls_client: httpx.AsyncClient
+) -> None:
+    from storage import outbox
+
+    pending = [r for r in outbox.list_rows(sqlite_db, member_id=board.member.id) if r.channel == "email"]
+    assert pending and {r.state for r in pending} == {"pending"}
+    path = "/disiscrizione/" + make_token(SECRET, board.member.id, "alerts")
+    async with tls_client as client:
+        assert (await client.post(path, data={"List-Unsubscribe": "One-Click"})).status_code == 200
+    rows = outbox.list_rows(sqlite_db, member_id=board.member.id)
+    assert {r.state for r in rows if r.channel == "email"} == {"dead"}
+    assert {r.state for r in rows if r.channel == "telegram"} == {"sent"}
+    others = outbox.list_rows(sqlite_db, member_id=board.other.id)
+    assert {r.state for r in others if r.channel == "email"} == {"pending"}
+
+
 async def test_the_page_asks_first_and_the_form_needs_its_token(
     sqlite_db: Database, board: Board, tls_client: httpx.AsyncClient
 ) -> None:
