@@ -687,7 +687,9 @@ def create_app(
         env=environment(),
         secret=secret,
         signin_limit=RateLimit(20, 600),
-        token_limit=RateLimit(120, 60),
+        # Generous: one calendar service (Google, Microsoft) fetches many members' feeds from
+        # a few addresses; the limit is against guessing tokens, which 256-bit ones defeat anyway.
+        token_limit=RateLimit(600, 60),
     )
     routes = [
         Route("/", home),
