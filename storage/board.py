@@ -187,9 +187,12 @@ def select_ids(
     for row in index.candidates(query.source or None, low, high, open_ended=not window):
         if matching is not None and row.id not in matching:
             continue
-        if wanted != "all":
-            where = phase(row.status, row.opens, row.end, now)
-            if where != wanted and not (wanted == "active" and where != "closed"):
+        if wanted == "active":
+            # Deadlines before ``now`` were cut off above: only the status can close it.
+            if row.status == "closed":
+                continue
+        elif wanted != "all":
+            if phase(row.status, row.opens, row.end, now) != wanted:
                 continue
         out.append(row.id)
     return out
