@@ -187,3 +187,14 @@ async def test_public_pages_need_no_session(client: httpx.AsyncClient, path: str
     response = await client.get(path)
     assert response.status_code in (200, 303)
     assert "Laura Bianchi" not in response.text
+
+
+def test_every_text_has_both_languages_with_the_same_placeholders() -> None:
+    import string
+
+    from web.i18n import TEXTS
+
+    for key, (it, en) in TEXTS.items():
+        assert it and en, key
+        names = [{n for _, n, _, _ in string.Formatter().parse(s) if n} for s in (it, en)]
+        assert names[0] == names[1], key
