@@ -22,16 +22,17 @@ from sqlalchemy import Select, String, Table, case, func, select, type_coerce
 
 from storage._bulk import chunks
 from storage._rows import local
-from storage.calls import phase
+from storage.calls import CallView, canonical_call, get_calls, phase
 from storage.db import Database
 from storage.groups import fold
-from storage.models import AlertOutbox, Call, Feedback, Member
+from storage.models import AlertOutbox, Call, DuplicateGroup, Feedback, Member
 from storage.records import ROME, Precision, effective_deadline
 
 _calls = cast(Table, Call.__table__)
 _outbox = cast(Table, AlertOutbox.__table__)
 _feedback = cast(Table, Feedback.__table__)
 _members = cast(Table, Member.__table__)
+_groups = cast(Table, DuplicateGroup.__table__)
 
 #: Phases a listing can ask for: one phase, ``active`` (open or forthcoming) or ``all``.
 PhaseFilter = Literal["active", "open", "forthcoming", "closed", "all"]
@@ -191,9 +192,8 @@ def select_ids(
             # Deadlines before ``now`` were cut off above: only the status can close it.
             if row.status == "closed":
                 continue
-        elif wanted != "all":
-            if phase(row.status, row.opens, row.end, now) != wanted:
-                continue
+        elif wanted != "all" and phase(row.status, row.opens, row.end, now) != wanted:
+            continue
         out.append(row.id)
     return out
 
@@ -307,6 +307,26 @@ def matched_groups(db: Database, member_id: int) -> list[MatchedGroup]:
     return sorted(found.values(), key=lambda m: (m.since, m.group_id))
 
 
+def canonical_calls(db: Database, group_ids: Iterable[int]) -> dict[int, CallView]:
+    """Each group's canonical call (:func:`storage.calls.canonical_call`), read in a few queries
+    for many groups; groups that no longer exist or have no call are absent."""
+    ids = sorted(set(group_ids))
+    chosen: dict[int, int] = {}
+    with db.engine.connect() as conn:
+        for chunk in chunks(ids):
+            query = select(_groups.c.id, _groups.c.canonical_call_id).where(_groups.c.id.in_(chunk))
+            chosen.update({g: c for g, c in conn.execute(query) if c is not None})
+    calls = {c.id: c for c in get_calls(db, chosen.values())}
+    out = {g: calls[c] for g, c in chosen.items() if c in calls and calls[c].group_id == g}
+    for group_id in ids:
+        if group_id not in out:
+            try:
+                out[group_id] = canonical_call(db, group_id)
+            except LookupError:
+                continue
+    return out
+
+
 # --- delivery state per member ------------------------------------------------------------------
 
 
@@ -358,6 +378,7 @@ __all__ = [
     "board_ids",
     "board_rows",
     "calls_version",
+    "canonical_calls",
     "delivery_states",
     "group_alerts",
     "matched_groups",

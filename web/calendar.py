@@ -23,7 +23,8 @@ from urllib.parse import urlsplit
 from icalendar import Alarm, Calendar, Event
 
 from notifier.render import one_line, safe_url, source_label
-from storage.calls import CallView, canonical_call
+from storage.board import canonical_calls
+from storage.calls import CallView
 from storage.db import Database
 from storage.records import ROME, Precision
 from web.i18n import text
@@ -147,10 +148,6 @@ def build_calendar(
 
 def group_entries(db: Database, groups: Iterable[tuple[int, tuple[str, ...]]]) -> list[Entry]:
     """Each group's canonical call (what alerts describe), with its reason lines."""
-    out = []
-    for group_id, reasons in groups:
-        try:
-            out.append(Entry(group_id, canonical_call(db, group_id), reasons))
-        except LookupError:
-            continue  # the group's calls were deleted
-    return out
+    groups = list(groups)
+    calls = canonical_calls(db, [g for g, _ in groups])
+    return [Entry(g, calls[g], reasons) for g, reasons in groups if g in calls]
