@@ -10,7 +10,7 @@ to four of its keywords, exclusions, a Lombard province, ATECO codes, sources, a
 Printed:
 
 * the indexed time: building the :class:`~notifier.matching.Matcher` once, then
-  ``match(call)`` for every call (target under 5 s);
+  ``match(call)`` for every call (target: at most 2 s of CPU);
 * the all-pairs time beside it: every (call, profile) pair evaluated one by one, as
   :meth:`Matcher.explain` does, with each call read once. It is measured on ``--sample`` calls
   and scaled to all of them (the script says so); the per-pair work is the same for every call.
@@ -29,10 +29,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from notifier.config import MatchingConfig
-from notifier.matching.evaluation import load_relevance_set, view_of
 from notifier.matching.engine import Matcher
-from notifier.profiles import Profile
+from notifier.matching.evaluation import load_relevance_set, view_of
 from notifier.matching.topics import topic_ids
+from notifier.profiles import Profile
 from storage.calls import CallView
 from storage.records import ROME, CallRecord, CallStatus, Deadline, Precision
 
@@ -253,7 +253,7 @@ def main() -> None:
     print(
         f"indexed:   {indexed:6.2f} s wall, {indexed_cpu:.2f} s CPU  (index built in {built:.2f} s; "
         f"{matches:,} matches, {matches / len(calls):.0f} per call)  "
-        f"target < 5 s: {'met' if min(indexed, indexed_cpu) < 5 else 'NOT met'}"
+        f"target <= 2 s CPU: {'met' if indexed_cpu <= 2 else 'NOT met'}"
     )
 
     sample = calls[: args.sample]

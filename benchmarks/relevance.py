@@ -66,7 +66,9 @@ class Pair:
 
 def load_shared(base: Path) -> tuple[list[tuple[str, CallView]], list[dict], dict[tuple[str, str], bool]]:
     """Calls as `calls import` reads them (score.py's lines), members, labels."""
-    raw = [json.loads(line) for line in (base / "calls.jsonl").read_text("utf-8").splitlines() if line.strip()]
+    raw = [
+        json.loads(line) for line in (base / "calls.jsonl").read_text("utf-8").splitlines() if line.strip()
+    ]
     lines = []
     for c in raw:
         rec = {
@@ -175,11 +177,15 @@ def main() -> int:
     calls, members, labels = load_shared(args.set)
     pairs = pairs_of(calls, members, labels, config)
     positives = sum(p.label for p in pairs)
-    print(f"set {args.set}: {len(calls)} calls × {len(members)} members = {len(pairs)} pairs, {positives} relevant")
+    print(
+        f"set {args.set}: {len(calls)} calls × {len(members)} members = {len(pairs)} pairs, {positives} relevant"
+    )
 
     tp, fp, fn = counts(pairs, at(config.threshold))
     p, r = pr(tp, fp, fn)
-    print(f"whole set, shipped threshold {config.threshold:g}: precision {p:.3f} recall {r:.3f} (tp {tp} fp {fp} fn {fn})")
+    print(
+        f"whole set, shipped threshold {config.threshold:g}: precision {p:.3f} recall {r:.3f} (tp {tp} fp {fp} fn {fn})"
+    )
     bp, br = keyword_baseline(calls, members, labels)
     print(f"keyword baseline (keyword or topic label in title + summary): precision {bp:.3f} recall {br:.3f}")
 
@@ -193,7 +199,9 @@ def main() -> int:
         c = counts(test, at(t))
         fp_, fr_ = pr(*c)
         n_calls = len({q.call for q in test})
-        print(f"  fold {k + 1}: {n_calls:3d} calls, threshold {t:<5g} precision {fp_:.3f} recall {fr_:.3f}  (tp {c[0]} fp {c[1]} fn {c[2]})")
+        print(
+            f"  fold {k + 1}: {n_calls:3d} calls, threshold {t:<5g} precision {fp_:.3f} recall {fr_:.3f}  (tp {c[0]} fp {c[1]} fn {c[2]})"
+        )
         total = [a + b for a, b in zip(total, c, strict=True)]
         for q in test:
             row = per_member.setdefault(q.member, [0, 0, 0])
@@ -202,8 +210,10 @@ def main() -> int:
             row[1] += (not q.label) and got
             row[2] += q.label and not got
     cp, cr = pr(*total)
-    print(f"  cross-validated: precision {cp:.3f} (target >= {TARGET_P}) recall {cr:.3f} (target >= {TARGET_R})"
-          f"  (tp {total[0]} fp {total[1]} fn {total[2]})")
+    print(
+        f"  cross-validated: precision {cp:.3f} (target >= {TARGET_P}) recall {cr:.3f} (target >= {TARGET_R})"
+        f"  (tp {total[0]} fp {total[1]} fn {total[2]})"
+    )
     worst = 1.0
     for email, (mtp, mfp, mfn) in per_member.items():
         mp, mr = pr(mtp, mfp, mfn)
@@ -213,7 +223,9 @@ def main() -> int:
 
     rs = load_relevance_set(EARLIER, now=NOW)
     old = evaluate(rs, now=NOW, config=config)
-    print(f"\nearlier set ({EARLIER.relative_to(ROOT)}, {len(rs.calls)} calls): precision {old.precision:.3f} recall {old.recall:.3f}")
+    print(
+        f"\nearlier set ({EARLIER.relative_to(ROOT)}, {len(rs.calls)} calls): precision {old.precision:.3f} recall {old.recall:.3f}"
+    )
 
     if args.mistakes:
         print("\nwrong pairs on the whole set:")

@@ -102,6 +102,7 @@ from twisted.python.failure import Failure
 
 from crawler.config import CrawlConfig, FeedConfig, SourceConfig
 from crawler.extract import ExtractionError
+from storage.acts import Act
 from storage.records import CallRecord, CallStatus
 
 logger = logging.getLogger(__name__)
@@ -111,6 +112,9 @@ KINDS = ("listing", "detail", "feed")
 
 #: Errors kept in a run's report; the count is always exact.
 MAX_ERRORS_KEPT = 50
+#: Bodies not understood kept in a run's report (see :meth:`SentinellaSpider.degrade`), and their size.
+MAX_KEPT_BODIES = 3
+MAX_KEPT_BODY = 20_000
 
 
 class ErrorList(list[str]):
@@ -266,7 +270,7 @@ class ObeyRobotsTxtMiddleware(RobotsTxtMiddleware):
 
 
 class RequestKindStatsMiddleware:
-    """Counts requests and body bytes per request kind (listing / detail / feed)."""
+    """Counts requests, body bytes and 304 answers per request kind (listing / detail / feed)."""
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
@@ -280,6 +284,9 @@ class RequestKindStatsMiddleware:
         if kind and self.crawler.stats is not None:
             self.crawler.stats.inc_value(f"sentinella/{kind}/requests")
             self.crawler.stats.inc_value(f"sentinella/{kind}/bytes", len(response.body))
+            if response.status == 304:
+                # A conditional request answered "not modified": asked, but nothing fetched.
+                self.crawler.stats.inc_value(f"sentinella/{kind}/not_modified")
         return response
 
 
@@ -479,6 +486,13 @@ class SentinellaSpider(scrapy.Spider):
         self.carried_ids: list[str] = []
         #: Source-specific figures for the run's report (rows listed, rows dropped as stale …).
         self.notes: dict[str, Any] = {}
+        #: Set when the source answered in a shape the parser does not know (see :meth:`degrade`).
+        self.not_understood: str | None = None
+        #: Acts about stored calls found this run (a decree, a new PDF on a call's page), applied
+        #: after the run's records are ingested (:func:`storage.acts.apply_acts`).
+        self.acts: list[Act] = []
+        #: Sources whose calls this source's acts may be linked to.
+        self.act_call_sources: tuple[str, ...] = ()
 
     # errors
 
@@ -490,6 +504,23 @@ class SentinellaSpider(scrapy.Spider):
         self.record_error(message)
         if self.fatal is None:
             self.fatal = message[:500]
+
+    def degrade(self, message: str, response: Response) -> None:
+        """The answer's shape is not the one the parser assumes: the run is degraded (nothing
+        ingested, no wrong change) and the body is kept in the run's report for inspection."""
+        self.record_error(f"answer not understood: {message}")
+        if self.not_understood is None:
+            self.not_understood = message[:500]
+        kept = self.notes.setdefault("kept_bodies", [])
+        if len(kept) < MAX_KEPT_BODIES:
+            kept.append(
+                {
+                    "url": response.url[:500],
+                    "status": response.status,
+                    "bytes": len(response.body),
+                    "body": response.body[:MAX_KEPT_BODY].decode("utf-8", "replace"),
+                }
+            )
 
     def kind_error(self, kind: str, message: str) -> None:
         """Record the error of a request of ``kind``: a detail costs that call only, any other
@@ -561,6 +592,45 @@ class SentinellaSpider(scrapy.Spider):
         # 304 is how "no change" arrives; without this Scrapy would drop it as an HTTP error.
         meta["handle_httpstatus_list"] = [304]
         return self.request(url, callback, kind=kind, headers=headers, meta=meta, **kwargs)
+
+    def listing_request(self, url: str, callback: Callable[..., Any], **kwargs: Any) -> Request:
+        """A listing page asked with the validators of its last read, when that read's entries
+        were kept (:meth:`keep_listing`): a 304 then gives them back (:meth:`kept_listing`).
+        A server that sends no validators gets plain GETs."""
+        known = self._kept_listing(url)
+        return self.conditional_request(
+            url,
+            callback,
+            etag=known.get("etag") if known else None,
+            last_modified=known.get("last_modified") if known else None,
+            kind="listing",
+            **kwargs,
+        )
+
+    def _kept_listing(self, url: str) -> dict[str, Any] | None:
+        known = (self.previous_state.get("listings") or {}).get(url)
+        return known if isinstance(known, dict) and isinstance(known.get("entries"), list) else None
+
+    def keep_listing(self, response: Response, entries: list[Any], **extra: Any) -> None:
+        """Keep what a listing page gave (JSON-safe ``entries``) with its validators, if any."""
+        etag, last_modified = self.validators(response)
+        if etag or last_modified:
+            listings = self.state.setdefault("listings", {})
+            listings[response.url] = {
+                "etag": etag,
+                "last_modified": last_modified,
+                "entries": entries,
+                **extra,
+            }
+
+    def kept_listing(self, response: Response) -> dict[str, Any] | None:
+        """For a 304 answer: what the page gave last time (kept again for the next run)."""
+        known = self._kept_listing(response.url)
+        if known is None:
+            self.fail(f"listing {response.url}: 304 to a request that was not conditional")
+            return None
+        self.state.setdefault("listings", {})[response.url] = known
+        return known
 
     @staticmethod
     def validators(response: Response) -> tuple[str | None, str | None]:

@@ -24,7 +24,16 @@ _INTERVAL = re.compile(r"^\s*(\d+)\s*([smhd])\s*$")
 _CRON_FIELD = re.compile(r"^[\d*/,\-A-Za-z?]+$")
 
 #: Names of the sources, in the order a crawl of "all" runs them.
-SOURCE_NAMES: tuple[str, ...] = ("lombardia", "sedia", "incentivi", "feeds")
+#: ``burl`` comes last: its acts are linked to the calls the others stored.
+SOURCE_NAMES: tuple[str, ...] = (
+    "lombardia",
+    "sedia",
+    "incentivi",
+    "feeds",
+    "unioncamere",
+    "openinnovation",
+    "burl",
+)
 
 
 def validate_schedule(value: str) -> str:
@@ -236,6 +245,67 @@ class FeedsConfig(SourceConfig):
         return value
 
 
+def _burl_subjects() -> list[str]:
+    return [
+        "proroga",
+        "riapertura",
+        "graduatoria",
+        "esiti",
+        "ammessi",
+        "rettifica",
+        "bando",
+        "contributi",
+    ]
+
+
+class BurlConfig(SourceConfig):
+    """BURL, the regional bulletin: acts that change calls (proroghe, rankings, reopenings)."""
+
+    #: Working days at 7:30: the bulletin is published on working days.
+    schedule: str = "30 7 * * 1-5"
+    #: Root of the bulletin's API (the consultation site's SPA back end);
+    #: ``/ricercaAvanzata`` and ``/download`` hang off it.
+    api_url: HttpUrl = "https://www.consultazioniburl.servizirl.it/ConsultazioneBurl/api"
+    #: Words searched in the acts' subjects (``oggetto``), one search each.
+    subjects: list[str] = Field(default_factory=_burl_subjects, min_length=1)
+    #: Hits per page (``limit``); the only value seen working is 100.
+    page_size: int = Field(default=100, ge=1, le=500)
+    #: Hard stop on pages per subject and year.
+    max_pages: int = Field(default=10, ge=1)
+    #: In the first days of a year the previous year is searched too (acts published late in
+    #: December are read on the first working day of January).
+    previous_year_days: int = Field(default=15, ge=0, le=366)
+    #: Sources whose calls the acts are linked to (the Region's calls live on Bandi e Servizi).
+    link_sources: list[str] = Field(default_factory=lambda: ["lombardia"])
+
+
+class UnioncamereConfig(SourceConfig):
+    """Unioncamere Lombardia: the joint Regione/chambers calls (listing, detail pages, PDFs)."""
+
+    schedule: str = "1d"
+    #: Root of the site; the listing path and the detail pages hang off it.
+    base_url: HttpUrl = "https://www.unioncamerelombardia.it"
+    listing_path: str = Field(default="/bandi-e-incentivi-alle-imprese", pattern=r"^/[\w\-/]*$")
+    #: Values of the ``stato`` filter read: 1 = in apertura (forthcoming), 2 = aperti (open).
+    statuses: list[int] = Field(default_factory=lambda: [1, 2], min_length=1)
+    #: Ceiling on listing pages per status.
+    max_listing_pages: int = Field(default=10, ge=1)
+
+
+class OpeninnovationConfig(SourceConfig):
+    """Open Innovation Lombardia: EEN partner searches, and its pages of regional calls."""
+
+    #: Partner searches last months; a weekly read is enough (and polite).
+    schedule: str = "7d"
+    base_url: HttpUrl = "https://www.openinnovation.regione.lombardia.it"
+    #: Listing of the collaboration proposals (paged with ``?page=N``).
+    proposals_path: str = Field(default="/en/collaborations/collaboration-proposals", pattern=r"^/[\w\-/]*$")
+    #: Listing of "bandi e sperimentazioni"; empty = not read.
+    calls_path: str = Field(default="/it/bandi-e-sperimentazioni", pattern=r"^(/[\w\-/]*)?$")
+    #: Ceiling on proposal listing pages walked (about 389 proposals in 2026).
+    max_listing_pages: int = Field(default=40, ge=1)
+
+
 class SourcesConfig(_Model):
     """One section per source; the attribute name is the source's name in the database."""
 
@@ -243,6 +313,9 @@ class SourcesConfig(_Model):
     sedia: SediaConfig = Field(default_factory=SediaConfig)
     incentivi: IncentiviConfig = Field(default_factory=IncentiviConfig)
     feeds: FeedsConfig = Field(default_factory=FeedsConfig)
+    unioncamere: UnioncamereConfig = Field(default_factory=UnioncamereConfig)
+    openinnovation: OpeninnovationConfig = Field(default_factory=OpeninnovationConfig)
+    burl: BurlConfig = Field(default_factory=BurlConfig)
 
     def get(self, name: str) -> SourceConfig:
         if name not in SOURCE_NAMES:

@@ -15,12 +15,16 @@ What a run does, in order:
 2. count the run's *yield*: the calls the source listed, i.e. the records parsed plus the calls
    carried over unchanged (not fetched again, or behind a 304) — a no-change re-crawl yields
    as much as the full crawl before it;
-3. decide: a failed crawl (a listing unreachable, the API answering nonsense, every feed down), a
+3. decide: a failed crawl (a listing unreachable, the API answering nonsense, every feed down),
+   an answer in a shape the parser does not know (``not_understood``: the run is degraded and
+   the body kept in its report), a
    per-field validation below ``crawl.min_field_share``, a yield of 0, or a yield of less than
    half of the last good run's ingests **nothing**, so every stored call stays as it was (a
    broken listing or parser must not rewrite good data); otherwise ingest the records — ingest
    never deletes or closes calls that were not seen, so a partial run is harmless — and move
-   ``last_seen`` of the carried calls (:func:`storage.ingest.touch_seen`);
+   ``last_seen`` of the carried calls (:func:`storage.ingest.touch_seen`), then apply the acts
+   the spider found (:func:`storage.acts.apply_acts`: a proroga moves its call's deadline, a
+   ranking becomes an event, an act linked to nothing a notice);
 4. a source that really shrank is let back in: a shrunken run is marked ``shrunk`` in its report,
    and once the last ``crawl.failure_threshold`` runs were all shrunken and their yields and
    this run's agree within 10 % (:func:`storage.sources.shrink_settled`), this run is ingested
@@ -71,6 +75,11 @@ class CrawlOutcome:
     kinds: dict[str, dict[str, int]] = field(default_factory=dict)
     #: Ids of the calls carried over unchanged (their ``last_seen`` is moved after ingest).
     carried_ids: list[str] = field(default_factory=list)
+    #: Why the source's answer was not understood (the run is degraded, nothing ingested).
+    not_understood: str | None = None
+    #: Acts about calls found this run, applied after ingest (``storage.acts``).
+    acts: list[Any] = field(default_factory=list)
+    act_call_sources: tuple[str, ...] = ()
 
 
 def scrapy_settings(crawl: CrawlConfig, source_config: Any) -> dict[str, Any]:
@@ -159,6 +168,7 @@ def crawl_source(
         kind: {
             "requests": int(stats.get(f"sentinella/{kind}/requests", 0)),
             "bytes": int(stats.get(f"sentinella/{kind}/bytes", 0)),
+            "not_modified": int(stats.get(f"sentinella/{kind}/not_modified", 0)),
         }
         for kind in KINDS
     }
@@ -177,11 +187,15 @@ def crawl_source(
         state=spider.final_state(),
         kinds=kinds,
         carried_ids=list(spider.carried_ids),
+        not_understood=spider.not_understood,
+        acts=list(spider.acts),
+        act_call_sources=spider.act_call_sources,
     )
 
 
 def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
     """Crawl, ingest and record one run; returns the result line (always, even on errors)."""
+    from storage.acts import apply_acts
     from storage.db import Database
     from storage.ingest import ingest, touch_seen
     from storage.sources import finish_run, get_source, save_source, shrink_settled
@@ -245,6 +259,7 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
         error_count = outcome.error_count
         below = outcome.report.get("below") or []
         ingested = False
+        acted = None
         new = changed = unchanged = touched = 0
         crawl_outcome: Literal["ok", "failed"] = "failed" if outcome.failure else "ok"
         reason = outcome.failure or ""
@@ -257,7 +272,9 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
         )
         # A run that cannot be trusted ingests nothing: every stored call stays as it was.
         if outcome.failure is None:
-            if below:
+            if outcome.not_understood:
+                reason = f"answer not understood: {outcome.not_understood}"
+            elif below:
                 reason = "validation below threshold: " + ", ".join(below)
             elif seen == 0:
                 reason = "no calls found; nothing ingested"
@@ -268,6 +285,13 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
             try:
                 stored = ingest(db, outcome.records, now=now)
                 touched = touch_seen(db, source, outcome.carried_ids, now=now)
+                # After the ingest (an act may be about a call of this very run) and before the
+                # state is saved: acts that fail are found again next run (each is applied once).
+                acted = (
+                    apply_acts(db, outcome.acts, now=now, call_sources=outcome.act_call_sources)
+                    if outcome.acts
+                    else None
+                )
             except Exception as exc:  # the database refused the batch: nothing is half-stored
                 crawl_outcome = "failed"
                 reason = f"ingest failed: {type(exc).__name__}: {exc}"
@@ -291,6 +315,8 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
             "unchanged_skipped": outcome.unchanged_skipped,
             "last_seen_moved": touched,
             "shrunk": shrunk,
+            "not_understood": outcome.not_understood,
+            "acts": _acts_summary(acted) if ingested else None,
             "kinds": outcome.kinds,
             "notes": outcome.notes,
             "errors": errors[:50],
@@ -338,6 +364,17 @@ def run_job(job: dict[str, Any], emit: Emit) -> dict[str, Any]:
     finally:
         db.dispose()
     return result
+
+
+def _acts_summary(acted: Any) -> dict[str, int] | None:
+    if acted is None:
+        return None
+    return {
+        "recorded": acted.recorded,
+        "linked": acted.linked,
+        "unlinked": acted.unlinked,
+        "deadlines_moved": acted.deadlines_moved,
+    }
 
 
 def main() -> int:

@@ -19,6 +19,10 @@ delivery (``notifier.dispatch``) sends them later. The rules:
   alerted). Members who want no ``changes`` alerts are skipped. The row points at the call
   that changed (its portal is the one whose diff is shown). Within one run, the same change
   reported by two portals of a group is told once.
+* **partner** — a new EEN partner search (a call row of kind ``partner_search``) is matched by
+  the same matcher, over the profiles of the members who switched on ``partners`` alerts (off
+  by default), and gives reason ``partner`` rows (sent as "🤝 Ricerca partner"). Notices (kind
+  ``notice``: acts linked to no call) are for the staff digest only and alert nobody.
 * **Non per noi** — a member whose feedback on a group is ``not_for_us`` gets nothing more
   about it, of any reason.
 * **Paused members** get nothing planned while paused: events that happen during a pause are not
@@ -69,6 +73,9 @@ from storage.outbox import OutboxItem, enqueue
 
 log = logging.getLogger(__name__)
 
+#: The outbox reason of a partner search alert.
+PARTNER = "partner"
+
 #: Reason lines kept in a payload, and their length: a message shows them on one line anyway.
 MAX_REASONS = 8
 MAX_REASON_CHARS = 200
@@ -116,10 +123,14 @@ class PlanReport:
     unreachable: int = 0
     #: Members skipped because their stored profile does not validate.
     bad_profiles: list[int] = field(default_factory=list)
+    #: Outbox rows inserted for partner searches.
+    partners: int = 0
+    #: New notices read (they alert nobody).
+    notices: int = 0
 
     @property
     def enqueued(self) -> int:
-        return self.new + self.changed
+        return self.new + self.changed + self.partners
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,7 +206,9 @@ def plan_alerts(
         items = planner.plan(events)
         new_rows = [i for i in items if i.reason == "new"]
         report.new += enqueue(db, new_rows, now=now) if new_rows else 0
-        changed_rows = [i for i in items if i.reason != "new"]
+        partner_rows = [i for i in items if i.reason == PARTNER]
+        report.partners += enqueue(db, partner_rows, now=now) if partner_rows else 0
+        changed_rows = [i for i in items if i.reason not in ("new", PARTNER)]
         report.changed += enqueue(db, changed_rows, now=now) if changed_rows else 0
         # After the enqueue, never before: a crash in between replans the batch (harmless).
         cursor = planning.advance_cursor(db, planning.ALERTS_CURSOR, events[-1].id, now=now)
@@ -229,15 +242,15 @@ class _Planner:
         self.factory = factory
         self.report = report
         self.recipients = load_recipients(db, report)
-        self._matcher: MatcherLike | None = None
+        self._matchers: dict[str, MatcherLike] = {}
 
-    @property
-    def matcher(self) -> MatcherLike:
-        if self._matcher is None:
-            wanted = [r for r in self.recipients.values() if "new" in r.profile.alerts]
+    def matcher(self, alert: str) -> MatcherLike:
+        """The matcher over the profiles of the members who want ``alert`` ("new", "partners")."""
+        if alert not in self._matchers:
+            wanted = [r for r in self.recipients.values() if alert in r.profile.alerts]
             profiles = [(r.member_id, r.profile) for r in wanted]
-            self._matcher = self.factory(profiles, self.config)
-        return self._matcher
+            self._matchers[alert] = self.factory(profiles, self.config)
+        return self._matchers[alert]
 
     def plan(self, events: Sequence[EventView]) -> list[OutboxItem]:
         calls = {c.id: c for c in get_calls(self.db, sorted({e.call_id for e in events}))}
@@ -248,23 +261,30 @@ class _Planner:
 
         changes: list[tuple[EventView, CallView, int, list[ChangeFact]]] = []
         to_match: list[tuple[CallView, int]] = []
+        partners: list[tuple[CallView, int]] = []
         for event in events:
             call = calls.get(event.call_id)
             group_id = group_of[event.id]
             if call is None or group_id is None:
                 continue  # the call was deleted since
             if event.kind == "new":
-                to_match.append((call, group_id))
+                if call.kind == "notice":
+                    self.report.notices += 1
+                elif call.kind == "partner_search":
+                    partners.append((call, group_id))
+                else:
+                    to_match.append((call, group_id))
                 continue
             facts = significant_changes(event.kind, event.changes, at=event.at, deadline=call.final_deadline)
             if not facts:
                 self.report.insignificant += 1
                 continue
             changes.append((event, call, group_id, facts))
-            if any(f.kind == "reopened" for f in facts):
+            if any(f.kind == "reopened" for f in facts) and call.kind == "call":
                 to_match.append((call, group_id))
 
         self._plan_new(to_match, feedback, items)
+        self._plan_new(partners, feedback, items, alert="partners", reason=PARTNER)
         self._plan_changes(changes, feedback, items)
         return list(items.values())
 
@@ -273,12 +293,15 @@ class _Planner:
         calls: Iterable[tuple[CallView, int]],
         feedback: Mapping[tuple[int, int], str],
         items: dict[tuple[int, int, str, str], OutboxItem],
+        *,
+        alert: str = "new",
+        reason: str = "new",
     ) -> None:
         best: dict[tuple[int, int], MatchLike] = {}
         for call, group_id in calls:
             if not self.recipients:
                 return
-            for match in self.matcher.match(call, now=self.now):
+            for match in self.matcher(alert).match(call, now=self.now):
                 key = (match.member_id, group_id)
                 if key not in best or match.score > best[key].score:
                     best[key] = match
@@ -305,8 +328,8 @@ class _Planner:
                 "score": round(float(match.score), 4),
             }
             for channel in recipient.channels:
-                item = OutboxItem(member_id, group_id, canonical[group_id], "new", channel, payload)
-                items.setdefault((member_id, group_id, "new", channel), item)
+                item = OutboxItem(member_id, group_id, canonical[group_id], reason, channel, payload)
+                items.setdefault((member_id, group_id, reason, channel), item)
 
     def _plan_changes(
         self,

@@ -11,7 +11,10 @@ alerted, and the staff digest):
 * ``opening`` — the opening moved (what counts for a "sportello" call);
 * ``closed_early`` — the status became "closed" before the deadline passed (chiusura anticipata,
   esaurimento fondi), or with no deadline at all;
-* ``budget`` — the total budget (dotazione) changed.
+* ``budget`` — the total budget (dotazione) changed;
+* ``act`` — an official act or document about the call (a BURL decree, a new PDF on its page:
+  ``storage.acts``): a ranking, an amendment, a proroga, with how sure the link to the call is.
+  A deadline moved by an act gives both the ``deadline`` fact and the ``act`` fact (its evidence).
 
 The diff may name fields as in :class:`storage.records.CallRecord` (``closes``, ``budget_total``)
 or as stored (``closes_at``, ``budget_total_cents``); both are read. Values that cannot be read
@@ -76,6 +79,8 @@ class ChangeFact:
             return "Closed (funds exhausted or withdrawn)" if en else "Chiuso (fondi esauriti o ritirato)"
         if self.kind == "budget":
             return f"Budget changed: {old} → {new}" if en else f"Dotazione cambiata: {old} → {new}"
+        if self.kind == "act" and isinstance(self.new, Mapping):
+            return act_line(self.new, lang)
         return f"{self.kind}: {old} → {new}"
 
 
@@ -94,6 +99,7 @@ def significant_changes(
     """
     if kind == "new":
         return []
+    act = changes.get("act")
     diff = {_ALIASES[k]: v for k, v in changes.items() if k in _ALIASES and isinstance(v, Mapping)}
     facts: list[ChangeFact] = []
     status = diff.get("status")
@@ -125,7 +131,48 @@ def significant_changes(
         old_b, new_b = _money(budget.get("old"), cents), _money(budget.get("new"), cents)
         if old_b != new_b:
             facts.append(ChangeFact("budget", old_b, new_b))
+    if isinstance(act, Mapping):
+        facts.append(ChangeFact("act", None, dict(act)))
     return facts
+
+
+#: Act kinds (``storage.acts.ACT_KINDS``) in words: (Italian, English).
+ACT_WORDS = {
+    "proroga": ("Proroga", "Deadline extension"),
+    "riapertura": ("Riapertura", "Reopening"),
+    "rettifica": ("Rettifica o modifica", "Amendment"),
+    "graduatoria": ("Graduatoria o esiti pubblicati", "Ranking or results published"),
+    "documento": ("Nuovo documento", "New document"),
+    "altro": ("Atto pubblicato", "Act published"),
+}
+_CONFIDENCE = {"certo": "certain", "probabile": "likely", "possibile": "possible"}
+_RULES = {
+    "page": ("pagina del bando", "the call's page"),
+    "code": ("codice del bando", "the call's code"),
+    "decree": ("numero del decreto", "the decree number"),
+    "title": ("titolo del bando", "the call's title"),
+}
+
+
+def act_line(act: Mapping[str, Any], lang: str = "it") -> str:
+    """One line on an act: what it is, where and when it was published, how sure its link is
+    ("Graduatoria o esiti pubblicati: <title> (BURL 01/09/2026; collegamento certo: codice del
+    bando)")."""
+    en = lang == "en"
+    words = ACT_WORDS.get(str(act.get("kind")), ACT_WORDS["altro"])
+    title = " ".join(str(act.get("title") or "").split())[:300]
+    published = parse_datetime(act.get("published"))
+    where = str(act.get("source") or "").upper()
+    if published is not None:
+        where = f"{where} {fmt_datetime(published, lang)}".strip()
+    confidence = str(act.get("confidence") or "")
+    rule = _RULES.get(str(act.get("rule") or ""))
+    if en:
+        link = f"link {_CONFIDENCE.get(confidence, confidence)}" + (f": {rule[1]}" if rule else "")
+    else:
+        link = f"collegamento {confidence}" + (f": {rule[0]}" if rule else "")
+    details = "; ".join(p for p in (where, link if confidence else "") if p)
+    return f"{words[1] if en else words[0]}: {title}" + (f" ({details})" if details else "")
 
 
 def changes_json(facts: list[ChangeFact]) -> list[dict[str, Any]]:

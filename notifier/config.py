@@ -357,8 +357,8 @@ class MatchingConfig(BaseModel):
     #: ("voucher formativo", "internazionalizzazione"), a member none of whose topics it is
     #: is matched by its own keywords only, not by what the summary mentions on the way.
     purpose_rule: bool = True
-    #: Reasons kept per match (the alert shows the first one or two).
-    max_reasons: int = Field(default=5, ge=1, le=50)
+    #: Reasons kept per match, one per topic or keyword, strongest first ("Perché" shows them).
+    max_reasons: int = Field(default=3, ge=1, le=50)
 
     @field_validator("region")
     @classmethod

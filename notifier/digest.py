@@ -4,7 +4,10 @@
 
 * **new calls** — duplicate groups first seen in the window, one entry per group (its canonical
   call, with the other portals it was seen on), grouped by source and, within a source, ordered
-  by relevance to the cluster;
+  by relevance to the cluster; in sections of their own, the new **partner searches** (EEN
+  proposals: staff always see them, members only when they opted in) and the new **notices**
+  (BURL acts linked to no call Sentinella holds: an act linked to a call shows as that call's
+  change instead);
 * **changes** — the changes that matter (:mod:`notifier.changes`) of calls already known before
   the window, one entry per group; smaller edits are only counted;
 * **deadlines** — open calls whose final deadline falls in the next ``deadline_days`` (14);
@@ -68,6 +71,7 @@ from notifier.render import (
     tg_len,
 )
 from storage import planning
+from storage.acts import linked_notices
 from storage.calls import CallView, EventView, events_after, get_calls, group_calls
 from storage.db import Database
 from storage.members import all_profiles, list_members
@@ -107,6 +111,8 @@ class DigestCall:
     reasons: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     #: Other sources the same call was seen on.
     also_on: tuple[str, ...] = ()
+    #: call | notice | partner_search
+    kind: str = "call"
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +130,12 @@ class SourceSection:
     #: Entries beyond ``max_items_per_source``, counted but not listed.
     more_new: int = 0
     more_changes: int = 0
+    #: What the section's new entries are: call | notice | partner_search.
+    kind: str = "call"
+
+    @property
+    def key(self) -> str:
+        return self.source if self.kind == "call" else f"{self.source}:{self.kind}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +152,10 @@ class Digest:
 
     @property
     def new_count(self) -> int:
-        return sum(len(s.new) + s.more_new for s in self.sections)
+        return self.count_new("call")
+
+    def count_new(self, kind: str) -> int:
+        return sum(len(s.new) + s.more_new for s in self.sections if s.kind == kind)
 
     @property
     def changed_count(self) -> int:
@@ -150,11 +165,13 @@ class Digest:
         """A JSON-safe summary (kept on the ``digests`` row)."""
         return {
             "new": self.new_count,
+            "notices": self.count_new("notice"),
+            "partner_searches": self.count_new("partner_search"),
             "changed": self.changed_count,
             "minor_changes": self.minor_changes,
             "deadlines": len(self.deadlines),
             "sources": {
-                s.source: {"new": len(s.new) + s.more_new, "changed": len(s.changes) + s.more_changes}
+                s.key: {"new": len(s.new) + s.more_new, "changed": len(s.changes) + s.more_changes}
                 for s in self.sections
             },
             "new_groups": [c.group_id for s in self.sections for c in s.new],
@@ -283,11 +300,17 @@ def build_digest(
         (new_groups if event.kind == "new" else change_groups).setdefault(event.group_id, []).append(event)
 
     new_items: list[DigestCall] = []
+    notices: dict[int, list[CallView]] = {}
     for group_id in sorted(new_groups):
         calls = builder.group(group_id)
         if not calls or min(c.first_seen for c in calls) <= start:
             continue  # a known call seen on one more portal: not new
+        if calls[0].kind == "notice":
+            notices[calls[0].id] = calls
+            continue
         new_items.append(builder.item(calls))
+    linked = linked_notices(db, notices)
+    new_items.extend(builder.item(calls) for cid, calls in notices.items() if cid not in linked)
 
     minor = 0
     change_items: list[DigestChange] = []
@@ -389,6 +412,7 @@ class _Builder:
             score=score,
             reasons=reasons,
             also_on=also,
+            kind=call.kind,
         )
 
 
@@ -404,17 +428,17 @@ def _sort_by_relevance(items: Iterable[DigestCall]) -> list[DigestCall]:
 def _sections(
     new_items: Sequence[DigestCall], change_items: Sequence[DigestChange], limit: int
 ) -> tuple[SourceSection, ...]:
-    sources = sorted({i.source for i in new_items} | {c.call.source for c in change_items})
+    keys = sorted(
+        {(i.source, i.kind) for i in new_items} | {(c.call.source, c.call.kind) for c in change_items}
+    )
+    # Calls first, then partner searches, then notices; by source within each.
+    keys.sort(key=lambda k: (_KIND_ORDER.get(k[1], 9), k[0]))
     out = []
-    for source in sources:
-        new = _sort_by_relevance(i for i in new_items if i.source == source)
-        order = {
-            id(i): n
-            for n, i in enumerate(_sort_by_relevance(c.call for c in change_items if c.call.source == source))
-        }
-        changes = sorted(
-            (c for c in change_items if c.call.source == source), key=lambda c: order[id(c.call)]
-        )
+    for source, kind in keys:
+        new = _sort_by_relevance(i for i in new_items if (i.source, i.kind) == (source, kind))
+        mine = [c for c in change_items if (c.call.source, c.call.kind) == (source, kind)]
+        order = {id(i): n for n, i in enumerate(_sort_by_relevance(c.call for c in mine))}
+        changes = sorted(mine, key=lambda c: order[id(c.call)])
         out.append(
             SourceSection(
                 source=source,
@@ -422,9 +446,13 @@ def _sections(
                 changes=tuple(changes[:limit]),
                 more_new=max(0, len(new) - limit),
                 more_changes=max(0, len(changes) - limit),
+                kind=kind,
             )
         )
     return tuple(out)
+
+
+_KIND_ORDER = {"call": 0, "partner_search": 1, "notice": 2}
 
 
 def _deadlines(db: Database, *, now: datetime, days: int, builder: _Builder) -> tuple[DigestCall, ...]:
@@ -440,6 +468,8 @@ def _deadlines(db: Database, *, now: datetime, days: int, builder: _Builder) -> 
             continue
         if not call.is_open(now) and call.status != "forthcoming":
             continue
+        if call.kind != "call":
+            continue  # a partner search's expiry is not a call's deadline
         key = call.group_id if call.group_id is not None else -call.id
         if key in seen_groups:
             continue
@@ -460,6 +490,8 @@ _TEXT = {
             "Nuovi bandi: {new} · aggiornamenti: {changed} · scadenze nei prossimi {days} giorni: {deadlines}"
         ),
         "new": "Nuovi bandi",
+        "new_partner_search": "🤝 Nuove ricerche partner (EEN)",
+        "new_notice": "Atti non collegati a un bando (da verificare)",
         "changes": "Aggiornamenti",
         "none_new": "Nessun nuovo bando né aggiornamento rilevante in questo periodo.",
         "more": "… e altri {n}",
@@ -496,6 +528,8 @@ _TEXT = {
         "period": "From {start} to {end}",
         "summary": "New calls: {new} · updates: {changed} · deadlines in the next {days} days: {deadlines}",
         "new": "New calls",
+        "new_partner_search": "🤝 New partner searches (EEN)",
+        "new_notice": "Acts linked to no call (to check)",
         "changes": "Updates",
         "none_new": "No new call or relevant update in this period.",
         "more": "… and {n} more",
@@ -613,6 +647,7 @@ def _context(digest: Digest, lang: str) -> dict[str, Any]:
         sections.append(
             {
                 "label": one_line(source_label(s.source, lang)),
+                "new_title": t["new" if s.kind == "call" else f"new_{s.kind}"],
                 "new": [_entry(i, lang, now) for i in s.new],
                 "changes": [_entry(c.call, lang, now, c.facts) for c in s.changes],
                 "more_new": t["more"].format(n=s.more_new) if s.more_new else "",
@@ -677,10 +712,11 @@ def render_digest_telegram(digest: Digest, *, language: str = "it", limit: int =
             return f'<a href="{html.escape(e.url, quote=True)}">{title}</a>'
         return title
 
-    new = _sort_by_relevance(i for s in digest.sections for i in s.new)
-    if new:
-        body.append(f"\n<b>{html.escape(t['new'])}</b>")
-        body.extend(f"• {link(_entry(i, lang, digest.made_at))}" for i in new)
+    for kind in _KIND_ORDER:
+        new = _sort_by_relevance(i for s in digest.sections if s.kind == kind for i in s.new)
+        if new:
+            body.append(f"\n<b>{html.escape(t['new' if kind == 'call' else f'new_{kind}'])}</b>")
+            body.extend(f"• {link(_entry(i, lang, digest.made_at))}" for i in new)
     changes = [c for s in digest.sections for c in s.changes]
     if changes:
         body.append(f"\n<b>{html.escape(t['changes'])}</b>")

@@ -67,9 +67,12 @@ _EMAIL = re.compile(r"[^@\s<>\"',;]+@[^@\s<>\"',;]+\.[^@\s<>\"',;]+")
 
 
 Channel = Literal["telegram", "email"]
-AlertKind = Literal["new", "changes", "reminders"]
+#: ``partners``: EEN partner searches ("🤝 Ricerca partner"), off unless the member opts in.
+AlertKind = Literal["new", "changes", "reminders", "partners"]
 CHANNELS: tuple[Channel, ...] = get_args(Channel)
 ALERT_KINDS: tuple[AlertKind, ...] = get_args(AlertKind)
+#: The alerts a profile has unless it says otherwise (partner searches are opt-in).
+DEFAULT_ALERTS: tuple[AlertKind, ...] = ("new", "changes", "reminders")
 
 
 def _dedupe(values: Iterable[str]) -> list[str]:
@@ -138,7 +141,7 @@ class Profile(BaseModel):
     #: Calls offering less (largest contribution, else total budget) are left out; None = any.
     min_budget_eur: int | None = Field(default=None, ge=0, le=MAX_BUDGET)
     channels: list[Channel] = Field(default_factory=lambda: list(CHANNELS))
-    alerts: list[AlertKind] = Field(default_factory=lambda: list(ALERT_KINDS))
+    alerts: list[AlertKind] = Field(default_factory=lambda: list(DEFAULT_ALERTS))
     #: Language of the alerts; None = the member's.
     language: Literal["it", "en"] | None = None
     #: Region of the member's seat; None = the cluster's (``MatchingConfig.region``).

@@ -66,6 +66,9 @@ SOURCE_LABELS: Mapping[str, tuple[str, str]] = {
     "sedia": ("EU Funding & Tenders Portal", "EU Funding & Tenders Portal"),
     "incentivi": ("incentivi.gov.it", "incentivi.gov.it"),
     "feeds": ("Feed RSS (MIMIT, agenzie UE)", "RSS feeds (MIMIT, EU agencies)"),
+    "unioncamere": ("Unioncamere Lombardia", "Unioncamere Lombardia"),
+    "openinnovation": ("Open Innovation Lombardia", "Open Innovation Lombardia"),
+    "burl": ("BURL – Bollettino Ufficiale Regione Lombardia", "BURL – Lombardy's official bulletin"),
     "manual": ("Inserito a mano", "Added by hand"),
 }
 
@@ -101,6 +104,9 @@ _TEXT = {
         "reopened": "Bando riaperto",
         "closed_early": "Bando chiuso in anticipo",
         "deadline": "Scadenza spostata",
+        "act": "Nuovo atto sul bando",
+        "ranking": "Graduatoria pubblicata",
+        "partner": "Ricerca partner",
         "reminder-open": "Promemoria: il bando apre a breve",
         "reminder-close": "Promemoria: scadenza vicina",
         "reminder": "Promemoria",
@@ -125,6 +131,9 @@ _TEXT = {
         "reopened": "Call reopened",
         "closed_early": "Call closed early",
         "deadline": "Deadline moved",
+        "act": "New act on the call",
+        "ranking": "Ranking published",
+        "partner": "Partner search",
         "reminder-open": "Reminder: the call opens soon",
         "reminder-close": "Reminder: deadline approaching",
         "reminder": "Reminder",
@@ -156,6 +165,9 @@ _ICONS = {
     "reopened": "🔓",
     "closed_early": "⛔",
     "deadline": "📅",
+    "act": "📄",
+    "ranking": "📋",
+    "partner": "🤝",
     "reminder-open": "⏰",
     "reminder-close": "⏰",
     "reminder": "⏰",
@@ -382,7 +394,13 @@ def facts(alert: Alert) -> AlertFacts:
             if special in kinds:
                 headline_key = special
                 break
+        else:
+            acts = [f.new for f in found if f.kind == "act" and isinstance(f.new, Mapping)]
+            if acts:
+                headline_key = "ranking" if acts[0].get("kind") == "graduatoria" else "act"
         change_lines = "\n".join(one_line(f.line(lang)) for f in found)
+    elif kind == "new" and getattr(call, "kind", "call") == "partner_search":
+        headline_key = "partner"
     status = _STATUS[lang].get(str(call.status), "")
     opens = ""
     if call.opens is not None:

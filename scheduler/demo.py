@@ -266,7 +266,7 @@ def _run(
             first = " ".join(s.error_messages[0].split())
             first = first if len(first) <= 110 else first[:109] + "…"
             console.print(f"   {s.name}: {s.errors} error(s) reported and worked around, e.g. {first}")
-    calls = {name: len(list_calls(db, source=name)) for name in SOURCE_NAMES}
+    calls = {name: len(list_calls(db, source=name, kinds=None)) for name in SOURCE_NAMES}
     console.print()
 
     plan = plan_alerts(db, now=clock(), config=settings.matching)

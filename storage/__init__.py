@@ -8,6 +8,8 @@ Public modules (import them directly; importing ``storage`` itself does nothing)
 * :mod:`storage.calls` — read side: ``CallView``, ``EventView``, ``get_call``, ``list_calls``,
   ``search_calls``, ``call_events``, ``events_after``, ``group_calls``, ``canonical_call``.
 * :mod:`storage.groups` — the duplicate rule (normalised links and titles), documented there.
+* :mod:`storage.acts` — acts about calls (BURL decrees, new PDFs): linked with a confidence,
+  turned into events on the call (a proroga moves its deadline), or kept as notices.
 * :mod:`storage.sources` — per-source crawl state, crawl runs and health verdicts.
 * :mod:`storage.notices` — admin notices told once when raised and once when cleared.
 * :mod:`storage.members`, :mod:`storage.outbox` — members, profiles, alert outbox.

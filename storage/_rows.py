@@ -105,6 +105,7 @@ def record_to_row(record: CallRecord) -> dict[str, Any]:
         "attachments": [{"name": a.name, "url": a.url} for a in record.attachments],
         "links": list(record.links),
         "raw": dict(record.raw) if record.raw is not None else None,
+        "kind": record.kind,
     }
 
 
@@ -163,6 +164,7 @@ def row_to_fields(row: Mapping[Any, Any]) -> dict[str, Any]:
         "attachments": tuple(Attachment(a["name"], a["url"]) for a in row["attachments"] or ()),
         "links": tuple(row["links"] or ()),
         "raw": row["raw"],
+        "kind": row["kind"],
     }
 
 

@@ -29,6 +29,9 @@ from storage.groups import DEFAULT_SOURCE_PRIORITY, fold, source_rank
 from storage.models import Call, CallEvent, DuplicateGroup
 from storage.records import ROME, Attachment, CallStatus, Deadline, Precision, final_deadline
 
+#: What listings and searches show unless asked otherwise: calls, not notices or partner searches.
+CALLS_ONLY: tuple[str, ...] = ("call",)
+
 _calls = cast(Table, Call.__table__)
 _events = cast(Table, CallEvent.__table__)
 _groups = cast(Table, DuplicateGroup.__table__)
@@ -86,6 +89,8 @@ class CallView:
     first_seen: datetime
     last_seen: datetime
     last_changed: datetime
+    #: call | notice | partner_search (:data:`storage.records.KINDS`).
+    kind: str = "call"
 
     @property
     def final_deadline(self) -> datetime | None:
@@ -174,12 +179,14 @@ def list_calls(
     since: datetime | None = None,
     limit: int | None = None,
     newest_first: bool = False,
+    kinds: Sequence[str] | None = CALLS_ONLY,
 ) -> list[CallView]:
     """Calls by id, or most recently changed first with ``newest_first``. ``since`` keeps calls
-    new or changed (``last_changed``) at or after it; ``open_only`` needs ``now``."""
+    new or changed (``last_changed``) at or after it; ``open_only`` needs ``now``. ``kinds``
+    keeps rows of those kinds (calls only by default; None = notices and partner searches too)."""
     open_at = _open_at(open_only, now)
     order = (_calls.c.last_changed.desc(), _calls.c.id.desc()) if newest_first else (_calls.c.id,)
-    query = select(_calls).order_by(*order)
+    query = _of_kinds(select(_calls).order_by(*order), kinds)
     if source is not None:
         query = query.where(_calls.c.source == source)
     if since is not None:
@@ -187,15 +194,26 @@ def list_calls(
     return _listing(db, query, open_at, limit)
 
 
+def _of_kinds(query: Select[Any], kinds: Sequence[str] | None) -> Select[Any]:
+    return query if kinds is None else query.where(_calls.c.kind.in_(list(kinds)))
+
+
 def _escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 def search_calls(
-    db: Database, text: str, *, open_only: bool = False, now: datetime | None = None, limit: int = 50
+    db: Database,
+    text: str,
+    *,
+    open_only: bool = False,
+    now: datetime | None = None,
+    limit: int = 50,
+    kinds: Sequence[str] | None = CALLS_ONLY,
 ) -> list[CallView]:
     """Calls whose title, summary, description, programme or granting body contain ``text``
-    (case and accents ignored); title matches first, then the newest."""
+    (case and accents ignored); title matches first, then the newest. ``kinds`` as in
+    :func:`list_calls`."""
     open_at = _open_at(open_only, now)
     needle = fold(text)
     if not needle:
@@ -207,7 +225,7 @@ def search_calls(
         .where(_calls.c.search_text.like(pattern, escape="\\"))
         .order_by(in_title, _calls.c.id.desc())
     )
-    return _listing(db, query, open_at, limit)
+    return _listing(db, _of_kinds(query, kinds), open_at, limit)
 
 
 # --- events ------------------------------------------------------------------------------------

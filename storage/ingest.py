@@ -255,7 +255,8 @@ def _store_retrying(db: Database, items: list[_Item], now: datetime, priority: S
     raise ValueError("the calls kept changing under this ingest; giving up on the batch")
 
 
-def _lock(conn: Connection) -> None:
+def write_lock(conn: Connection) -> None:
+    """Serialise writers of calls and events (see the module docstring: event ids commit in order)."""
     if conn.dialect.name == "sqlite":
         # Take the write lock before reading the hashes: read and write are then one atomic step.
         conn.exec_driver_sql("BEGIN IMMEDIATE")
@@ -281,7 +282,7 @@ def _stored(conn: Connection, keys: Sequence[tuple[str, str]]) -> dict[tuple[str
 
 def _store(conn: Connection, items: list[_Item], now: datetime, priority: Sequence[str]) -> IngestResult:
     result = IngestResult(seen=len(items))
-    _lock(conn)
+    write_lock(conn)
     stored = _stored(conn, [item.key for item in items])
     new_items = [item for item in items if item.key not in stored]
     inserted: dict[tuple[str, str], int] = {}

@@ -146,6 +146,9 @@ class Call(Base):
     first_seen: Mapped[datetime]
     last_seen: Mapped[datetime]
     last_changed: Mapped[datetime]
+    #: call | notice | partner_search (:data:`storage.records.KINDS`): only calls are matched as
+    #: calls; notices go to the staff digest, partner searches to members who asked for them.
+    kind: Mapped[str] = mapped_column(String(16), default="call", server_default="call")
 
 
 class CallEvent(Base):
@@ -160,6 +163,40 @@ class CallEvent(Base):
     at: Mapped[datetime]
     #: {"field": {"old": ..., "new": ...}} for "changed"/"reopened"/"closed"; {} for "new".
     changes: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+
+
+class CallAct(Base):
+    """An official act or document about a call (a BURL decree, a PDF on a call's page), once.
+
+    ``call_id`` is the call it was linked to (None: linked to nothing, a notice for the staff
+    digest); ``confidence`` says how sure the link is and ``rule`` how it was made; ``event_id`` is
+    the event it caused on that call. See ``storage.acts``.
+    """
+
+    __tablename__ = "call_acts"
+    __table_args__ = (
+        UniqueConstraint("source", "act_id"),
+        Index("ix_call_acts_call_id", "call_id"),
+        Index("ix_call_acts_recorded_at", "recorded_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    source: Mapped[str] = mapped_column(String(64))
+    act_id: Mapped[str] = mapped_column(String(255))
+    #: proroga | riapertura | rettifica | graduatoria | documento | altro
+    kind: Mapped[str] = mapped_column(String(16))
+    title: Mapped[str] = mapped_column(Text)
+    url: Mapped[str] = mapped_column(Text)
+    published_at: Mapped[datetime | None]
+    call_id: Mapped[int | None] = mapped_column(ForeignKey("calls.id", ondelete="SET NULL"))
+    #: certo | probabile | possibile, or "" when not linked
+    confidence: Mapped[str] = mapped_column(String(16), default="")
+    #: code | decree | title | page, or "" when not linked
+    rule: Mapped[str] = mapped_column(String(16), default="")
+    event_id: Mapped[int | None] = mapped_column(ForeignKey("call_events.id", ondelete="SET NULL"))
+    #: What was read from the act (references, the new deadline) and what was done with it.
+    details: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
+    recorded_at: Mapped[datetime]
 
 
 class CallLink(Base):

@@ -45,6 +45,12 @@ class CallStatus(StrEnum):
     UNKNOWN = "unknown"
 
 
+#: What a stored record is: a funding call (the default), an official notice about calls (a BURL act
+#: nobody's call could be linked to, for the staff digest) or an EEN partner search (matched and
+#: sent as "Ricerca partner", never as a call).
+KINDS: tuple[str, ...] = ("call", "notice", "partner_search")
+
+
 class Precision(StrEnum):
     DATE = "date"
     DATETIME = "datetime"
@@ -97,10 +103,14 @@ class CallRecord:
     attachments: tuple[Attachment, ...] = ()
     links: tuple[str, ...] = ()
     raw: Mapping[str, Any] | None = field(default=None, compare=False)
+    #: One of :data:`KINDS`.
+    kind: str = "call"
 
     def __post_init__(self) -> None:
         if not self.source or not self.source_id:
             raise ValueError("a call needs a source and a source id")
+        if self.kind not in KINDS:
+            raise ValueError(f"call {self.source}/{self.source_id}: unknown kind {self.kind!r}")
         if not self.title.strip():
             raise ValueError(f"call {self.source}/{self.source_id} has no title")
         for name in ("published", "opens", "closes"):
@@ -200,9 +210,13 @@ _RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))
 
 
 def record_to_json(record: CallRecord, *, include_raw: bool = False) -> dict[str, Any]:
+    """The record as JSON. ``kind`` is written only when it is not "call": the hashes of the calls
+    stored before kinds existed, and the expected files, stay what they were."""
     out: dict[str, Any] = {}
     for name in _RECORD_FIELDS:
         if name == "raw" and not include_raw:
+            continue
+        if name == "kind" and record.kind == "call":
             continue
         out[name] = _encode(getattr(record, name))
     return out
@@ -260,4 +274,5 @@ def record_from_json(data: Mapping[str, Any]) -> CallRecord:
         attachments=tuple(Attachment(a["name"], a["url"]) for a in data.get("attachments", ())),
         links=tuple(data.get("links", ())),
         raw=data.get("raw"),
+        kind=data.get("kind", "call"),
     )

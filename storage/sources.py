@@ -209,6 +209,9 @@ def judge(
     """The verdict rules alone (see the module docstring); ``new_baseline`` skips the "half" rule."""
     if outcome == "failed":
         return "failed", str(report.get("reason") or report.get("error") or "the crawl failed")
+    if report.get("not_understood"):
+        # The source answered in a shape its parser does not know: nothing was read into calls.
+        return "degraded", f"answer not understood: {report['not_understood']}"
     if seen == 0:
         return "degraded", "no calls found"
     if not new_baseline and last_good_yield and seen * 2 < last_good_yield:

@@ -12,7 +12,10 @@ What is served (``recordings/README.md`` says which files are real and which syn
   benchmarks that want a larger index;
 * ``feeds`` — four RSS feeds (MIMIT and three EU agencies), each with an ETag;
 * ``lombardia`` — the open-data registry, the Bandi e Servizi search and detail pages;
-* ``incentivi`` — the incentivi.gov.it Solr endpoint, with an ETag.
+* ``incentivi`` — the incentivi.gov.it Solr endpoint, with an ETag;
+* ``unioncamere``, ``openinnovation``, ``burl`` — Unioncamere Lombardia's listing and call pages,
+  Open Innovation Lombardia's partner searches and call pages, the BURL search API
+  (:mod:`crawler.replay.venues`).
 
 The recordings describe the portals as they were on :data:`RECORDED_AT`: run anything that reads
 them on a clock pinned there (``SENTINELLA_NOW``), or their open calls look closed.
@@ -28,6 +31,7 @@ from typing import Any
 from crawler.config import FeedConfig, FeedsConfig, SediaConfig, SourcesConfig
 from crawler.replay.regional import RECORDINGS, install_incentivi, install_lombardia
 from crawler.replay.server import ReplayServer, SediaSearch, static
+from crawler.replay.venues import install_burl, install_openinnovation, install_unioncamere
 from storage.records import ROME
 
 #: The moment the recordings describe (the date their calls were open on).
@@ -93,4 +97,7 @@ def install_site(server: ReplayServer, *, scale: int = 1) -> SourcesConfig:
         sedia=SediaConfig(search_url=server.url(SEDIA_SEARCH_PATH), page_size=100),
         incentivi=incentivi,
         feeds=FeedsConfig(feeds=feeds),
+        unioncamere=install_unioncamere(server),
+        openinnovation=install_openinnovation(server),
+        burl=install_burl(server),
     )

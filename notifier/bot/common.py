@@ -41,7 +41,7 @@ DEPS_KEY = "sentinella"
 MAX_MESSAGE: int = MessageLimit.MAX_TEXT_LENGTH
 MAX_ANSWER: int = CallbackQueryLimit.ANSWER_CALLBACK_QUERY_TEXT_LENGTH
 #: The sources the crawler knows; the daemon passes the enabled ones in :class:`BotServices`.
-DEFAULT_SOURCES = ("lombardia", "sedia", "incentivi", "feeds")
+DEFAULT_SOURCES = ("lombardia", "sedia", "incentivi", "feeds", "unioncamere", "openinnovation", "burl")
 
 Ctx = ContextTypes.DEFAULT_TYPE
 P = ParamSpec("P")

@@ -417,6 +417,10 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "alert.new": ("Nuovi bandi", "New calls"),
     "alert.changes": ("Modifiche (scadenze spostate, riaperture)", "Changes (deadlines moved, reopenings)"),
     "alert.reminders": ("Promemoria delle scadenze", "Deadline reminders"),
+    "alert.partners": (
+        "🤝 Ricerche partner (proposte di collaborazione EEN)",
+        "🤝 Partner searches (EEN collaboration proposals)",
+    ),
     "lang.it": ("🇮🇹 Italiano", "🇮🇹 Italiano"),
     "lang.en": ("🇬🇧 English", "🇬🇧 English"),
     "star": ("⭐ {n}", "⭐ {n}"),

@@ -44,6 +44,7 @@ from notifier.bot.common import (
 )
 from notifier.bot.i18n import esc, t
 from notifier.changes import fmt_money
+from notifier.matching.vocabulary import default_vocabulary
 from notifier.profiles import (
     ALERT_KINDS,
     CHANNELS,
@@ -57,7 +58,6 @@ from notifier.profiles import (
     parse_profile,
 )
 from notifier.render import one_line, source_label
-from notifier.matching.vocabulary import default_vocabulary
 from storage import members
 from storage.db import Database
 

@@ -592,7 +592,7 @@ def applicants_of(
     by_kind = "*" in listed and bool(listed & NON_COMPANY_KINDS)
     admits = others | (specific | generic if by_kind else specific or generic)
     if "careers" in kinds and "firms" not in kinds:
-        admits = frozenset({"ricerca"})
+        admits = {"ricerca"}
         evidence["ricerca"] = kinds["careers"]
 
     if ateco is None:

@@ -55,14 +55,14 @@ from notifier.matching.eligibility import (
     ateco_agrees,
     call_facts,
     describe_territory,
+    member_sectors,
     restricted_to,
     said,
-    member_sectors,
     territory_ok,
 )
-from notifier.profiles import Profile, member_profile
 from notifier.matching.text import PhraseIndex, TermError, compile_term
 from notifier.matching.vocabulary import Vocabulary, default_vocabulary
+from notifier.profiles import Profile, member_profile
 from storage.calls import CallView
 
 log = logging.getLogger(__name__)
@@ -123,7 +123,9 @@ class Reason:
         if self.kind == "members":
             if term == "1":
                 return "1 cluster member gets it" if lang == "en" else "lo riceve 1 membro del cluster"
-            return f"{term} cluster members get it" if lang == "en" else f"lo ricevono {term} membri del cluster"
+            return (
+                f"{term} cluster members get it" if lang == "en" else f"lo ricevono {term} membri del cluster"
+            )
         if lang == "en":
             where = FIELD_EN.get(self.field, f"in {self.field}")
             if self.kind == "topic" and self.topic:
@@ -136,6 +138,10 @@ class Reason:
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "term": self.term, "field": self.field, "topic": self.topic}
+
+
+#: A rule's refusal: ``(rule, detail_it, detail_en)``.
+Refusal = tuple[str, str, str]
 
 
 class Match(NamedTuple):
@@ -188,11 +194,12 @@ class _Compiled:
     region: str
     province: str | None
     ateco: tuple[str, ...]
-    #: Small ints naming each eligibility dimension, so a call decides each distinct value once.
-    territory_key: int = 0
-    types_key: int = 0
-    sectors_key: int = 0
-    ateco_key: int = 0
+    #: Small ints naming each eligibility dimension (territory, types, sectors, ATECO), and their
+    #: combination, so a call decides each distinct value once.
+    rule_keys: tuple[int, int, int, int] = (0, 0, 0, 0)
+    class_key: int = 0
+    #: Whether the profile filters by source or budget.
+    own_filters: bool = False
 
 
 @dataclass(slots=True)
@@ -234,6 +241,25 @@ def _compile_terms(
             index.add(compiled, term_id)
         ids.append(term_id)
     return tuple(dict.fromkeys(ids))
+
+
+def best_reasons(evidence: Iterable[tuple[float, Reason]], limit: int) -> list[tuple[float, Reason]]:
+    """The strongest evidence, one item per subject (a topic once, with its best words; each
+    keyword once), at most ``limit``: what a person reads in "Perché"."""
+    out: list[tuple[float, Reason]] = []
+    seen: set[tuple[str, str]] = set()
+    for weight, reason in sorted(evidence, key=_weight, reverse=True):
+        subject = (
+            reason.kind,
+            reason.topic if reason.kind == "topic" and reason.topic else reason.term.casefold(),
+        )
+        if subject in seen:
+            continue
+        seen.add(subject)
+        out.append((weight, reason))
+        if len(out) >= limit:
+            break
+    return out
 
 
 def applicant_types(profile: Profile) -> frozenset[str]:
@@ -293,10 +319,6 @@ class Matcher:
                 province=profile.province,
                 ateco=tuple(profile.ateco),
             )
-            c.territory_key = intern("territory", (c.region, c.province))
-            c.types_key = intern("types", c.types)
-            c.sectors_key = intern("sectors", c.sectors)
-            c.ateco_key = intern("ateco", c.ateco)
             self.profiles.append(c)
         # Staff and admins speak for the cluster: a call reserved to the sector of any member
         # (artisans, packaging makers by ATECO) is theirs to know of too (RULES B5).
@@ -304,7 +326,15 @@ class Matcher:
         for c in self.profiles:
             if "cluster" in c.types:
                 c.sectors = every_sector
-                c.sectors_key = intern("sectors", c.sectors)
+        for c in self.profiles:
+            c.rule_keys = (
+                intern("territory", (c.region, c.province)),
+                intern("types", c.types),
+                intern("sectors", c.sectors),
+                intern("ateco", c.ateco),
+            )
+            c.class_key = intern("class", c.rule_keys)
+            c.own_filters = bool(c.sources) or c.min_budget is not None
         # Profiles with the same topics share their topic score: one addition per group.
         groups: dict[frozenset[str], int] = {}
         self._group_members: list[list[int]] = []
@@ -404,63 +434,100 @@ class Matcher:
     def _total(self, text: float, description: float) -> float:
         return text + min(self.config.description_cap, description)
 
-    def _rule(self, facts: CallFacts, c: _Compiled, call_source: str) -> tuple[str, str, str] | None:
+    def _rule(
+        self, facts: CallFacts, c: _Compiled, call_source: str, memo: dict[int, Refusal | None] | None = None
+    ) -> Refusal | None:
         """The first hard rule (after availability and exclusions) that refuses the call to this
-        profile: ``(rule, detail_it, detail_en)``; None when it passes."""
-        if c.sources and call_source not in c.sources:
-            return "source", f"fonte {call_source} non seguita", f"source {call_source} not followed"
-        if c.min_budget is not None and facts.budget is not None and facts.budget < c.min_budget:
-            amount = f"{facts.budget:,.0f}".replace(",", ".")
+        profile: ``(rule, detail_it, detail_en)``; None when it passes. Each rule is written
+        here once; ``memo`` (one per call, from the fast path) keeps each eligibility rule's
+        verdict per distinct profile value, so 5,000 profiles cost a few dozen decisions."""
+        refusal = self._own_filters(c, call_source, facts.budget)
+        if refusal is not None or not self.config.eligibility_rules:
+            return refusal
+        return self._eligibility(facts, c, memo)
+
+    def _eligibility(
+        self, facts: CallFacts, c: _Compiled, memo: dict[int, Refusal | None] | None = None
+    ) -> Refusal | None:
+        """The eligibility rules, in order: territory, applicant type, sector, ATECO codes."""
+        rules = (self._territory_rule, self._applicant_rule, self._sector_rule, self._ateco_rule)
+        for key, rule in zip(c.rule_keys, rules, strict=True):
+            if memo is None:
+                refusal = rule(facts, c)
+            elif key in memo:
+                refusal = memo[key]
+            else:
+                refusal = memo[key] = rule(facts, c)
+            if refusal is not None:
+                return refusal
+        return None
+
+    @staticmethod
+    def _own_filters(c: _Compiled, source: str, budget: Decimal | None) -> Refusal | None:
+        """The profile's own filters, whatever the call says: its sources, its minimum budget."""
+        if c.sources and source not in c.sources:
+            return "source", f"fonte {source} non seguita", f"source {source} not followed"
+        if c.min_budget is not None and budget is not None and budget < c.min_budget:
+            amount = f"{budget:,.0f}".replace(",", ".")
             return (
                 "budget",
                 f"importo € {amount} sotto il minimo del profilo",
                 f"amount € {amount} below the profile's minimum",
             )
-        if not self.config.eligibility_rules:
-            return None
-        territory = facts.territory
-        if territory.restricted and not territory_ok(territory, c.region, c.province, self.vocab):
-            where = c.province or c.region
-            return (
-                "territory",
-                f"{restricted_to(territory, self.vocab, 'it')}; il membro è in {where}",
-                f"{restricted_to(territory, self.vocab, 'en')}; the member is in {where}",
-            )
-        applicants = facts.applicants
-        if applicants.admits and not (applicants.admits & c.types):
-            admitted = [
-                self.vocab.beneficiaries[t]
-                for t in sorted(applicants.admits)
-                if t in self.vocab.beneficiaries
-            ]
-            words = next(
-                (applicants.evidence[t] for t in sorted(applicants.admits) if applicants.evidence.get(t)), ""
-            )
-            return (
-                "beneficiary",
-                f"riservato a: {', '.join(b.label('it') for b in admitted)}{said(words, 'it')}",
-                f"only for: {', '.join(b.label('en') for b in admitted)}{said(words, 'en')}",
-            )
-        if applicants.sectors and not (applicants.sectors & c.sectors):
-            sectors = sorted(applicants.sectors)
-            words = next((applicants.evidence[s] for s in sectors if applicants.evidence.get(s)), "")
-            return (
-                "applicant-sector",
-                "riservato a "
-                + ", ".join(self.vocab.applicant_sectors[s].label("it") for s in sectors)
-                + said(words, "it"),
-                "only for "
-                + ", ".join(self.vocab.applicant_sectors[s].label("en") for s in sectors)
-                + said(words, "en"),
-            )
-        if facts.ateco and c.ateco and not any(ateco_agrees(a, b) for a in facts.ateco for b in c.ateco):
-            shown = ", ".join(facts.ateco[:6]) + ("…" if len(facts.ateco) > 6 else "")
-            return (
-                "ateco",
-                f"codici ATECO ammessi {shown}; il membro ha {', '.join(c.ateco)}",
-                f"admitted ATECO codes {shown}; the member has {', '.join(c.ateco)}",
-            )
         return None
+
+    def _territory_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
+        territory = facts.territory
+        if not territory.restricted or territory_ok(territory, c.region, c.province, self.vocab):
+            return None
+        where = c.province or c.region
+        return (
+            "territory",
+            f"{restricted_to(territory, self.vocab, 'it')}; il membro è in {where}",
+            f"{restricted_to(territory, self.vocab, 'en')}; the member is in {where}",
+        )
+
+    def _applicant_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
+        applicants = facts.applicants
+        if not applicants.admits or applicants.admits & c.types:
+            return None
+        admitted = [
+            self.vocab.beneficiaries[t] for t in sorted(applicants.admits) if t in self.vocab.beneficiaries
+        ]
+        words = next(
+            (applicants.evidence[t] for t in sorted(applicants.admits) if applicants.evidence.get(t)), ""
+        )
+        return (
+            "beneficiary",
+            f"riservato a: {', '.join(b.label('it') for b in admitted)}{said(words, 'it')}",
+            f"only for: {', '.join(b.label('en') for b in admitted)}{said(words, 'en')}",
+        )
+
+    def _sector_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
+        applicants = facts.applicants
+        if not applicants.sectors or applicants.sectors & c.sectors:
+            return None
+        sectors = sorted(applicants.sectors)
+        words = next((applicants.evidence[s] for s in sectors if applicants.evidence.get(s)), "")
+        labels = {
+            lang: ", ".join(self.vocab.applicant_sectors[s].label(lang) for s in sectors)
+            for lang in ("it", "en")
+        }
+        return (
+            "applicant-sector",
+            f"riservato a {labels['it']}{said(words, 'it')}",
+            f"only for {labels['en']}{said(words, 'en')}",
+        )
+
+    def _ateco_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
+        if not (facts.ateco and c.ateco) or any(ateco_agrees(a, b) for a in facts.ateco for b in c.ateco):
+            return None
+        shown = ", ".join(facts.ateco[:6]) + ("…" if len(facts.ateco) > 6 else "")
+        return (
+            "ateco",
+            f"codici ATECO ammessi {shown}; il membro ha {', '.join(c.ateco)}",
+            f"admitted ATECO codes {shown}; the member has {', '.join(c.ateco)}",
+        )
 
     def match(self, call: CallView, *, now: datetime) -> list[Match]:
         """The profiles this call matches, best score first.
@@ -482,11 +549,15 @@ class Matcher:
         # the title says the call's purpose, groups none of whose topics it is get no topic score.
         group_acc: dict[int, list[float]] = {}
         groups_of_topic = self._groups_of_topic
-        group_topics = self._group_topics
+        on_purpose: set[int] | None = None
+        if purpose:
+            on_purpose = {g for t in purpose for g in groups_of_topic.get(t, ())}
         for topic, part in topic_scores.items():
             t, d = part.text, part.description
+            # What a member makes (a chain topic) always counts; a theme only on purpose.
+            allowed = on_purpose if self.vocab.topics[topic].kind == "theme" else None
             for g in groups_of_topic.get(topic, ()):
-                if purpose and purpose.keys().isdisjoint(group_topics[g]):
+                if allowed is not None and g not in allowed:
                     continue
                 acc = group_acc.get(g)
                 if acc is None:
@@ -512,61 +583,37 @@ class Matcher:
             for term_id in self._term_hits(facts, self._exclude_index, config.exclusion_fields):
                 excluded.update(self._profiles_of_exclusion.get(term_id, ()))
 
-        # Call-level facts the rules compare with, and one verdict per distinct profile value.
+        # Every rule is _rule's; the memo decides each distinct profile value once per call.
         source = call.source
         budget = facts.budget
-        rules = config.eligibility_rules
-        territory = facts.territory if rules and facts.territory.restricted else None
-        admits = facts.applicants.admits if rules else frozenset()
-        sectors = facts.applicants.sectors if rules else frozenset()
-        call_ateco = facts.ateco if rules else ()
-        verdict: dict[int, bool] = {}
+        memo: dict[int, Refusal | None] = {}
+        by_class: dict[int, bool] = {}
         profiles = self.profiles
+        own_filters = self._own_filters
+        rules_on = config.eligibility_rules
 
         def eligible(c: _Compiled) -> bool:
-            if c.sources and source not in c.sources:
+            # _rule's decision, with each eligibility class decided once per call.
+            if c.own_filters and own_filters(c, source, budget) is not None:
                 return False
-            if c.min_budget is not None and budget is not None and budget < c.min_budget:
-                return False
-            if territory is not None:
-                ok = verdict.get(c.territory_key)
-                if ok is None:
-                    ok = verdict[c.territory_key] = territory_ok(territory, c.region, c.province, self.vocab)
-                if not ok:
-                    return False
-            if admits:
-                ok = verdict.get(c.types_key)
-                if ok is None:
-                    ok = verdict[c.types_key] = bool(admits & c.types)
-                if not ok:
-                    return False
-            if sectors:
-                ok = verdict.get(c.sectors_key)
-                if ok is None:
-                    ok = verdict[c.sectors_key] = bool(sectors & c.sectors)
-                if not ok:
-                    return False
-            if call_ateco and c.ateco:
-                ok = verdict.get(c.ateco_key)
-                if ok is None:
-                    ok = verdict[c.ateco_key] = any(ateco_agrees(a, b) for a in call_ateco for b in c.ateco)
-                if not ok:
-                    return False
-            return True
+            if not rules_on:
+                return True
+            ok = by_class.get(c.class_key)
+            if ok is None:
+                ok = by_class[c.class_key] = self._eligibility(facts, c, memo) is None
+            return ok
 
         max_reasons = config.max_reasons
         group_top: dict[int, list[tuple[float, Reason]]] = {}
         group_reasons: dict[int, tuple[Reason, ...]] = {}
 
+        # A topic shows once, with its best words: one candidate per topic, chosen once per call.
+        topic_best = {t: max(part.evidence, key=_weight) for t, part in topic_scores.items() if part.evidence}
+
         def top_of(g: int) -> list[tuple[float, Reason]]:
             top = group_top.get(g)
             if top is None:
-                evidence: list[tuple[float, Reason]] = []
-                if g >= 0:
-                    for topic in self._group_topics[g]:
-                        part = topic_scores.get(topic)
-                        if part is not None:
-                            evidence.extend(part.evidence)
+                evidence = [topic_best[t] for t in self._group_topics[g] if t in topic_best] if g >= 0 else []
                 evidence.sort(key=_weight, reverse=True)
                 top = group_top[g] = evidence[:max_reasons]
             return top
@@ -580,8 +627,7 @@ class Matcher:
         def reasons_with(g: int, own: list[tuple[float, Reason]]) -> tuple[Reason, ...]:
             top = group_top.get(g)
             merged = (top_of(g) if top is None else top) + own
-            merged.sort(key=_weight, reverse=True)
-            return tuple(map(_reason, merged[:max_reasons]))
+            return tuple(map(_reason, best_reasons(merged, max_reasons)))
 
         out: list[Match] = []
         append = out.append
@@ -594,30 +640,11 @@ class Matcher:
                 continue
             score = round(total, 2)
             reasons: tuple[Reason, ...] | None = None  # built for the first eligible member
-            # The per-profile checks of eligible(), inlined: this loop runs once per match.
             for n in group_members[g]:
                 if n in skip:
                     continue
                 c = profiles[n]
-                if c.sources and source not in c.sources:
-                    continue
-                if budget is not None and c.min_budget is not None and budget < c.min_budget:
-                    continue
-                if territory is not None:
-                    ok = verdict.get(c.territory_key)
-                    if ok is None:
-                        ok = verdict[c.territory_key] = territory_ok(
-                            territory, c.region, c.province, self.vocab
-                        )
-                    if not ok:
-                        continue
-                if admits:
-                    ok = verdict.get(c.types_key)
-                    if ok is None:
-                        ok = verdict[c.types_key] = bool(admits & c.types)
-                    if not ok:
-                        continue
-                if (sectors or (call_ateco and c.ateco)) and not eligible(c):
+                if not eligible(c):
                     continue
                 if reasons is None:
                     reasons = reasons_of(g)
@@ -658,17 +685,9 @@ class Matcher:
         why = (Reason("members", str(len(members)), "members"), *best.reasons[: self.config.max_reasons - 1])
         for n in self._staff:
             c = self.profiles[n]
-            if c.member_id in have or self._rule_of_profile(c, source, budget) is not None:
+            if c.member_id in have or self._own_filters(c, source, budget) is not None:
                 continue
             out.append(Match(c.member_id, best.score, why))
-
-    def _rule_of_profile(self, c: _Compiled, source: str, budget: Decimal | None) -> str | None:
-        """The profile's own filters that hold whatever the call says: sources and budget."""
-        if c.sources and source not in c.sources:
-            return "source"
-        if c.min_budget is not None and budget is not None and budget < c.min_budget:
-            return "budget"
-        return None
 
     def explain(self, call: CallView, member_id: int, *, now: datetime) -> Explanation:
         """Why this call matched the member's profile, or the first rule that excluded it."""
@@ -696,7 +715,7 @@ class Matcher:
         if n not in self._staff or own.excluded_by in ("closed", "deadline-passed"):
             return own
         c = self.profiles[n]
-        if self._rule_of_profile(c, call.source, facts.budget) is not None:
+        if self._own_filters(c, call.source, facts.budget) is not None:
             return own
         staff = set(self._staff)
         members = [
@@ -721,7 +740,7 @@ class Matcher:
         aside: list[tuple[float, Reason]] = []
         for topic in c.topics:
             if topic in topic_scores:
-                if off_purpose:
+                if off_purpose and self.vocab.topics[topic].kind == "theme":
                     silenced.add(topic)
                     aside.extend(topic_scores[topic].evidence)
                 else:
@@ -730,16 +749,13 @@ class Matcher:
         for term_id, (w, reason) in self._term_hits(facts, self._keyword_index, FIELDS).items():
             if term_id in c.keyword_ids:
                 total.add(w * kw_weight, reason)
-        evidence = sorted(total.evidence, key=lambda e: -e[0])
-        reasons = tuple(r for _w, r in evidence[: self.config.max_reasons])
+        reasons = tuple(r for _w, r in best_reasons(total.evidence, self.config.max_reasons))
         score = round(self._total(total.text, total.description), 2)
         notes = self._notes(facts)
 
         def refuse(rule: str, it: str, en: str) -> Explanation:
-            shown = sorted(total.evidence + aside, key=lambda e: -e[0])
-            return Explanation(
-                False, score, tuple(r for _w, r in shown[: self.config.max_reasons]), rule, it, en, notes
-            )
+            shown = best_reasons(total.evidence + aside, self.config.max_reasons)
+            return Explanation(False, score, tuple(r for _w, r in shown), rule, it, en, notes)
 
         if facts.unavailable == "closed":
             return refuse("closed", "il bando è chiuso", "the call is closed")
@@ -960,7 +976,16 @@ def dry_run(
             for m in matcher.match(call, now=now):
                 rows.append(
                     _row(
-                        call, m.member_id, names[m.member_id], m.score, True, m.reasons, None, "", (), who[m.member_id]
+                        call,
+                        m.member_id,
+                        names[m.member_id],
+                        m.score,
+                        True,
+                        m.reasons,
+                        None,
+                        "",
+                        (),
+                        who[m.member_id],
                     )
                 )
         for row in rows:

@@ -6,6 +6,7 @@ from datetime import timedelta
 
 import pytest
 
+from crawler.config import SOURCE_NAMES
 from notifier.bot import cancel_background
 from notifier.bot.admin import summary_text
 from notifier.bot.common import MAX_MESSAGE, CrawlSummary
@@ -58,7 +59,7 @@ async def test_crawl_without_argument_crawls_every_source(bot: Harness) -> None:
     bot.add_member(ADMIN_MEMBER, role="admin", name="Admin")
     await bot.send(ADMIN_MEMBER, "/crawl")
     await bot.until(lambda: any("Raccolta finita" in r.text for r in bot.server.sent_messages()))
-    assert bot.crawler.calls == [["lombardia", "sedia", "incentivi", "feeds"]]
+    assert bot.crawler.calls == [list(SOURCE_NAMES)]
     [summary] = [r.text for r in bot.server.sent_messages() if "Raccolta finita" in r.text]
     assert "feeds: <b>degraded</b> — 0 nuovi" in summary and "— yield 0 &lt; 5" in summary
 

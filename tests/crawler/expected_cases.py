@@ -20,11 +20,13 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from crawler.extract import burl, openinnovation, unioncamere
 from crawler.extract.feeds import extract_feed
 from crawler.extract.incentivi import read_solr, solr_url
 from crawler.extract.lombardia import extract_detail, merge_card, parse_dataset, parse_listing, row_to_record
 from crawler.extract.sedia import extract_topics
-from storage.records import ROME, CallRecord, record_to_json
+from storage.acts import Act
+from storage.records import ROME, CallRecord, CallStatus, record_to_json
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "crawler"
 #: The moment the samples describe (tests/conftest.py ``SAMPLES_NOW``).
@@ -244,8 +246,155 @@ def goldens() -> list[Golden]:
     ]
 
 
+# --- BURL, Unioncamere Lombardia, Open Innovation Lombardia ---------------------------------------
+
+BURL = DATA / "burl"
+UNIONCAMERE = DATA / "unioncamere"
+OPENINNOVATION = DATA / "openinnovation"
+BURL_API = "https://www.consultazioniburl.servizirl.it/ConsultazioneBurl/api"
+UNIONCAMERE_BASE = "https://www.unioncamerelombardia.it"
+UNIONCAMERE_DETAIL = UNIONCAMERE_BASE + "/bandi-e-incentivi-alle-imprese/dettaglio-bando/"
+OI_BASE = "https://www.openinnovation.regione.lombardia.it"
+OI_PROPOSALS = OI_BASE + "/en/collaborations/collaboration-proposals"
+#: The real page the Open Innovation fragments come from (samples/more/PROVENANCE.md).
+OI_2024_URL = OI_PROPOSALS + "/2024/gruppo-industriale-lituano-cerca-tecnologie-per-gestione-sostenibile-d"
+#: Unioncamere detail pages: file → (slug, the status its listing gives it).
+UNIONCAMERE_DETAILS = {
+    "detail_export_digitale_synthetic.html": ("bando-export-digitale-2026", CallStatus.OPEN),
+    "detail_export_digitale_ranking_synthetic.html": ("bando-export-digitale-2026", CallStatus.OPEN),
+    "detail_voucher_ai_synthetic.html": ("voucher-ai-2026", CallStatus.OPEN),
+    "detail_si40_synthetic.html": ("bando-si40-2026", CallStatus.FORTHCOMING),
+}
+
+
+def act_json(act: Act) -> dict[str, Any]:
+    return {
+        "source": act.source,
+        "act_id": act.act_id,
+        "kind": act.kind,
+        "title": act.title,
+        "url": act.url,
+        "published": act.published.isoformat() if act.published else None,
+        "target": list(act.target) if act.target else None,
+        "codes": list(act.codes),
+        "decrees": list(act.decrees),
+        "quoted_title": act.quoted_title,
+        "new_deadline": act.new_deadline.isoformat() if act.new_deadline else None,
+        "new_deadline_precision": act.new_deadline_precision.value if act.new_deadline_precision else None,
+    }
+
+
+def burl_page() -> dict[str, Any]:
+    page = burl.read_search(
+        (BURL / "search_page_synthetic.json").read_bytes(), BURL_API + "/ricercaAvanzata", NOW
+    )
+    acts = [burl.act_of(hit, url=f"{BURL_API}/download?id={hit.id_burl}") for hit in page.hits]
+    return {
+        "total": page.total,
+        "acts": [act_json(a) for a in acts],
+        "records": [record_to_json(burl.act_record(h, a)) for h, a in zip(page.hits, acts, strict=True)],
+    }
+
+
+def unioncamere_listings() -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for status in ("1", "2"):
+        listing = unioncamere.parse_listing(
+            (UNIONCAMERE / f"listing_stato{status}_synthetic.html").read_bytes(),
+            f"{UNIONCAMERE_BASE}/bandi-e-incentivi-alle-imprese?stato={status}",
+            NOW,
+        )
+        out[f"stato{status}"] = {
+            "entries": [{"slug": e.slug, "url": e.url, "title": e.title} for e in listing.entries],
+            "next_url": listing.next_url,
+        }
+    return out
+
+
+def unioncamere_detail(file: str) -> dict[str, Any]:
+    slug, status = UNIONCAMERE_DETAILS[file]
+    errors: list[str] = []
+    record = unioncamere.extract_detail(
+        (UNIONCAMERE / file).read_bytes(), UNIONCAMERE_DETAIL + slug, NOW, listed_status=status, errors=errors
+    )
+    return {"record": record_to_json(record), "errors": errors}
+
+
+def oi_real_fragments() -> bytes:
+    """The three fragments of the real page of proposal 2024, in page order."""
+    names = ("head", "breadcrumb", "detail")
+    return "\n".join(
+        (OPENINNOVATION / f"openinnovation_collab2024_{n}_FRAGMENT.html").read_text("utf-8") for n in names
+    ).encode("utf-8")
+
+
+def oi_proposal(body: bytes, url: str, card: openinnovation.Card | None = None) -> dict[str, Any]:
+    errors: list[str] = []
+    record = openinnovation.extract_proposal(body, url, NOW, card=card, errors=errors)
+    return {"record": record_to_json(record), "errors": errors}
+
+
+def oi_listing_cards() -> dict[str, Any]:
+    page1 = OPENINNOVATION / "proposals_page1_synthetic.html"
+    card = OPENINNOVATION / "openinnovation_collab2090_related_card_FRAGMENT.html"
+    return {
+        "proposals_page1": [
+            c.as_json()
+            for c in openinnovation.parse_proposals(page1.read_bytes(), OI_PROPOSALS + "?page=1", NOW)
+        ],
+        "related_card_FRAGMENT": [
+            c.as_json() for c in openinnovation.parse_proposals(card.read_bytes(), OI_2024_URL, NOW)
+        ],
+    }
+
+
+def oi_call_page() -> dict[str, Any]:
+    url = OI_BASE + "/it/bandi-e-sperimentazioni/bando-filiere-sostenibili-2026"
+    page = OPENINNOVATION / "call_filiere_sostenibili_synthetic.html"
+    record = openinnovation.extract_call_page(page.read_bytes(), url, NOW)
+    return {"record": record_to_json(record) if record else None}
+
+
+def venue_goldens() -> list[Golden]:
+    out = [
+        Golden(BURL / "search_page_synthetic.expected.json", burl_page),
+        Golden(UNIONCAMERE / "listings_synthetic.expected.json", unioncamere_listings),
+        Golden(
+            OPENINNOVATION / "openinnovation_collab2024_fragments.expected.json",
+            lambda: oi_proposal(oi_real_fragments(), OI_2024_URL),
+        ),
+        Golden(OPENINNOVATION / "listing_cards.expected.json", oi_listing_cards),
+        Golden(OPENINNOVATION / "call_filiere_sostenibili_synthetic.expected.json", oi_call_page),
+    ]
+    for file in UNIONCAMERE_DETAILS:
+        out.append(
+            Golden(
+                UNIONCAMERE / file.replace(".html", ".expected.json"), lambda f=file: unioncamere_detail(f)
+            )
+        )
+    cards = {
+        c.id: c
+        for c in openinnovation.parse_proposals(
+            (OPENINNOVATION / "proposals_page1_synthetic.html").read_bytes(), OI_PROPOSALS + "?page=1", NOW
+        )
+    }
+    for pid in ("2024", "2090", "2101"):
+        page = OPENINNOVATION / f"proposal_{pid}_synthetic.html"
+        out.append(
+            Golden(
+                page.with_name(page.stem + ".expected.json"),
+                lambda p=page, c=cards[pid]: oi_proposal(p.read_bytes(), c.url, c),
+            )
+        )
+    return out
+
+
+def all_goldens() -> list[Golden]:
+    return goldens() + venue_goldens()
+
+
 def golden(name: str) -> Golden:
-    return next(g for g in goldens() if g.name == name)
+    return next(g for g in all_goldens() if g.name == name)
 
 
 def assert_expected(name: str, actual: Any) -> None:
@@ -256,4 +405,4 @@ def assert_expected(name: str, actual: Any) -> None:
 def golden_params(directory: str) -> list[Any]:
     import pytest
 
-    return [pytest.param(g, id=g.name) for g in goldens() if g.path.parent.name == directory]
+    return [pytest.param(g, id=g.name) for g in all_goldens() if g.path.parent.name == directory]

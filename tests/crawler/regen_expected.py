@@ -13,7 +13,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.crawler.expected_cases import cases, goldens
+from tests.crawler.expected_cases import all_goldens, cases
 
 
 def main() -> None:
@@ -25,7 +25,7 @@ def main() -> None:
         text = json.dumps(case.produce(), indent=1, ensure_ascii=False) + "\n"
         case.expected_path.write_text(text, encoding="utf-8")
         print("wrote", case.expected_path)
-    for golden in goldens():
+    for golden in all_goldens():
         golden.path.write_text(golden.text(), encoding="utf-8")
         print("wrote", golden.path)
 

@@ -55,7 +55,18 @@ def test_defaults_are_the_real_endpoints_and_run_without_a_file() -> None:
         "eic",
         "cinea",
     ]
-    assert sources.enabled() == ["lombardia", "sedia", "incentivi", "feeds"]
+    assert sources.unioncamere.base_url == "https://www.unioncamerelombardia.it"
+    assert sources.openinnovation.base_url == "https://www.openinnovation.regione.lombardia.it"
+    assert sources.burl.api_url == "https://www.consultazioniburl.servizirl.it/ConsultazioneBurl/api"
+    assert sources.enabled() == [
+        "lombardia",
+        "sedia",
+        "incentivi",
+        "feeds",
+        "unioncamere",
+        "openinnovation",
+        "burl",
+    ]
     assert "Sentinella" in CrawlConfig().full_user_agent and "+https://" in CrawlConfig().full_user_agent
 
 
@@ -87,7 +98,14 @@ def test_unknown_keys_and_duplicate_feed_names_are_refused() -> None:
 
 def test_resolve_sources() -> None:
     config = SourcesConfig.model_validate({"lombardia": {"enabled": False}})
-    assert resolve_sources([], config) == ["sedia", "incentivi", "feeds"]
+    assert resolve_sources([], config) == [
+        "sedia",
+        "incentivi",
+        "feeds",
+        "unioncamere",
+        "openinnovation",
+        "burl",
+    ]
     assert resolve_sources(["feeds", "lombardia", "feeds"], config) == ["feeds", "lombardia"]
     with pytest.raises(ValueError, match="unknown source"):
         resolve_sources(["ted"], config)

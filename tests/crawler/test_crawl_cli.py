@@ -17,7 +17,14 @@ from pathlib import Path
 
 import pytest
 
-from crawler.config import IncentiviConfig, LombardiaConfig
+from crawler.config import (
+    BurlConfig,
+    IncentiviConfig,
+    LombardiaConfig,
+    OpeninnovationConfig,
+    UnioncamereConfig,
+)
+from crawler.replay.venues import BURL_API, install_burl, install_openinnovation, install_unioncamere
 from storage.calls import list_calls
 from storage.db import Database
 from tests.crawler.expected_cases import DATA
@@ -40,6 +47,9 @@ class Site:
     server: ReplayServer
     lombardia: LombardiaConfig
     incentivi: IncentiviConfig
+    unioncamere: UnioncamereConfig
+    openinnovation: OpeninnovationConfig
+    burl: BurlConfig
 
 
 @pytest.fixture
@@ -53,7 +63,14 @@ def site() -> Iterator[Site]:
         )
         lombardia, _dataset, _portal = install_lombardia(replay)
         incentivi = install_incentivi(replay)
-        yield Site(replay, lombardia, incentivi)
+        yield Site(
+            replay,
+            lombardia,
+            incentivi,
+            install_unioncamere(replay),
+            install_openinnovation(replay),
+            install_burl(replay),
+        )
 
 
 def test_the_command_line_starts() -> None:
@@ -94,6 +111,15 @@ page_size = {site.lombardia.page_size}
 
 [sources.incentivi]
 base_url = "{site.incentivi.base_url}"
+
+[sources.unioncamere]
+base_url = "{site.unioncamere.base_url}"
+
+[sources.openinnovation]
+base_url = "{site.openinnovation.base_url}"
+
+[sources.burl]
+api_url = "{site.burl.api_url}"
 """,
         encoding="utf-8",
     )
@@ -118,6 +144,25 @@ def test_sentinella_crawl_stores_the_calls_of_every_source(
         assert source in done.stdout
     assert site.server.requests_to(DETAIL_PREFIX + "RLP12026052483") == []  # canonical URLs from the listing
     assert site.server.requests_to(SOLR_PATH)
+
+
+def test_sentinella_crawl_of_the_decree_venues(site: Site, sqlite_db: Database, tmp_path: Path) -> None:
+    config = _config(tmp_path, site, sqlite_db)
+    for names in (["lombardia"], ["burl", "unioncamere", "openinnovation"]):
+        done = subprocess.run(
+            [*SENTINELLA, "--config", str(config), "crawl", *names],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=300,
+        )
+        assert done.returncode == 0, done.stdout + done.stderr
+    for name in ("burl", "unioncamere", "openinnovation"):
+        assert name in done.stdout
+    assert len(list_calls(sqlite_db, source="unioncamere")) == 3
+    assert len(list_calls(sqlite_db, source="openinnovation", kinds=["partner_search"])) == 3
+    assert len(list_calls(sqlite_db, source="burl", kinds=["notice"])) == 5
+    assert site.server.requests_to(BURL_API + "/ricercaAvanzata", "PUT")
 
 
 def test_sentinella_crawl_exits_non_zero_when_a_source_fails(

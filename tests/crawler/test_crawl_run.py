@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from crawler.config import CrawlConfig, FeedConfig, FeedsConfig, SediaConfig, SourcesConfig
+from crawler.replay.venues import install_burl, install_openinnovation, install_unioncamere
 from crawler.run import ProgressEvent, SourceSummary, run_crawl, source_lock
 from storage.calls import events_after, list_calls
 from storage.db import Database
@@ -98,6 +99,9 @@ def site(tmp_path: Path) -> Iterator[Site]:
             feeds=FeedsConfig(feeds=feeds),
             lombardia=lombardia,
             incentivi=incentivi,
+            unioncamere=install_unioncamere(server),
+            openinnovation=install_openinnovation(server),
+            burl=install_burl(server),
         )
         yield Site(server, search, crawl, sources)
 
@@ -298,10 +302,21 @@ def test_every_source_end_to_end(sqlite_db: Database, site: Site) -> None:
         "sedia": "ok",
         "incentivi": "ok",
         "feeds": "ok",
+        "unioncamere": "ok",
+        "openinnovation": "ok",
+        "burl": "ok",
     }
     assert (first["lombardia"].new, first["incentivi"].new) == (5, 5)
+    assert (first["unioncamere"].new, first["openinnovation"].new, first["burl"].new) == (3, 4, 5)
     assert first["lombardia"].kinds["detail"]["requests"] == 4
-    assert {c.source for c in list_calls(sqlite_db)} == {"lombardia", "sedia", "incentivi", "feeds"}
+    assert {c.source for c in list_calls(sqlite_db)} == {
+        "lombardia",
+        "sedia",
+        "incentivi",
+        "feeds",
+        "unioncamere",
+        "openinnovation",
+    }
 
     site.server.clear()
     second = site.run(sqlite_db, [])
@@ -309,7 +324,13 @@ def test_every_source_end_to_end(sqlite_db: Database, site: Site) -> None:
     assert (second["lombardia"].unchanged, second["incentivi"].unchanged) == (5, 5)
     assert not [r for r in site.server.requests if r.path.startswith(DETAIL_PREFIX)]
     assert {r.status for r in site.server.requests_to(DATASET_PATH)} == {304}  # the registry too
-    assert sum(s.bytes for s in second.values()) < sum(s.bytes for s in first.values()) * 0.2
+    older = ("lombardia", "sedia", "incentivi", "feeds")
+    assert sum(second[n].bytes for n in older) < sum(first[n].bytes for n in older) * 0.2
+    # The new sources: Unioncamere's pages answer 304, no proposal page is fetched again, the
+    # BURL's acts are carried (its API has no validators: only the searches are repeated).
+    assert second["unioncamere"].kinds["detail"] == {"requests": 3, "bytes": 0, "not_modified": 3}
+    assert second["openinnovation"].kinds["detail"]["requests"] == 0
+    assert (second["burl"].unchanged, second["burl"].kinds["detail"]["requests"]) == (5, 0)
 
 
 def latest_run(db: Database, source: str) -> RunView:
@@ -393,10 +414,18 @@ def test_a_no_change_recrawl_moves_last_seen_of_every_call(sqlite_db: Database, 
         assert call.first_seen < later, call  # first seen by the first crawl
         seen.setdefault(call.source, set()).add(call.last_seen)
     # Every call of a source seen at that source's run (carried over unchanged, 304s included).
-    assert set(seen) == {"lombardia", "sedia", "incentivi", "feeds"}
+    assert set(seen) == {"lombardia", "sedia", "incentivi", "feeds", "unioncamere", "openinnovation"}
     assert all(len(moments) == 1 and min(moments) >= later for moments in seen.values()), seen
-    moved = {r.source: r.report["last_seen_moved"] for r in recent_runs(sqlite_db, limit=4)}
-    assert moved == {"lombardia": 5, "sedia": 6, "incentivi": 5, "feeds": 12}
+    moved = {r.source: r.report["last_seen_moved"] for r in recent_runs(sqlite_db, limit=7)}
+    assert moved == {
+        "lombardia": 5,
+        "sedia": 6,
+        "incentivi": 5,
+        "feeds": 12,
+        "unioncamere": 3,
+        "openinnovation": 4,
+        "burl": 5,
+    }
 
 
 def test_robots_txt_disallow_is_obeyed(sqlite_db: Database, site: Site) -> None:

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from notifier.config import MatchingConfig
-from notifier.matching.evaluation import load_relevance_set
 from notifier.matching.engine import Matcher, explain
-from notifier.profiles import Profile
+from notifier.matching.evaluation import load_relevance_set
 from notifier.matching.topics import topic_ids
+from notifier.profiles import Profile
 from storage.calls import CallView
 from tests.fakes.matching_data import NOW, call, profile
 

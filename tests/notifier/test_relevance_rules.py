@@ -144,9 +144,14 @@ def test_research_careers_are_for_research_bodies() -> None:
 
 def test_a_small_firm_of_unknown_size_may_apply_to_a_micro_firm_call() -> None:
     # d059 (Voucher 3I): "startup innovative e microimprese"; a PMI may be micro (A1, A4).
-    c = call("Voucher 3I – Investire in innovazione e brevetti", beneficiaries=("startup innovative e microimprese",))
+    c = call(
+        "Voucher 3I – Investire in innovazione e brevetti",
+        beneficiaries=("startup innovative e microimprese",),
+    )
     assert verdict(c, profile(topics=["ricerca-innovazione"], beneficiaries=["pmi"])) is None
-    assert verdict(c, profile(topics=["ricerca-innovazione"], beneficiaries=["grande-impresa"])) == "beneficiary"
+    assert (
+        verdict(c, profile(topics=["ricerca-innovazione"], beneficiaries=["grande-impresa"])) == "beneficiary"
+    )
 
 
 def test_the_funders_name_is_not_an_applicant() -> None:
@@ -248,3 +253,14 @@ def test_staff_get_every_call_a_member_gets() -> None:
     assert ex.matched and ex.reasons[0].kind == "members"
     # Alone, the staff profile would not have matched.
     assert not Matcher([(2, staff)]).match(c, now=NOW)
+
+
+def test_what_a_member_makes_counts_whatever_the_purpose() -> None:
+    # A product-innovation call for the cosmetics supply chain reaches the packaging maker through
+    # its packaging words, though innovation (not one of its topics) is what the title says.
+    c = call(
+        "Innovazione di prodotto nella filiera cosmetica",
+        summary="Nuovi flaconi, vasetti e packaging riciclabile per i prodotti cosmetici.",
+    )
+    packaging = profile(topics=["packaging", "investimenti-produttivi"], beneficiaries=["pmi"])
+    assert verdict(c, packaging) is None

@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from notifier.matching.text import BOUNDARY, PhraseIndex, TermError, analyse, compile_term, find_in, fold, stem, tokens
+from notifier.matching.text import (
+    BOUNDARY,
+    PhraseIndex,
+    TermError,
+    analyse,
+    compile_term,
+    find_in,
+    fold,
+    stem,
+    tokens,
+)
 
 
 def stems(text: str) -> list[str]:

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from aiosmtpd.controller import Controller
 
-from crawler.config import CrawlConfig
+from crawler.config import SOURCE_NAMES, CrawlConfig
 from crawler.replay.server import ReplayServer
 from crawler.replay.site import RECORDED_AT, install_site
 from notifier.profiles import import_members
@@ -106,7 +106,7 @@ def prepare_database(path: Path) -> Database:
     assert report.errors == [] and report.created == len(MEMBERS["member"])
     # Every source ran an hour ago: the daemon has nothing to catch up at start, so the crawl
     # is the admin's /crawl.
-    for name in ("lombardia", "sedia", "incentivi", "feeds"):
+    for name in SOURCE_NAMES:
         when = RECORDED_AT - timedelta(hours=1)
         run_id = sources.start_run(db, name, now=when)
         sources.finish_run(db, run_id, now=when + timedelta(minutes=1), outcome="ok", seen=1)
@@ -221,13 +221,13 @@ def test_daemon_crawls_on_admin_command_alerts_members_and_stops_cleanly(running
     admin = texts_to(bot, ADMIN_CHAT)
     assert any("Raccolta avviata" in t for t in admin)
     summary = next(t for t in admin if "Raccolta finita" in t)
-    for name in ("lombardia", "sedia", "incentivi", "feeds"):
+    for name in SOURCE_NAMES:
         assert f"{name}: <b>ok</b>" in summary, summary
     # Every crawl request went to the replay server.
     assert running.replay.requests
 
     # The crawl stored calls of every source; the alerts were sent and recorded as sent.
-    assert {c.source for c in list_calls(db)} == {"lombardia", "sedia", "incentivi", "feeds"}
+    assert {c.source for c in list_calls(db, kinds=None)} == set(SOURCE_NAMES)
     sent = outbox.list_rows(db, state="sent")
     assert {r.channel for r in sent} == {"telegram", "email"}
     packaging = member_id(db, PACKAGING_CHAT)
