@@ -1,7 +1,7 @@
 """web board: sign-in links and calendar feeds
 
 Revision ID: web_0002
-Revises: 0001
+Revises: venues_0002
 Create Date: 2026-12-04 13:30:53.922724
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 
 
 revision: str = 'web_0002'
-down_revision: str | None = '0001'
+down_revision: str | None = 'venues_0002'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
