@@ -18,9 +18,10 @@ endpoints would too; these are ``async`` only to await ``request.form()``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from email.utils import format_datetime
@@ -177,6 +178,23 @@ async def _staff(request: Request) -> MemberView | Response:
     if not member.is_staff:
         return _error(request, 403, "refused", me=None)
     return member
+
+
+StaffEndpoint = Callable[[Request, MemberView, WebDeps, str], Awaitable[Response]]
+
+
+def staff_page(fn: StaffEndpoint) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint for staff and admins only (:func:`_staff`), given the member, the app's
+    dependencies and the page's language."""
+
+    @functools.wraps(fn)
+    async def endpoint(request: Request) -> Response:
+        me = await _staff(request)
+        if not isinstance(me, MemberView):
+            return me
+        return await fn(request, me, _deps(request), _lang(request, me))
+
+    return endpoint
 
 
 async def _form(request: Request) -> dict[str, str]:
@@ -364,12 +382,8 @@ def _listing(deps: WebDeps, query: board.BoardQuery, topic: str | None, page: in
     return Listing([by_id[i] for i in kept[first : first + size]], len(kept) if done else None, not done)
 
 
-async def calls_page(request: Request) -> Response:
-    me = await _staff(request)
-    if not isinstance(me, MemberView):
-        return me
-    deps = _deps(request)
-    lang = _lang(request, me)
+@staff_page
+async def calls_page(request: Request, me: MemberView, deps: WebDeps, lang: str) -> Response:
     params = request.query_params
     stato = params.get("stato", "active")
     if stato not in board.PHASE_FILTERS:
@@ -446,12 +460,8 @@ def _call_detail(deps: WebDeps, call_id: int) -> dict[str, Any] | None:
     return {"call": call, "events": call_events(deps.db, call.id), "group": group, "alerts": alerts}
 
 
-async def call_page(request: Request) -> Response:
-    me = await _staff(request)
-    if not isinstance(me, MemberView):
-        return me
-    deps = _deps(request)
-    lang = _lang(request, me)
+@staff_page
+async def call_page(request: Request, me: MemberView, deps: WebDeps, lang: str) -> Response:
     try:
         call_id = int(request.path_params["call_id"])
     except ValueError:
@@ -468,11 +478,8 @@ async def call_page(request: Request) -> Response:
     )  # fmt: skip
 
 
-async def sources_page(request: Request) -> Response:
-    me = await _staff(request)
-    if not isinstance(me, MemberView):
-        return me
-    deps = _deps(request)
+@staff_page
+async def sources_page(request: Request, me: MemberView, deps: WebDeps, lang: str) -> Response:
 
     def read() -> list[tuple[Any, list[Any]]]:
         return [(h, recent_runs(deps.db, h.name, RUNS_SHOWN)) for h in source_health(deps.db)]
@@ -498,12 +505,8 @@ def _profile_summary(data: dict[str, Any] | None, lang: str) -> dict[str, Any]:
     }
 
 
-async def members_page(request: Request) -> Response:
-    me = await _staff(request)
-    if not isinstance(me, MemberView):
-        return me
-    deps = _deps(request)
-    lang = _lang(request, me)
+@staff_page
+async def members_page(request: Request, me: MemberView, deps: WebDeps, lang: str) -> Response:
 
     def read() -> list[dict[str, Any]]:
         everyone = members.list_members(deps.db)

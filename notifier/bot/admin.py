@@ -38,6 +38,7 @@ from notifier.bot.common import (
     reply,
     send,
     staff_only,
+    web_links,
 )
 from notifier.bot.i18n import esc, t
 from notifier.render import fmt_day, one_line
@@ -280,9 +281,8 @@ async def digest(update: Update, context: Ctx, actor: Actor) -> None:
 async def web(update: Update, context: Ctx, actor: Actor) -> None:
     """/web — a one-time link to sign in to the web board (staff and admins)."""
     d = deps(context)
-    links = d.services.web
+    links = await web_links(update, context, actor)
     if links is None:
-        await reply(update, t(actor.lang, "web.unavailable"))
         return
     if actor.member is None or not actor.member.is_staff:
         # An admin chat that is not a staff member has no account to sign in to.

@@ -265,6 +265,15 @@ def admin_only(action: str) -> Callable[[Handler], Callback]:
     return decorate
 
 
+async def web_links(update: Update, context: Ctx, actor: Actor) -> WebLinks | None:
+    """The web app's links (:class:`WebLinks`); None, after telling the chat, when the web app
+    is not enabled."""
+    links = deps(context).services.web
+    if links is None:
+        await reply(update, t(actor.lang, "web.unavailable"))
+    return links
+
+
 # --- replies -----------------------------------------------------------------------------------
 
 

@@ -39,6 +39,7 @@ from notifier.bot.common import (
     member_only,
     reply,
     resolve,
+    web_links,
 )
 from notifier.bot.i18n import esc, normalise_language, t
 from notifier.config import MatchingConfig, parse_offset
@@ -692,9 +693,8 @@ __all__ = [
 async def calendario(update: Update, context: Ctx, actor: Actor) -> None:
     """/calendario [nuovo] — the member's calendar feed link (``nuovo`` replaces it)."""
     d = deps(context)
-    links = d.services.web
+    links = await web_links(update, context, actor)
     if links is None:
-        await reply(update, t(actor.lang, "web.unavailable"))
         return
     assert actor.member is not None  # member_only
     args = [a.strip().lower() for a in (context.args or []) if a.strip()]
