@@ -629,6 +629,11 @@ async def unsubscribe_page(request: Request) -> Response:
     if found is None or member is None:
         return render(request, "unsubscribe.html", status=404, state="unknown")
     lang = "en" if member.language.startswith("en") else "it"
+    # Opening the page changes nothing, but it is recorded (a mail scanner's visit shows here too).
+    await deps.run(
+        members.audit, deps.db, members.member_actor(member.id, member.role), "unsubscribe-page",
+        {"scope": found[1]}, now=deps.now(),
+    )  # fmt: skip
     return render(request, "unsubscribe.html", lang=_session(request).lang or lang, state="confirm",
                   scope=found[1], token=request.path_params["token"])  # fmt: skip
 

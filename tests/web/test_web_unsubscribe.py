@@ -126,8 +126,10 @@ async def test_the_page_asks_first_and_the_form_needs_its_token(
         assert page.status_code == 200 and "Disiscrivimi" in page.text
         assert page.headers["cache-control"] == "no-store"
         assert page.headers["referrer-policy"] == "no-referrer"
-        # Opening the page (a link scanner does) changes nothing.
+        # Opening the page (a link scanner does) changes nothing, and is recorded.
         assert "email" in (members.get_profile(sqlite_db, board.member.id) or {})["channels"]
+        seen = members.audit_log(sqlite_db, action="unsubscribe-page")[0]
+        assert seen.actor == f"member:{board.member.id}" and seen.detail == {"scope": "alerts"}
         assert (await client.post(path, data={})).status_code == 403
         assert (await client.post(path, data={"csrf": "forged"})).status_code == 403
         assert "email" in (members.get_profile(sqlite_db, board.member.id) or {})["channels"]
