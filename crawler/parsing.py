@@ -537,3 +537,36 @@ def http_url(href: str | None, base: str) -> str | None:
     if parts.scheme.lower() not in ("http", "https") or not host:
         return None
     return url
+
+
+# --- calls and notices --------------------------------------------------------------------------
+
+#: Words by which a feed entry's title says it is news about calls, not a call: results and
+#: rankings, events, rate and platform updates, clarifications (RULES of the relevance set:
+#: "not every feed item is a call").
+_NOTICE_WORDS = re.compile(
+    r"\b(?:results?|risultat[oi]|esit[oi]|graduatori[ae]|vincitor[ie]|winners?|awarded|beneficiari\s+ammessi|"
+    r"elenc[oh]i?\s+(?:dei\s+|degli\s+)?(?:ammessi|beneficiari|finanziati)|ammessi\s+a\s+finanziamento|"
+    r"info\s*-?\s*days?|webinars?|convegn[oi]|workshops?|eventi?|events?|conferences?|"
+    r"aggiornat[oaie]|aggiornament[oi]|tass[oi]\s+di\s+riferimento|reference\s+rates?|faq|chiariment[oi]|"
+    r"comunicat[oi]|newsletter|statistic(?:s|he)|proroga|prorogat[oaie]|rettifica|signed|firmat[oaie])\b",
+    re.IGNORECASE,
+)
+#: Words by which a title announces a call opening, which wins over the words above ("call
+#: now open", "riapre lo sportello", "nuovo bando").
+_OPENING_WORDS = re.compile(
+    r"\b(?:call\s+for\s+proposals|calls?\s+(?:now\s+)?open(?:s|ed)?|now\s+open|opens|"
+    r"(?:ri)?apre|(?:ri)?aperto|(?:ri)?aperta|(?:ri)?apertura|nuovo\s+bando|avviso\s+pubblico|"
+    r"invito\s+a\s+presentare|cut-?off)\b",
+    re.IGNORECASE,
+)
+
+
+def notice_or_call(title: str) -> str:
+    """``"notice"`` when a feed entry's title says it is news about calls (results, an info day,
+    an updated rate, an extension) rather than a call; else ``"call"``. A title that announces
+    an opening is a call whatever else it says. Only titles are read: a summary of a call
+    mentions past results and events on the way."""
+    if _NOTICE_WORDS.search(title) and not _OPENING_WORDS.search(title):
+        return "notice"
+    return "call"

@@ -12,6 +12,9 @@ loose dictionaries become frozen :class:`CallRecord` objects here, at the bounda
   encoding) still yields its entries, and one error line says what was wrong.
 
 Mapping: ``status`` is always ``unknown`` (a feed entry is news about a call, not its record);
+``kind`` is ``notice`` when the title says the entry is results, an info day, an update or an
+extension rather than a call (:func:`crawler.parsing.notice_or_call`): notices alert nobody and
+appear in the staff digest under their own heading;
 the deadline is read from the title, summary and content with :func:`crawler.parsing.find_deadline`
 (Italian and English forms, Europe/Rome unless the text says otherwise); ``budget_total`` is the
 first euro amount the text states (:func:`crawler.parsing.parse_amount`), which may be a figure of
@@ -36,7 +39,7 @@ from typing import Any
 import feedparser
 
 from crawler.extract import ExtractionError, note
-from crawler.parsing import find_deadline, html_to_text, http_url, one_line, parse_amount
+from crawler.parsing import find_deadline, html_to_text, http_url, notice_or_call, one_line, parse_amount
 from storage.records import MAX_ITEM, ROME, CallRecord, CallStatus, Deadline, Precision
 
 SOURCE = "feeds"
@@ -185,6 +188,7 @@ def _entry_record(
         description=description,
         language=str(entry.get("language") or language or "it")[:8],
         status=CallStatus.UNKNOWN,
+        kind=notice_or_call(title),
         published=published,
         published_precision=Precision.DATETIME if published else None,
         closes=deadline[0] if deadline else None,

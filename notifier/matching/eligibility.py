@@ -36,10 +36,22 @@ for a Lombard cosmetics firm. Precision comes from these rules, each with a name
     The call lists admitted ATECO codes and none agrees with the member's (when the member
     gave codes; "Tutti i settori economici" means no list).
 ``other-sector``
-    The call is about another sector (its title, or two cues in its keywords and summary: soil,
+    The call is about another sector (its title, or two cues in the source's tags: soil,
     vehicles, health care, ICT research ...) and names nothing of the cosmetics chain: then only
     chain topics' anchor words and the member's own keywords count, not cross-cutting themes
-    ("research", "digital") that every such call mentions.
+    ("research", "digital") that every such call mentions. A sector named in the summary is a
+    mention, not the subject (RULES B4).
+``thematic``
+    The call is a topic of a thematic EU research programme (Horizon Europe or 2020, a Joint
+    Undertaking, LIFE, Digital Europe, EMFAF: :func:`programme_kind`), not an instrument open to
+    any field (EIC, Eurostars, cascade open calls) nor a research-career one (MSCA, ERC, COST,
+    PRIN, Widening: for research bodies only). Its domain must be the member's: the same rule
+    as ``other-sector``, whatever the chain words (RULES B3).
+
+Applicants are read from eligibility text first (the beneficiary field, the "who can apply"
+parts of a description), as :func:`applicants_of` says: examples restrict nothing, a list of
+kinds of organisation is no size limit, the funder's name is no applicant, a sentence that opens
+with "sono esclusi" denies, a list of activities that includes manufacturing reserves nothing.
 
 Known limits: restrictions written only in attachments are not seen; a territory named in an
 unusual phrasing ("per le aziende del territorio orobico") is missed (the call then matches:
@@ -219,8 +231,8 @@ def _place_hits(vocab: Vocabulary, text: str, toks: list[Token]) -> list[tuple[s
     accepted_kind = ""
     for hit in hits:
         kind, key = cast(tuple[str, str], hit.payload)
-        keys = frozenset(key.split(",")) if kind == "chamber" else frozenset([key])
-        is_region = kind in ("region", "region-adj")
+        keys = frozenset(key.split(",")) if kind in ("chamber", "area") else frozenset([key])
+        is_region = kind in ("region", "region-adj", "area")
         ambiguous = kind == "province" and any(vocab.provinces[k].ambiguous for k in keys)
         # Walk back over fillers ("Provincia *autonoma* di", "Camera di Commercio *Industria
         # Artigianato e Agricoltura* di") to the word that says what the name is.
@@ -230,6 +242,7 @@ def _place_hits(vocab: Vocabulary, text: str, toks: list[Token]) -> list[tuple[s
         prev = toks[i] if i >= 0 else None
         trigger_at = i
         accept = False
+        firm_before = any(_starts(toks[k], _FIRM_WORDS) for k in range(max(0, hit.start - 2), hit.start))
         j = accepted_end
         while 0 <= j < hit.start and _starts(toks[j], _FILLERS):
             j += 1
@@ -239,8 +252,8 @@ def _place_hits(vocab: Vocabulary, text: str, toks: list[Token]) -> list[tuple[s
             trigger_at = hit.start
         elif prev is None or prev.stem == BOUNDARY:
             accept = False
-        elif kind in ("region-adj", "province-adj"):
-            accept = any(_starts(toks[k], _FIRM_WORDS) for k in range(max(0, hit.start - 2), hit.start))
+        elif kind in ("region-adj", "province-adj") or (kind == "area" and firm_before):
+            accept = firm_before  # "PMI lombarde", "imprese del Mezzogiorno"
         elif _starts(prev, _TRIGGER_PROVINCE) or prev.word in ("cciaa", "comune", "comuni"):
             accept = True
         elif prev.stem == "commerc" and i >= 1 and toks[i - 1].stem.startswith("camer"):

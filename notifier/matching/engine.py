@@ -4,32 +4,38 @@ A call matches a profile when
 
 1. members should hear of it at all: not closed, final deadline not passed (a call announced
    but not open yet does match: members want to know before a "sportello" opens);
-2. its **score** reaches ``MatchingConfig.threshold``. The call's title, summary, description,
-   keywords and programme are normalised (:mod:`notifier.matching.text`) and searched for the terms of
-   the profile's topics (:mod:`notifier.matching.vocabulary`) and for the member's own keywords. Each
-   distinct term adds the weight of the best field it was found in (title 3, keywords 2.5,
-   summary 2, programme 1.5, description 1 by default) and half the weight of every further
-   field; weak terms count a fraction, the member's keywords a multiple; a topic adds at most
-   ``topic_cap`` and the description alone at most ``description_cap`` (the subject of a call
-   is in its title, summary and keywords: a long text mentions everything once). So
-   "imballaggi" in the title matches on its own, "innovazione" somewhere in a text does not;
-3. no **hard rule** excludes it: the profile's sources, minimum budget and exclusion words, and
-   the eligibility rules of :mod:`notifier.matching.eligibility` (territory, beneficiary type, applicant
-   sector, ATECO codes, and the "other sector" rule that stops cross-cutting themes from
-   matching calls about soil health or vehicles).
+2. no **hard rule** excludes it (:meth:`Matcher._rule`, each rule written once): the profile's
+   sources, minimum budget and exclusion words (in the title and tags only), and the
+   eligibility read by :mod:`notifier.matching.eligibility`: territory, applicant type,
+   applicant sector, ATECO codes;
+3. its **score** reaches ``MatchingConfig.threshold``. The call's title, summary, tags and
+   description are normalised (:mod:`notifier.matching.text`) and searched for the terms of the
+   profile's topics (:mod:`notifier.matching.vocabulary`) and for the member's own keywords.
+   Each distinct term adds the weight of the best field it was found in (title 3, tags 2.5,
+   summary 2, description 1; the programme's name 0: it says where the money comes from) and
+   half the weight of every further field; weak terms count a fraction, the member's keywords a
+   multiple; a topic adds at most ``topic_cap``, the description at most ``description_cap``.
+   Three rules say what the call is *for* before its words count (RULES B2, B3 of the labelled
+   set): ``purpose`` — when the title names a topic in strong words, a member none of whose
+   topics it is gets no score from cross-cutting themes the summary mentions on the way;
+   ``thematic`` — a topic of a thematic EU research programme counts only through the chain's
+   own terms and the member's keywords; ``other-sector`` — likewise for a call whose title is
+   about another sector;
+4. or the profile speaks for the cluster (applicant type ``cluster``: staff and admins) and a
+   member got the call (RULES B5).
 
-Every match carries :class:`Reason` objects (which words, in which field, for which topic) that
-an alert shows in one line; :meth:`Matcher.explain` / :func:`explain` say for one call and one
-profile why it matched or which rule (:data:`RULES`) excluded it. :meth:`Matcher.match` is the
-fast path of the same computation; a test checks on the relevance set that both agree.
+Every match carries :class:`Reason` objects, one per topic or keyword, three at most;
+:meth:`Matcher.explain` / :func:`explain` say for one call and one profile why it matched or
+which rule (:data:`RULES`) excluded it. :meth:`Matcher.match` is the fast path of the same
+computation: the same rule methods, and a test checks on the relevance sets that both agree.
 
 Speed: the vocabulary is one phrase index searched once per call, whatever the number of
 profiles; the members' keywords and exclusions are two more. Profiles with the same topics form
 a group whose topic score is added once; only groups over the threshold and profiles whose own
 keywords were found are looked at; each eligibility rule is decided once per distinct value
-(territory, types, sectors, ATECO codes) per call. Nothing compares every call with every
-profile: ``benchmarks/matching.py`` runs 5,000 profiles against 2,000 calls in about 4.5 s of
-CPU here, against an estimated 5 to 8 minutes pair by pair.
+(territory, types, sectors, ATECO codes) and each combination once per call.
+``benchmarks/matching.py`` prints the time for 5,000 profiles against 2,000 calls beside an
+estimate of the pair-by-pair time.
 
 A :class:`Matcher` holds no per-call state and may be shared; the phrase indexes memoise words
 in plain dicts (safe under the GIL).
@@ -60,7 +66,7 @@ from notifier.matching.eligibility import (
     said,
     territory_ok,
 )
-from notifier.matching.text import PhraseIndex, TermError, compile_term
+from notifier.matching.text import PhraseIndex, TermError, compile_term, find_in
 from notifier.matching.vocabulary import Vocabulary, default_vocabulary
 from notifier.profiles import Profile, member_profile
 from storage.calls import CallView
@@ -352,6 +358,12 @@ class Matcher:
         for g, topics in enumerate(self._group_topics):
             for t in topics:
                 self._groups_of_topic.setdefault(t, []).append(g)
+        #: Keywords that are the name of a programme or instrument ("Horizon Europe", "EIC").
+        self._programme_keywords = {
+            term_id
+            for term, term_id in self._keyword_terms.items()
+            if any(surface.casefold() == term for _p, surface in find_in(self.vocab.purpose_index, term))
+        }
         #: Profiles that speak for the cluster: they hear of every call a member hears of (B5).
         self._staff = [n for n, c in enumerate(self.profiles) if "cluster" in c.types]
         self._profiles_of_keyword: dict[int, list[int]] = {}
@@ -402,6 +414,14 @@ class Matcher:
                     if ev.field == "title" and ev.strength != "weak":
                         purpose.setdefault(topic, ev.surface)
         return out, silenced - set(out), purpose
+
+    def _keyword_hits(self, facts: CallFacts) -> dict[int, tuple[float, Reason]]:
+        """The members' keywords found in the call. In a thematic research topic a keyword that
+        names a programme ("Horizon Europe") says nothing of the domain (RULES B3): left out."""
+        hits = self._term_hits(facts, self._keyword_index, FIELDS)
+        if facts.thematic is not None and self.config.sector_rule and self._programme_keywords:
+            return {k: v for k, v in hits.items() if k not in self._programme_keywords}
+        return hits
 
     def _term_hits(
         self, facts: CallFacts, index: PhraseIndex, fields: Iterable[str]
@@ -569,7 +589,7 @@ class Matcher:
         extra: dict[int, list[Any]] = {}
         if len(self._keyword_index):
             kw_weight = config.keyword_weight
-            for term_id, (w, reason) in self._term_hits(facts, self._keyword_index, FIELDS).items():
+            for term_id, (w, reason) in self._keyword_hits(facts).items():
                 weight = w * kw_weight
                 in_description = reason.field == "description"
                 for n in self._profiles_of_keyword.get(term_id, ()):
@@ -706,7 +726,7 @@ class Matcher:
         for topic in facts.topics:
             for g in self._groups_of_topic.get(topic, ()):
                 touched.update(self._group_members[g])
-        for term_id in self._term_hits(facts, self._keyword_index, FIELDS):
+        for term_id in self._keyword_hits(facts):
             touched.update(self._profiles_of_keyword.get(term_id, ()))
         return [(self.profiles[n].member_id, self._explain(facts, call, n)) for n in sorted(touched)]
 
@@ -746,7 +766,7 @@ class Matcher:
                 else:
                     total.merge(topic_scores[topic])
         kw_weight = self.config.keyword_weight
-        for term_id, (w, reason) in self._term_hits(facts, self._keyword_index, FIELDS).items():
+        for term_id, (w, reason) in self._keyword_hits(facts).items():
             if term_id in c.keyword_ids:
                 total.add(w * kw_weight, reason)
         reasons = tuple(r for _w, r in best_reasons(total.evidence, self.config.max_reasons))

@@ -100,7 +100,7 @@ class Province:
 TopicPayload = tuple[str, str, str]  # ("topic", topic id, strength) or ("neutral", "", "")
 PlacePayload = tuple[
     str, str
-]  # ("region"|"region-adj"|"province"|"province-adj", key) or ("chamber", "MI,MB,LO")
+]  # ("region"|"region-adj"|"province"|"province-adj", key), ("chamber", "MI,MB,LO") or ("area", "Puglia,…")
 
 
 def _strings(entry: Mapping[str, Any], key: str, where: str, *, required: bool = False) -> tuple[str, ...]:
@@ -245,6 +245,15 @@ class Vocabulary:
             if unknown:
                 raise VocabularyError(f"{where}: unknown provinces {unknown}")
             self.chambers.append((_text(entry, "name", where), codes))
+        #: Areas made of whole regions ("Mezzogiorno"): name → (aliases, regions).
+        self.areas: list[tuple[tuple[str, ...], tuple[str, ...]]] = []
+        for i, entry in enumerate(places_doc.get("area", []), 1):
+            where = f"area #{i}"
+            regions = _strings(entry, "regions", where, required=True)
+            unknown = [r for r in regions if r not in self.regions]
+            if unknown:
+                raise VocabularyError(f"{where}: unknown regions {unknown}")
+            self.areas.append((_strings(entry, "aliases", where, required=True), regions))
         # Every index is built now, so a bad term fails at load time, not at the first match.
         for index in (
             self.topic_index, self.anchor_index, self.sector_index, self.applicant_index,
@@ -371,6 +380,9 @@ class Vocabulary:
                 index.add(_compile(adj, f"province {p.code}"), ("province-adj", p.code))
         for name, codes in self.chambers:
             index.add(_compile(name, f"chamber {name}"), ("chamber", ",".join(codes)))
+        for aliases, regions in self.areas:
+            for alias in aliases:
+                index.add(_compile(alias, f"area {alias}"), ("area", ",".join(regions)))
         return index
 
 

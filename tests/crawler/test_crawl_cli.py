@@ -138,8 +138,14 @@ def test_sentinella_crawl_stores_the_calls_of_every_source(
         timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
-    counts = {s: len(list_calls(sqlite_db, source=s)) for s in ("sedia", "feeds", "lombardia", "incentivi")}
+    counts = {
+        s: len(list_calls(sqlite_db, source=s, kinds=None))
+        for s in ("sedia", "feeds", "lombardia", "incentivi")
+    }
     assert counts == {"sedia": 6, "feeds": 3, "lombardia": 5, "incentivi": 5}
+    # One feed entry is news, not a call (an info day): stored as a notice.
+    notices = [c for c in list_calls(sqlite_db, source="feeds", kinds=("notice",))]
+    assert [c.title for c in notices] == ["Info day on the Single Market Programme calls"]
     for source in counts:
         assert source in done.stdout
     assert site.server.requests_to(DETAIL_PREFIX + "RLP12026052483") == []  # canonical URLs from the listing

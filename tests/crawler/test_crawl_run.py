@@ -111,7 +111,8 @@ def test_full_crawl_then_a_no_change_recrawl(db: Database, site: Site) -> None:
     assert (first["sedia"].outcome, first["sedia"].new) == ("ok", 6)
     assert (first["feeds"].outcome, first["feeds"].new) == ("ok", 12)
     assert len(list_calls(db, source="sedia")) == 6
-    assert len(list_calls(db, source="feeds")) == 12
+    assert len(list_calls(db, source="feeds", kinds=None)) == 12
+    assert len(list_calls(db, source="feeds")) == 7  # five entries are news: notices, not listed as calls
     assert site.sedia.light_requests == 3 and site.sedia.full_requests == 1
     runs = {r.source: r for r in recent_runs(db)}
     assert runs["sedia"].outcome == "ok" and runs["sedia"].requests >= 4 and runs["sedia"].bytes > 0
@@ -250,7 +251,9 @@ def test_bad_feeds_are_errors_and_the_good_ones_are_stored(sqlite_db: Database, 
     summary = site.run(sqlite_db, ["feeds"])["feeds"]
     assert summary.outcome == "ok"
     assert summary.errors == 3
-    assert len(list_calls(sqlite_db, source="feeds")) == 3  # the MIMIT entries
+    stored = list_calls(sqlite_db, source="feeds", kinds=None)
+    assert len(stored) == 3  # the MIMIT entries: one call, two news items (an extension, a rate update)
+    assert sorted(c.kind for c in stored) == ["call", "notice", "notice"]
     joined = " | ".join(summary.error_messages)
     assert "eic" in joined and "not an RSS/Atom feed" in joined
     assert "cinea" in joined and "HTTP 500" in joined

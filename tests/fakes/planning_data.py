@@ -119,7 +119,7 @@ def store(db: Database, records: Iterable[CallRecord], *, now: datetime) -> list
     records = list(records)
     result = ingest(db, records, now=now)
     assert not result.errors, result.errors
-    by_key = {(c.source, c.source_id): c for c in list_calls(db)}
+    by_key = {(c.source, c.source_id): c for c in list_calls(db, kinds=None)}
     return [by_key[(r.source, r.source_id)] for r in records]
 
 

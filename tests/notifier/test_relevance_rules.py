@@ -76,6 +76,13 @@ def test_the_programme_is_not_the_purpose() -> None:
     )
     member = profile(topics=["ricerca-innovazione"], keywords=["Horizon Europe"], beneficiaries=["ricerca"])
     assert explain(c, member, now=NOW).score == 0
+    # d091: nor is a member's keyword that names the programme, met in a thematic topic's summary.
+    c = call(
+        "Additional activities for the European Partnership of Agriculture of Data",
+        summary="The partnership, funded under Horizon Europe, will continue its data activities.",
+        programme="Horizon Europe — Cluster 6",
+    )
+    assert explain(c, member, now=NOW).score == 0
 
 
 # --- 3. applicants read as applicants (A1, A5, B5) -----------------------------------------------
@@ -264,3 +271,18 @@ def test_what_a_member_makes_counts_whatever_the_purpose() -> None:
     )
     packaging = profile(topics=["packaging", "investimenti-produttivi"], beneficiaries=["pmi"])
     assert verdict(c, packaging) is None
+
+
+def test_an_area_of_regions_restricts_like_a_region() -> None:
+    # d011 (Macchinari Innovativi): "le PMI delle regioni del Meridione"; d037: "Regioni del Mezzogiorno".
+    for title, beneficiaries in (
+        ("Bando Macchinari Innovativi: il nuovo finanziamento per le PMI del Sud Italia", "PMI"),
+        (
+            "Bando Macchinari Innovativi 2020",
+            "La nuova misura si concentra sulle PMI delle regioni del Meridione",
+        ),
+    ):
+        c = call(
+            title, summary="Acquisto di macchinari, impianti e attrezzature.", beneficiaries=(beneficiaries,)
+        )
+        assert verdict(c, MAKER) == "territory"
