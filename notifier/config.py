@@ -194,6 +194,11 @@ class EmailConfig(BaseModel):
     #: Where a member asks to stop e-mails: ``mailto:`` address and/or https URL (List-Unsubscribe).
     list_unsubscribe_mailto: str | None = None
     list_unsubscribe_url: str | None = None
+    #: Per-recipient one-click links (RFC 8058) to the web app: set by the settings from
+    #: ``[web] base_url`` and ``secret_key`` when the web app is enabled; they take the place of
+    #: ``list_unsubscribe_url`` (see ``notifier.unsubscribe``).
+    unsubscribe_base_url: str | None = None
+    unsubscribe_secret: SecretStr | None = None
     #: Messages sent over one SMTP connection before it is closed and a new one opened.
     batch_size: int = Field(default=50, ge=1, le=1000)
     timeout: float = Field(default=30.0, gt=0)

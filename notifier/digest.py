@@ -65,6 +65,7 @@ from notifier.render import (
     fmt_day,
     one_line,
     pick_lang,
+    recipient_links,
     safe_url,
     source_label,
     tg_len,
@@ -752,8 +753,10 @@ def digest_email(
     language: str = "it",
     email: EmailConfig,
     prefix: str | None = None,
+    member_id: int | None = None,
 ) -> EmailMessage:
-    """The digest as a multipart (text + HTML) e-mail to one staff member."""
+    """The digest as a multipart (text + HTML) e-mail to one staff member (``member_id`` gives
+    the message that member's own unsubscribe links, when the web app serves them)."""
     if not to or any(c in to for c in "\r\n<>") or "@" not in to:
         raise ValueError("no usable e-mail address")
     html_part, text_part = render_digest(digest, language=language)
@@ -766,6 +769,7 @@ def digest_email(
         lang=pick_lang(language),
         text_part=text_part,
         html_part=html_part,
+        unsubscribe=None if member_id is None else recipient_links(email, member_id, "digest"),
     )
 
 
@@ -813,6 +817,7 @@ class EmailDigestSender:
             language=recipient.language,
             email=self.config,
             prefix=self.prefix,
+            member_id=recipient.member_id,
         )
         receipt: str = await self.channel.send_message(message, recipient.email)
         return receipt

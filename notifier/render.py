@@ -43,6 +43,8 @@ from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
 from notifier.changes import ChangeFact, fmt_money, parse_datetime, significant_changes
 from notifier.config import EmailConfig
+from notifier.unsubscribe import Links, Scope
+from notifier.unsubscribe import links as unsubscribe_links
 from storage.outbox import Recipient
 from storage.records import ROME, Precision, effective_deadline
 
@@ -599,7 +601,8 @@ def render_email(alert: Alert, config: EmailConfig) -> EmailMessage:
     if not to or _CONTROL.search(to) or "\n" in to or "\r" in to:
         raise ValueError("the member has no usable e-mail address")
     env = email_environment()
-    context = {"f": f, "t": f.labels, "unsubscribe": _unsubscribe_text(config)}
+    personal = recipient_links(config, alert.recipient.member_id, "alerts")
+    context = {"f": f, "t": f.labels, "unsubscribe": _unsubscribe_text(config, personal)}
     return compose_email(
         config,
         subject=f"[{config.subject_prefix}] {f.headline}: {f.title}",
@@ -610,6 +613,7 @@ def render_email(alert: Alert, config: EmailConfig) -> EmailMessage:
         text_part=env.get_template("alert.txt.j2").render(context),
         html_part=env.get_template("alert.html.j2").render(context),
         msgid=message_id(alert, config) if alert.outbox_id else None,
+        unsubscribe=personal,
     )
 
 
@@ -624,10 +628,12 @@ def compose_email(
     text_part: str,
     html_part: str,
     msgid: str | None = None,
+    unsubscribe: Links | None = None,
 ) -> EmailMessage:
     """A multipart/alternative message (text + HTML) with the headers every e-mail of ours
     carries (alerts and the digest): sender, date, Message-ID (a fresh one unless given),
-    Auto-Submitted, List-Unsubscribe and Content-Language. ``to`` must be checked already."""
+    Auto-Submitted, List-Unsubscribe and Content-Language. ``to`` must be checked already;
+    ``unsubscribe`` are the recipient's own links (:func:`recipient_links`), when there are."""
     msg = EmailMessage()
     msg["Subject"] = clean_subject(subject)
     msg["From"] = formataddr((config.from_name, config.from_address))
@@ -635,16 +641,29 @@ def compose_email(
     msg["Date"] = format_datetime(at)
     msg["Message-ID"] = msgid or make_msgid(domain=_domain(config.from_address))
     msg["Auto-Submitted"] = "auto-generated"
-    set_unsubscribe_headers(msg, config)
+    set_unsubscribe_headers(msg, config, unsubscribe)
     msg["Content-Language"] = lang
     msg.set_content(text_part)
     msg.add_alternative(html_part, subtype="html")
     return msg
 
 
-def list_unsubscribe(config: EmailConfig) -> str:
-    """The List-Unsubscribe value (RFC 2369): the configured URL and/or ``mailto:``, else a
-    ``mailto:`` to the sender with subject "unsubscribe", so every message says how to stop."""
+def recipient_links(config: EmailConfig, member_id: int, scope: Scope) -> Links | None:
+    """The recipient's own unsubscribe links (:mod:`notifier.unsubscribe`) when the web app
+    serves them (``unsubscribe_base_url`` and ``unsubscribe_secret`` set); else None."""
+    if not config.unsubscribe_base_url or config.unsubscribe_secret is None:
+        return None
+    secret = config.unsubscribe_secret.get_secret_value()
+    mailto = config.list_unsubscribe_mailto or config.from_address
+    return unsubscribe_links(config.unsubscribe_base_url, secret, member_id, scope, mailto)
+
+
+def list_unsubscribe(config: EmailConfig, personal: Links | None = None) -> str:
+    """The List-Unsubscribe value (RFC 2369): the recipient's own https and mailto: links when
+    given; else the configured URL and/or ``mailto:``, else a ``mailto:`` to the sender with
+    subject "unsubscribe", so every message says how to stop."""
+    if personal is not None:
+        return f"<{personal.url}>, <{personal.mailto}>"
     parts = []
     if config.list_unsubscribe_url:
         parts.append(f"<{config.list_unsubscribe_url}>")
@@ -655,23 +674,26 @@ def list_unsubscribe(config: EmailConfig) -> str:
     return ", ".join(parts)
 
 
-def one_click_unsubscribe(config: EmailConfig) -> bool:
+def one_click_unsubscribe(config: EmailConfig, personal: Links | None = None) -> bool:
     """Whether one-click unsubscription (RFC 8058) is offered: it needs an https URL that
     unsubscribes on a POST; a ``mailto:`` or plain http link cannot."""
-    url = config.list_unsubscribe_url
+    url = personal.url if personal is not None else config.list_unsubscribe_url
     return bool(url) and urlsplit(url or "").scheme.lower() == "https"
 
 
-def set_unsubscribe_headers(msg: EmailMessage, config: EmailConfig) -> None:
+def set_unsubscribe_headers(msg: EmailMessage, config: EmailConfig, personal: Links | None = None) -> None:
     """Put List-Unsubscribe (and List-Unsubscribe-Post when one click works) on an alert or a
     digest: the one place both kinds of e-mail get them from."""
-    msg["List-Unsubscribe"] = list_unsubscribe(config)
-    if one_click_unsubscribe(config):
+    msg["List-Unsubscribe"] = list_unsubscribe(config, personal)
+    if one_click_unsubscribe(config, personal):
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
 
 
-def _unsubscribe_text(config: EmailConfig) -> str:
-    """The link of the footer: the URL if configured, else the first ``mailto:``."""
+def _unsubscribe_text(config: EmailConfig, personal: Links | None = None) -> str:
+    """The link of the footer: the recipient's page, else the configured URL, else the first
+    ``mailto:``."""
+    if personal is not None:
+        return personal.url
     if config.list_unsubscribe_url:
         return config.list_unsubscribe_url
     return f"mailto:{config.list_unsubscribe_mailto or config.from_address}?subject=unsubscribe"

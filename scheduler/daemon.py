@@ -59,6 +59,9 @@ from scheduler.jobs import MISFIRE_GRACE, digest_missed, digest_trigger, missed_
 from scheduler.settings import Settings, SettingsError, make_wall_clock
 from storage import housekeeping, notices, outbox, planning, sources
 from storage.db import Database
+from web.access import WebAccess
+from web.app import create_app
+from web.server import EmbeddedServer, server_config
 
 log = logging.getLogger("sentinella.daemon")
 
@@ -113,6 +116,8 @@ class Daemon:
         self._dispatch_again = False
         self.channels: dict[str, Channel] = {}
         self.scheduler: AsyncIOScheduler | None = None
+        self._web: EmbeddedServer | None = None
+        self._web_task: asyncio.Task[None] | None = None
 
     # --- jobs ---------------------------------------------------------------------------------
 
@@ -349,6 +354,7 @@ class Daemon:
                 sources=tuple(self.settings.sources.enabled()),
                 matching=self.settings.matching,
                 reminders=self.settings.reminders,
+                web=self._web_access(),
             )
             app = build_application(
                 db=self.db, config=self.settings.telegram, clock=self.clock, services=services
@@ -370,6 +376,7 @@ class Daemon:
             if not started:
                 # The Bot API cannot be reached now: crawls and e-mail go on, the bot follows.
                 self._bot_task = asyncio.create_task(self._keep_starting_bot(app))
+        self._start_web()
         scheduler = AsyncIOScheduler(timezone=self.settings.tz)
         self.scheduler = scheduler
         catch_up = self.schedule_jobs(scheduler, self.clock())
@@ -383,6 +390,30 @@ class Daemon:
         log.info("stopping")
         await self._shutdown(app)
         return 0
+
+    def _web_access(self) -> WebAccess | None:
+        web = self.settings.web
+        return WebAccess(self.db, web, self.clock) if web.enabled else None
+
+    def _start_web(self) -> None:
+        """Serve the web app in this event loop when ``[web] enabled`` (a port already taken is
+        logged and the daemon goes on without it)."""
+        web = self.settings.web
+        if not web.enabled:
+            return
+        app = create_app(self.db, web, clock=self.clock, matching=self.settings.matching)
+        self._web = EmbeddedServer(server_config(app, web))
+
+        async def serve() -> None:
+            assert self._web is not None
+            try:
+                await self._web.serve()
+            except (OSError, SystemExit) as exc:
+                # uvicorn exits (SystemExit) when it cannot bind.
+                log.error("the web app could not start on %s:%s: %s", web.host, web.port, exc)
+
+        self._web_task = asyncio.create_task(serve())
+        log.info("the web app is served on %s:%s (links use %s)", web.host, web.port, web.base_url)
 
     async def _start_bot(self, app: Any) -> bool:
         """Start the bot (polling or webhook); False when the Bot API cannot be reached now.
@@ -465,6 +496,12 @@ class Daemon:
                     await app.updater.stop()
                 await app.stop()
                 await app.shutdown()
+        if self._web is not None and self._web_task is not None:
+            self._web.stop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    self._web_task, timeout=max(0.5, deadline - asyncio.get_running_loop().time())
+                )
         await close_channels(self.channels)
 
 

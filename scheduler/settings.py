@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     EnvSettingsSource,
@@ -49,6 +49,7 @@ from notifier.config import (
     RemindersConfig,
     TelegramConfig,
 )
+from web.config import WebConfig
 
 ENV_PREFIX = "SENTINELLA_"
 DEFAULT_CONFIG = Path("sentinella.toml")
@@ -109,6 +110,7 @@ class Settings(BaseSettings):
     digest: DigestConfig = Field(default_factory=DigestConfig)
     reminders: RemindersConfig = Field(default_factory=RemindersConfig)
     housekeeping: HousekeepingConfig = Field(default_factory=HousekeepingConfig)
+    web: WebConfig = Field(default_factory=WebConfig)
 
     @field_validator("timezone")
     @classmethod
@@ -133,6 +135,15 @@ class Settings(BaseSettings):
         if value not in ("DEBUG", "INFO", "WARNING", "ERROR"):
             raise ValueError("must be DEBUG, INFO, WARNING or ERROR")
         return value
+
+    @model_validator(mode="after")
+    def _web_unsubscribe(self) -> Settings:
+        """With the web app on, every e-mail carries its recipient's own one-click links."""
+        if self.web.enabled and self.web.secret_key is not None:
+            self.email = self.email.model_copy(
+                update={"unsubscribe_base_url": self.web.base_url, "unsubscribe_secret": self.web.secret_key}
+            )
+        return self
 
     @property
     def tz(self) -> ZoneInfo:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 from sqlalchemy import Select, Table, case, or_, select
 
@@ -35,6 +35,20 @@ CALLS_ONLY: tuple[str, ...] = ("call",)
 _calls = cast(Table, Call.__table__)
 _events = cast(Table, CallEvent.__table__)
 _groups = cast(Table, DuplicateGroup.__table__)
+
+
+Phase = Literal["open", "forthcoming", "closed"]
+
+
+def phase(status: str, opens: datetime | None, final: datetime | None, now: datetime) -> Phase:
+    """Where a call stands at ``now``: ``closed`` by status or by a passed final deadline;
+    ``forthcoming`` before a known opening (or announced without one); else ``open`` (an
+    open-ended "sportello" call stays open). ``final`` is the call's final deadline."""
+    if status == CallStatus.CLOSED or (final is not None and final < now):
+        return "closed"
+    if opens is not None:
+        return "open" if opens <= now else "forthcoming"
+    return "forthcoming" if status == CallStatus.FORTHCOMING else "open"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,16 +98,12 @@ class CallView:
         return final_deadline(self.closes, self.closes_precision, self.deadlines)
 
     def is_open(self, now: datetime) -> bool:
-        """Whether applications are accepted at ``now``: not closed by status or by a passed final
-        deadline, and not before a known opening (an open-ended "sportello" call stays open)."""
-        if self.status == CallStatus.CLOSED:
-            return False
-        end = self.final_deadline
-        if end is not None and end < now:
-            return False
-        if self.opens is not None:
-            return self.opens <= now
-        return self.status != CallStatus.FORTHCOMING
+        """Whether applications are accepted at ``now`` (see :func:`phase`)."""
+        return self.phase(now) == "open"
+
+    def phase(self, now: datetime) -> Phase:
+        """``open``, ``forthcoming`` or ``closed`` at ``now`` (see :func:`phase`)."""
+        return phase(self.status, self.opens, self.final_deadline, now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,6 +305,7 @@ def canonical_call(db: Database, group_id: int) -> CallView:
 __all__ = [
     "CallView",
     "EventView",
+    "Phase",
     "call_events",
     "canonical_call",
     "events_after",
@@ -303,5 +314,6 @@ __all__ = [
     "group_calls",
     "last_event_id",
     "list_calls",
+    "phase",
     "search_calls",
 ]

@@ -412,3 +412,29 @@ class Cursor(Base):
     name: Mapped[str] = mapped_column(String(64), primary_key=True)
     position: Mapped[int] = mapped_column(BigInteger, default=0)
     updated_at: Mapped[datetime]
+
+
+class WebLink(Base):
+    """A one-time sign-in link to the web board (only the token's hash is stored)."""
+
+    __tablename__ = "web_links"
+    __table_args__ = (Index("ix_web_links_member_created", "member_id", "created_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
+class CalendarFeed(Base):
+    """A member's calendar feed: the hash of its secret URL token and the token's version
+    (rotating the link bumps the version, so the old URL stops working)."""
+
+    __tablename__ = "calendar_feeds"
+
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime]

@@ -320,6 +320,22 @@ def switch_off_telegram(db: Database, member_id: int, *, now: datetime) -> bool:
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
+def give_up(db: Database, member_id: int, channel: str, *, now: datetime, reason: str) -> int:
+    """Stop the member's alerts still to send on ``channel`` (pending or to retry): they become
+    ``dead`` with ``reason`` (the member unsubscribed). Returns how many."""
+    with db.transaction() as session:
+        result = session.execute(
+            update(AlertOutbox)
+            .where(
+                AlertOutbox.member_id == member_id,
+                AlertOutbox.channel == channel,
+                AlertOutbox.state.in_(CLAIMABLE),
+            )
+            .values(state="dead", last_error=_cut(reason), next_attempt_at=now)
+        )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
 def overdue(db: Database, *, before: datetime, channels: Collection[str] | None = None) -> dict[str, int]:
     """Rows still to send that were due before ``before``, counted as ``alerts`` and
     ``reminders`` (the daemon tells admins when deliveries or reminders fall behind).

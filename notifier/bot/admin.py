@@ -38,6 +38,7 @@ from notifier.bot.common import (
     reply,
     send,
     staff_only,
+    web_links,
 )
 from notifier.bot.i18n import esc, t
 from notifier.render import fmt_day, one_line
@@ -274,3 +275,25 @@ async def digest(update: Update, context: Ctx, actor: Actor) -> None:
     await d.run(members.update_member, d.db, actor.member.id, now=d.now(), digest_telegram=wanted)
     await d.audit(actor, "digest", {"telegram": wanted})
     await reply(update, t(actor.lang, "digest.on" if wanted else "digest.off"))
+
+
+@staff_only
+async def web(update: Update, context: Ctx, actor: Actor) -> None:
+    """/web — a one-time link to sign in to the web board (staff and admins)."""
+    d = deps(context)
+    links = await web_links(update, context, actor)
+    if links is None:
+        return
+    if actor.member is None or not actor.member.is_staff:
+        # An admin chat that is not a staff member has no account to sign in to.
+        await reply(update, t(actor.lang, "web.no_member"))
+        return
+    link = await d.run(links.signin_link, actor.member.id)
+    if link is None:
+        await d.audit(actor, "web-link", {"refused": "rate"})
+        await reply(update, t(actor.lang, "web.too_many"))
+        return
+    await d.audit(actor, "web-link", {"expires": link.expires_at.isoformat()})
+    await reply(
+        update, t(actor.lang, "web.link", link=link.url, expires=fmt_day(link.expires_at, actor.lang))
+    )

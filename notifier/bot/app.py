@@ -45,7 +45,9 @@ from storage.db import Database
 
 #: Commands in the Telegram menu (their descriptions are ``menu.<command>`` texts); staff and
 #: admin commands stay out of it and are listed by /aiuto to those who may use them.
-MENU = ("bandi", "cerca", "scadenze", "profilo", "pausa", "riprendi", "lingua", "aiuto", "cancellami")
+MENU = (
+    "bandi", "cerca", "scadenze", "profilo", "calendario", "pausa", "riprendi", "lingua", "aiuto", "cancellami",
+)  # fmt: skip
 
 
 def handlers() -> list[BaseHandler[Update, Ctx, None]]:
@@ -61,6 +63,7 @@ def handlers() -> list[BaseHandler[Update, Ctx, None]]:
         ("pausa", member.pausa),
         ("riprendi", member.riprendi),
         ("lingua", member.lingua),
+        ("calendario", member.calendario),
         ("cancellami", member.cancellami),
         ("profilo", profile.profilo),
         ("annulla", profile.annulla),
@@ -69,6 +72,7 @@ def handlers() -> list[BaseHandler[Update, Ctx, None]]:
         ("invita", admin.invita),
         ("membri", admin.membri),
         ("digest", admin.digest),
+        ("web", admin.web),
     ]
     out: list[BaseHandler[Update, Ctx, None]] = [
         CommandHandler(names, callback, filters=new)  # type: ignore[arg-type]

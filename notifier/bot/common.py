@@ -82,6 +82,23 @@ StartCrawl = Callable[[list[str]], Awaitable[Sequence[CrawlSummary]]]
 Status = Callable[[], Mapping[str, Any] | Awaitable[Mapping[str, Any]]]
 
 
+class SigninLink(Protocol):
+    @property
+    def url(self) -> str: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+class WebLinks(Protocol):
+    """What the bot asks of the web app (``web.access.WebAccess``): blocking calls, run off the loop."""
+
+    def signin_link(self, member_id: int) -> SigninLink | None:
+        """A one-time sign-in link; None when the member asked for too many this hour."""
+        ...
+
+    def calendar_link(self, member_id: int, *, rotate: bool = False) -> str: ...
+
+
 @dataclass(frozen=True)
 class BotServices:
     """What the daemon lends the bot, so the bot never imports the crawler or the scheduler.
@@ -99,6 +116,8 @@ class BotServices:
     reminders: RemindersConfig = field(default_factory=RemindersConfig)
     #: How long an invitation made with /invita stays valid.
     invitation_ttl: timedelta = timedelta(days=7)
+    #: The web app's links (/web, /calendario); None when the web app is not enabled.
+    web: WebLinks | None = None
 
 
 @dataclass
@@ -285,6 +304,15 @@ def admin_only(action: str) -> Callable[[Handler], Callback]:
         return wrapper
 
     return decorate
+
+
+async def web_links(update: Update, context: Ctx, actor: Actor) -> WebLinks | None:
+    """The web app's links (:class:`WebLinks`); None, after telling the chat, when the web app
+    is not enabled."""
+    links = deps(context).services.web
+    if links is None:
+        await reply(update, t(actor.lang, "web.unavailable"))
+    return links
 
 
 # --- replies -----------------------------------------------------------------------------------

@@ -133,6 +133,7 @@ TEXTS: Mapping[str, tuple[str, str]] = {
         "/profilo — vedi e modifica il tuo profilo\n"
         "/pausa e /riprendi — sospendi o riprendi gli avvisi\n"
         "/lingua — italiano o inglese\n"
+        "/calendario — le tue scadenze nel tuo calendario (Outlook, Google…)\n"
         "/cancellami — cancella i tuoi dati\n\n"
         "Sotto ogni avviso: «Mi interessa» attiva i promemoria delle scadenze, "
         "«Non per noi» ferma ogni altro messaggio su quel bando.",
@@ -143,13 +144,16 @@ TEXTS: Mapping[str, tuple[str, str]] = {
         "/profilo — see and edit your profile\n"
         "/pausa and /riprendi — pause or resume alerts\n"
         "/lingua — Italian or English\n"
+        "/calendario — your deadlines in your calendar (Outlook, Google…)\n"
         "/cancellami — delete your data\n\n"
         "Under each alert: “Interested” turns on deadline reminders, "
         "“Not for us” stops every further message about that call.",
     ),
     "help.staff": (
-        "\n\n<b>Staff</b>\n/digest on|off — il riepilogo quotidiano anche su Telegram",
-        "\n\n<b>Staff</b>\n/digest on|off — the daily digest on Telegram too",
+        "\n\n<b>Staff</b>\n/digest on|off — il riepilogo quotidiano anche su Telegram\n"
+        "/web — un link per entrare nella bacheca web",
+        "\n\n<b>Staff</b>\n/digest on|off — the daily digest on Telegram too\n"
+        "/web — a link to sign in to the web board",
     ),
     "help.admin": (
         "\n\n<b>Amministrazione</b>\n"
@@ -440,6 +444,46 @@ TEXTS: Mapping[str, tuple[str, str]] = {
     "menu.lingua": ("Italiano o inglese", "Italian or English"),
     "menu.aiuto": ("Tutti i comandi", "All commands"),
     "menu.cancellami": ("Cancella i tuoi dati", "Delete your data"),
+    "menu.calendario": ("Le scadenze nel tuo calendario", "Deadlines in your calendar"),
+    # --- web board and calendar --------------------------------------------------------------
+    "web.unavailable": (
+        "La bacheca web non è attiva su questa installazione.",
+        "The web board is not enabled on this installation.",
+    ),
+    "web.no_member": (
+        "Per entrare nella bacheca serve un profilo da socio dello staff: chiedi un invito /invita staff.",
+        "The web board needs a staff member account: ask for an invitation (/invita staff).",
+    ),
+    "web.link": (
+        "Il tuo link per la bacheca, valido fino a {expires} e per un solo accesso:\n{link}\n\n"
+        "Non inoltrarlo: chi lo apre entra al tuo posto.",
+        "Your link to the board, valid until {expires} and for one sign-in:\n{link}\n\n"
+        "Do not forward it: whoever opens it signs in as you.",
+    ),
+    "web.too_many": (
+        "Hai chiesto troppi link nell'ultima ora. Riprova più tardi.",
+        "You asked for too many links in the last hour. Try again later.",
+    ),
+    "calendario.link": (
+        "Il tuo calendario delle scadenze: aggiungilo come calendario «da URL» (Outlook: «Iscriviti dal "
+        "Web»; Google Calendar: «Da URL»).\n{link}\n\n"
+        "Contiene le scadenze dei bandi che ti abbiamo segnalato e si aggiorna da solo; "
+        "«Non per noi» toglie il bando. Il link è personale: se l'hai condiviso per sbaglio, "
+        "/calendario nuovo ne crea un altro e disattiva questo.",
+        "Your deadline calendar: add it as a calendar “from URL” (Outlook: “Subscribe from web”; "
+        "Google Calendar: “From URL”).\n{link}\n\n"
+        "It holds the deadlines of the calls we alerted you to and updates itself; "
+        "“Not for us” removes the call. The link is personal: if you shared it by mistake, "
+        "/calendario nuovo makes a new one and turns this one off.",
+    ),
+    "calendario.rotated": (
+        "Nuovo link creato: quello di prima non funziona più. Aggiorna il calendario con questo:\n{link}",
+        "New link made: the previous one no longer works. Update your calendar with this one:\n{link}",
+    ),
+    "calendario.usage": (
+        "Uso: /calendario per il tuo link, /calendario nuovo per sostituirlo.",
+        "Usage: /calendario for your link, /calendario nuovo to replace it.",
+    ),
     # --- staff -------------------------------------------------------------------------------
     "staff.refused": (
         "Questo comando è riservato allo staff del cluster.",

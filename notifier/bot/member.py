@@ -44,6 +44,7 @@ from notifier.bot.common import (
     refuse_group,
     reply,
     resolve,
+    web_links,
 )
 from notifier.bot.i18n import esc, normalise_language, t
 from notifier.config import MatchingConfig, parse_offset
@@ -708,3 +709,24 @@ __all__ = [
     "scadenze",
     "start",
 ]
+
+
+@member_only
+async def calendario(update: Update, context: Ctx, actor: Actor) -> None:
+    """/calendario [nuovo] — the member's calendar feed link (``nuovo`` replaces it)."""
+    d = deps(context)
+    links = await web_links(update, context, actor)
+    if links is None:
+        return
+    assert actor.member is not None  # member_only
+    args = [a.strip().lower() for a in (context.args or []) if a.strip()]
+    if len(args) > 1 or (args and args[0] not in ("nuovo", "new")):
+        await reply(update, t(actor.lang, "calendario.usage"))
+        return
+    rotate = bool(args)
+    link = await d.run(links.calendar_link, actor.member.id, rotate=rotate)
+    if rotate:
+        await d.audit(actor, "calendar-rotate", {})
+        await reply(update, t(actor.lang, "calendario.rotated", link=link))
+    else:
+        await reply(update, t(actor.lang, "calendario.link", link=link))

@@ -15,6 +15,7 @@ from scheduler.cli.daemon import run_command
 from scheduler.cli.deliver import digest_command, dispatch_command
 from scheduler.cli.demo import demo_command
 from scheduler.cli.members import match_command, members_app
+from scheduler.cli.web import web_command
 
 app = typer.Typer(
     name="sentinella",
@@ -61,6 +62,7 @@ app.command("demo")(demo_command)
 app.add_typer(members_app, name="members")
 app.command("match")(match_command)
 app.command("config")(config_command)
+app.command("web")(web_command)
 
 
 def main() -> None:
