@@ -234,7 +234,8 @@ class Daemon:
                     notices.raise_notice, self.db, key, message.format(n=counts[kind]), now=now
                 )
             else:
-                await asyncio.to_thread(notices.clear_notice, self.db, key, now=now)
+                recovered = f"No {kind[:-1]} is overdue any more: every one due an hour ago has gone out"
+                await asyncio.to_thread(notices.clear_notice, self.db, key, now=now, message=recovered)
 
     async def _housekeeping_job(self) -> None:
         before = self.clock() - timedelta(days=self.settings.housekeeping.keep_days)

@@ -2,6 +2,11 @@
 
 SQLite runs in WAL mode with foreign keys on and a busy timeout, so a crawl in a child process
 and the daemon can write to the same file. ``postgresql://`` URLs are served by psycopg 3.
+
+:meth:`Database.file_lock` is an exclusive lock on a file beside an SQLite database (``fcntl``;
+the kernel drops it when the process dies, ``kill -9`` included): migrations take it, so two
+commands started together on a new file do not both create the tables, and the daemon takes
+one of its own, so a second daemon on the same file says so instead of starting.
 """
 
 from __future__ import annotations
@@ -77,6 +82,36 @@ class Database:
     def safe_url(self) -> str:
         """The URL with any password hidden, for messages and logs."""
         return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The database file of an SQLite URL (None for PostgreSQL and in-memory databases)."""
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return None
+        return Path(database).expanduser()
+
+    @contextmanager
+    def file_lock(self, purpose: str, *, wait: bool = True) -> Iterator[bool]:
+        """Hold an exclusive lock on ``<database file>.<purpose>.lock`` (SQLite files only;
+        elsewhere nothing to lock, and it yields True). With ``wait=False`` it yields False at
+        once, holding nothing, when another process holds the lock."""
+        path = self.sqlite_file
+        if path is None:
+            yield True
+            return
+        import fcntl
+
+        with open(path.with_name(f"{path.name}.{purpose}.lock"), "a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            except BlockingIOError:
+                yield False
+                return
+            try:
+                yield True
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def session(self) -> Session:
         return self._sessions()

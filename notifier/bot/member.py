@@ -53,6 +53,7 @@ from notifier.render import (
     safe_url,
     source_label,
 )
+from notifier.dispatch import telegram_back
 from storage import members
 from storage.calls import CallView, canonical_call, group_calls, list_calls, search_calls
 from storage.db import Database
@@ -590,6 +591,12 @@ async def start(update: Update, context: Ctx) -> None:
     d = deps(context)
     args = context.args or []
     if actor.is_member and actor.member is not None:
+        if not actor.member.telegram_ok:
+            # They had blocked the bot (Telegram answered 403) and wrote again: they unblocked it.
+            await d.run(telegram_back, d.db, actor.member.id, actor.member.name, now=d.now())
+            await d.audit(actor, "member.telegram_back", {})
+            await reply(update, t(actor.lang, "start.back", name=actor.member.name))
+            return
         await reply(update, t(actor.lang, "start.already", name=actor.member.name))
         return
     if not args:

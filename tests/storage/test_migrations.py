@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import inspect
 
 from storage.db import Database
@@ -31,5 +33,8 @@ def test_circular_foreign_key_exists(db: Database) -> None:
 
 def test_revision_files_are_dated_and_numbered() -> None:
     names = sorted(p.name for p in VERSIONS.glob("*.py") if p.name != "__init__.py")
-    assert names and all(_SEQUENCE.match(n) for n in names)
-    assert int(next_revision_id()) == len(names) + 1
+    # Numbered (``…_0001_initial.py``) or named after the branch that wrote them
+    # (``2026_12_04_daemons.py``), every file starts with its date.
+    assert names and all(re.match(r"^\d{4}_\d{2}_\d{2}_\w+\.py$", n) for n in names)
+    numbered = [n for n in names if _SEQUENCE.match(n)]
+    assert int(next_revision_id()) == len(numbered) + 1
