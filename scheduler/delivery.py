@@ -43,6 +43,7 @@ async def delivery_round(
     now: datetime,
     stop: asyncio.Event | None = None,
     limit: int | None = None,
+    owner: str | None = None,
 ) -> DeliveryRound:
     """One round: new events → outbox, due reminders → outbox, due rows → channels, notices → admins."""
     # Planning is synchronous database work: keep it off the event loop (the bot shares it).
@@ -50,7 +51,9 @@ async def delivery_round(
     reminders = 0
     if settings.reminders.enabled:
         reminders = await asyncio.to_thread(plan_reminders, db, now=now, config=settings.reminders)
-    report = await dispatch(db, channels, now=now, limit=limit, stop=stop, config=settings.delivery)
+    report = await dispatch(
+        db, channels, now=now, limit=limit, stop=stop, config=settings.delivery, owner=owner
+    )
     told = await notify_admins(db, channels, telegram=settings.telegram, email=settings.email, now=now)
     return DeliveryRound(plan=plan, reminders=reminders, dispatch=report, notices_told=told)
 

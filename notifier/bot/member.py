@@ -42,6 +42,7 @@ from notifier.bot.common import (
 )
 from notifier.bot.i18n import esc, normalise_language, t
 from notifier.config import MatchingConfig, parse_offset
+from notifier.dispatch import telegram_back
 from notifier.matching import Match, Matcher, reasons_line
 from notifier.profiles import Profile
 from notifier.render import (
@@ -53,7 +54,6 @@ from notifier.render import (
     safe_url,
     source_label,
 )
-from notifier.dispatch import telegram_back
 from storage import members
 from storage.calls import CallView, canonical_call, group_calls, list_calls, search_calls
 from storage.db import Database
