@@ -86,6 +86,7 @@ from scheduler.jobs import (
 )
 from scheduler.settings import Settings, SettingsError, make_wall_clock
 from storage import housekeeping, leases, notices, outbox, planning, sources
+from storage.calls import events_after
 from storage.db import Database, DatabaseError
 
 log = logging.getLogger("sentinella.daemon")
@@ -548,8 +549,19 @@ class Daemon:
             self._sender_until = started + ttl
             if not self.sender:
                 await self._become_sender()
+            elif not self._dispatching and await asyncio.to_thread(self._work_waiting):
+                # Rows or events another process added (a crawl on a standby daemon, a
+                # `members` command) go out within seconds, not at the next minute.
+                self.dispatch_soon()
         elif self.sender:
             await self._lose_sender("another process holds the sender lease")
+
+    def _work_waiting(self) -> bool:
+        try:
+            cursor = planning.get_cursor(self.db, planning.ALERTS_CURSOR)
+            return bool(events_after(self.db, cursor, limit=1)) or outbox.any_due(self.db, now=self.clock())
+        except Exception:
+            return False
 
     async def _become_sender(self) -> None:
         self.sender = True

@@ -302,6 +302,13 @@ def held_by_others(db: Database, owner: str | None) -> dict[str, int]:
     return counts
 
 
+def any_due(db: Database, *, now: datetime) -> bool:
+    """Whether some row can be claimed now (a cheap look, by the due index)."""
+    stmt = select(_table.c.id).where(_table.c.state.in_(CLAIMABLE), _table.c.next_attempt_at <= now).limit(1)
+    with db.session() as session:
+        return session.execute(stmt).first() is not None
+
+
 def backlog(db: Database) -> dict[str, int]:
     """Rows per state (every state present, zero when empty)."""
     counts = dict.fromkeys(STATES, 0)
