@@ -72,7 +72,11 @@ async def test_one_timeout_is_that_messages_retry_not_an_outage(
     channel = channel_for(server, read_timeout=0.5)
     try:
         report = await dispatch(
-            db, {"telegram": channel}, now=now, limit=10, config=DeliveryConfig(concurrency=1, down_after_failures=2)
+            db,
+            {"telegram": channel},
+            now=now,
+            limit=10,
+            config=DeliveryConfig(concurrency=1, down_after_failures=2),
         )
     finally:
         await channel.aclose()
@@ -93,14 +97,20 @@ async def test_failures_in_a_row_make_the_channel_down_and_its_recovery_is_told(
     channel = channel_for(server)
     try:
         report = await dispatch(
-            db, {"telegram": channel}, now=now, limit=10, config=DeliveryConfig(concurrency=1, down_after_failures=3)
+            db,
+            {"telegram": channel},
+            now=now,
+            limit=10,
+            config=DeliveryConfig(concurrency=1, down_after_failures=3),
         )
     finally:
         await channel.aclose()
     assert report.down == ["telegram"]
     assert (report.failed, report.returned, report.sent) == (3, 2, 0)
     [down] = notices.pending_notices(db)
-    assert down.active and "3 invii di fila falliti" in down.message and "Internal Server Error" in down.message
+    assert (
+        down.active and "3 invii di fila falliti" in down.message and "Internal Server Error" in down.message
+    )
     notices.mark_notified(db, [down.key], now=now)
 
     channel = channel_for(server)
@@ -115,7 +125,9 @@ async def test_failures_in_a_row_make_the_channel_down_and_its_recovery_is_told(
     assert "falliti" not in recovered.message  # what recovered, not the problem again
 
 
-async def test_a_blocked_chat_is_reported_not_a_failure(db: Database, server: FakeBotAPI, now: datetime) -> None:
+async def test_a_blocked_chat_is_reported_not_a_failure(
+    db: Database, server: FakeBotAPI, now: datetime
+) -> None:
     queue(db, now, [501, 502])
     server.script("sendMessage", Answer.forbidden(), chat_id=501)
     channel = channel_for(server)
@@ -148,7 +160,9 @@ async def test_429s_are_honoured_and_counted(db: Database, server: FakeBotAPI, n
 async def test_groups_are_paced_and_the_fake_enforces_the_group_limit(now: datetime) -> None:
     from tests.notifier.test_delivery_telegram import alert
 
-    with FakeBotAPI(limits=FloodLimits(overall_per_second=30, per_chat_interval=0.0, group_per_minute=3)) as fake:
+    with FakeBotAPI(
+        limits=FloodLimits(overall_per_second=30, per_chat_interval=0.0, group_per_minute=3)
+    ) as fake:
         # The fake: the 4th message in a minute to one group is refused, other chats are not.
         url = f"{fake.base_url}{fake.token}/sendMessage"
         codes = [httpx.post(url, json={"chat_id": -100, "text": "x"}).status_code for _ in range(4)]
