@@ -150,8 +150,10 @@ class _Run:
 
     # --- outcomes ---------------------------------------------------------------------------
 
-    def settle_sent(self, row: OutboxRow, receipt: str) -> None:
-        outbox.mark_sent(self.db, row.id, now=self.now, receipt=receipt)
+    async def settle_sent(self, row: OutboxRow, receipt: str) -> None:
+        # In a worker thread: a send is confirmed some 28 times a second, and the event loop
+        # must not stop for each write, or the rate limiter's next slot comes late and is lost.
+        await asyncio.to_thread(outbox.mark_sent, self.db, row.id, now=self.now, receipt=receipt)
         self.unsettled.pop(row.id, None)
         self.failures_in_row[row.channel] = 0
         self.report.sent += 1
@@ -306,7 +308,7 @@ class _Run:
             # A bug (rendering, a channel) must not stop the run or lose the row: retry later.
             log.exception("unexpected error sending outbox row %s", row.id)
             return self.settle_failed(row, f"unexpected error: {type(exc).__name__}: {exc}", None)
-        self.settle_sent(row, receipt)
+        await self.settle_sent(row, receipt)
         return None
 
 
