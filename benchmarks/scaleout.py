@@ -205,61 +205,67 @@ def run(url: str, daemons_n: int, alerts: int, chats: int, kills: int, tmp: Path
         env["SENTINELLA_DIGEST__ENABLED"] = "false"
         daemons = Daemons(env, tmp, [], [])
 
-        # --- 1. throughput, exactly once, one run per due time ---------------------------------
-        queued, _ = queue(db, members, per_chat, 0, now)
-        print(f"{daemons_n} daemons on {db.safe_url}; {queued} alerts queued for {chats} chats")
-        started = time.monotonic()
-        for _ in range(daemons_n):
-            daemons.start()
-        done = wait_for(lambda: len(bot.sent_messages()) >= queued, timeout=queued / 15 + 120, step=1.0)
-        done = wait_for(lambda: len(delivered(bot, 0)) >= queued, timeout=60, step=1.0)
-        counts = delivered(bot, 0)
-        sent = [r for r in bot.sent_messages() if "SCALE-0-" in r.text]
-        window = (sent[-1].at - sent[0].at) if len(sent) > 1 else 0.0
-        rate = len(sent) / window if window > 0 else 0.0
-        twice = sum(1 for n in counts.values() if n > 1)
-        missing = queued - len(counts)
-        print(
-            f"delivered {len(counts)} of {queued} alerts in {time.monotonic() - started:.1f} s after start "
-            f"({'all' if done else 'NOT ALL'}); {twice} twice, {missing} missing"
-        )
-        print(f"aggregate rate: {rate:.1f} messages/s over {window:.1f} s (target >= {TARGET_RATE})")
-        print(
-            f"429 answered by the server: {bot.flood_429s} (target 0); getUpdates conflicts: {bot.poll_conflicts}"
-        )
-        holder = leases.holder(db, leases.SENDER)
-        print(
-            f"sender: {holder.owner if holder else 'nobody'}; processes: {len(leases.live_workers(db))} alive"
-        )
-        # Let a few minutes' jobs fall due while the daemons idle.
-        time.sleep(65)
-        ok &= done and twice == 0 and missing == 0 and bot.flood_429s == 0 and rate >= TARGET_RATE
-        ok &= bot.poll_conflicts == 0
-        ok &= report_job_runs(db, daemons)
-
-        # --- 2. take-over after kill -9 ---------------------------------------------------------
-        print(f"\nkill -9 of the sender mid-batch, {kills} times ({chats} alerts a batch):")
-        print("round  lease(s)  polling(s)  sending(s)  in flight  twice  lost")
-        takeovers: list[float] = []
-        for round_ in range(1, kills + 1):
-            outcome = takeover_round(round_, db, bot, daemons, members, chat_of)
-            if outcome is None:
-                ok = False
-                break
-            takeovers.append(outcome[0])
-            ok &= outcome[1]
-            daemons.start()
-            wait_for(lambda: len(leases.live_workers(db, kind="run")) >= daemons_n, timeout=60)
-        if takeovers:
+        try:
+            # --- 1. throughput, exactly once, one run per due time ---------------------------------
+            queued, _ = queue(db, members, per_chat, 0, now)
+            print(f"{daemons_n} daemons on {db.safe_url}; {queued} alerts queued for {chats} chats")
+            started = time.monotonic()
+            for _ in range(daemons_n):
+                daemons.start()
+            done = wait_for(lambda: len(bot.sent_messages()) >= queued, timeout=queued / 15 + 120, step=1.0)
+            done = wait_for(lambda: len(delivered(bot, 0)) >= queued, timeout=60, step=1.0)
+            counts = delivered(bot, 0)
+            sent = [r for r in bot.sent_messages() if "SCALE-0-" in r.text]
+            window = (sent[-1].at - sent[0].at) if len(sent) > 1 else 0.0
+            rate = len(sent) / window if window > 0 else 0.0
+            twice = sum(1 for n in counts.values() if n > 1)
+            missing = queued - len(counts)
             print(
-                f"take-over: {min(takeovers):.1f}–{max(takeovers):.1f} s, mean "
-                f"{sum(takeovers) / len(takeovers):.1f} s (target < {TARGET_TAKEOVER:.0f} s)"
+                f"delivered {len(counts)} of {queued} alerts in {time.monotonic() - started:.1f} s after start "
+                f"({'all' if done else 'NOT ALL'}); {twice} twice, {missing} missing"
             )
-        print(f"429 answered by the server over the whole run: {bot.flood_429s} (target 0)")
-        ok &= bot.flood_429s == 0
-        codes = daemons.stop_all()
-        alive_codes = [c for c in codes if c != -signal.SIGKILL]
-        print(f"daemons stopped by SIGTERM: exit codes {alive_codes}")
+            print(f"aggregate rate: {rate:.1f} messages/s over {window:.1f} s (target >= {TARGET_RATE})")
+            print(
+                f"429 answered by the server: {bot.flood_429s} (target 0); getUpdates conflicts: {bot.poll_conflicts}"
+            )
+            holder = leases.holder(db, leases.SENDER)
+            print(
+                f"sender: {holder.owner if holder else 'nobody'}; processes: {len(leases.live_workers(db))} alive"
+            )
+            # Let a few minutes' jobs fall due while the daemons idle.
+            time.sleep(65)
+            ok &= done and twice == 0 and missing == 0 and bot.flood_429s == 0 and rate >= TARGET_RATE
+            ok &= bot.poll_conflicts == 0
+            ok &= report_job_runs(db, daemons)
+
+            # --- 2. take-over after kill -9 ---------------------------------------------------------
+            print(f"\nkill -9 of the sender mid-batch, {kills} times ({chats} alerts a batch):")
+            print("round  lease(s)  polling(s)  sending(s)  in flight  twice  lost")
+            takeovers: list[float] = []
+            for round_ in range(1, kills + 1):
+                outcome = takeover_round(round_, db, bot, daemons, members, chat_of)
+                if outcome is None:
+                    ok = False
+                    break
+                takeovers.append(outcome[0])
+                ok &= outcome[1]
+                daemons.start()
+                wait_for(lambda: len(leases.live_workers(db, kind="run")) >= daemons_n, timeout=60)
+            if takeovers:
+                print(
+                    f"take-over: {min(takeovers):.1f}–{max(takeovers):.1f} s, mean "
+                    f"{sum(takeovers) / len(takeovers):.1f} s (target < {TARGET_TAKEOVER:.0f} s)"
+                )
+            print(f"429 answered by the server over the whole run: {bot.flood_429s} (target 0)")
+            ok &= bot.flood_429s == 0
+            codes = daemons.stop_all()
+            alive_codes = [c for c in codes if c != -signal.SIGKILL]
+            print(f"daemons stopped by SIGTERM: exit codes {alive_codes}")
+        finally:
+            # Interrupted (Ctrl-C, an error): no daemon outlives the benchmark.
+            for proc in daemons.procs:
+                if proc.poll() is None:
+                    proc.kill()
     if not ok:
         for log in daemons.logs[-3:]:
             print(f"\n--- {log.name} (end) ---")
@@ -286,13 +292,12 @@ def takeover_round(
     os.kill(victim.pid, signal.SIGKILL)
     killed_at = time.monotonic()
     victim.wait(10)
+    # Requests the dead process wrote just before it died may reach the server a moment later;
+    # nobody else sends for seconds (the lease lasts), so everything received now is its.
+    time.sleep(1.0)
     # In flight at the kill: alerts the server had received that the database did not record
     # as sent (the dead process writes nothing more). Only these may be delivered twice.
-    received = {
-        (r.chat_id, title_key(r.text))
-        for r in bot.calls("sendMessage")
-        if f"SCALE-{tag}-" in r.text and r.at <= killed_at
-    }
+    received = {(r.chat_id, title_key(r.text)) for r in bot.calls("sendMessage") if f"SCALE-{tag}-" in r.text}
     recorded = {
         (chat_of[r.member_id], keys[r.call_id])
         for r in outbox.list_rows(db, state="sent")
@@ -307,8 +312,9 @@ def takeover_round(
     wait_for(lambda: bool(sends_after(bot, killed_at, "getUpdates")), timeout=30)
     polling = sends_after(bot, killed_at, "getUpdates")
     poll_s = (polling[0].at - killed_at) if polling else float("nan")
-    wait_for(lambda: bool(sends_after(bot, killed_at)), timeout=30)
-    resumed = sends_after(bot, killed_at)
+    resumed_after = killed_at + 1.0
+    wait_for(lambda: bool(sends_after(bot, resumed_after)), timeout=30)
+    resumed = sends_after(bot, resumed_after)
     send_s = (resumed[0].at - killed_at) if resumed else float("nan")
     finished = wait_for(lambda: len(delivered(bot, tag)) >= queued, timeout=120)
     counts = delivered(bot, tag)

@@ -43,7 +43,8 @@ settled by then goes back to ``pending`` (also when the run itself is cancelled 
   mail client can recognise such a repeat.
 
 Known limits: per-recipient order holds within one run and one process; two dispatchers at
-once (allowed) may interleave one member's alerts. ``now`` is the run's single clock reading:
+once (the claims allow it, though the daemon and ``sentinella dispatch`` only dispatch while
+holding the sender lease) may interleave one member's alerts. ``now`` is the run's single clock reading:
 ``sent_at`` and retry times are computed from it, however long the run takes.
 """
 

@@ -165,12 +165,12 @@ def acquire(db: Database, name: str, owner: str, *, ttl: float) -> bool:
     """Take the lease ``name`` for ``ttl`` seconds if it is free, expired or already ``owner``'s
     (then it is renewed). True when ``owner`` holds it afterwards."""
     now = db_now(db)
-    stmt = conflict_insert(db.dialect, _leases).values(
+    insert = conflict_insert(db.dialect, _leases).values(
         name=name, owner=owner, acquired_at=now, expires_at=now + timedelta(seconds=ttl)
     )
-    excluded = stmt.excluded
+    excluded = insert.excluded
     mine = _leases.c.owner == excluded.owner
-    stmt = stmt.on_conflict_do_update(
+    stmt = insert.on_conflict_do_update(
         index_elements=["name"],
         set_={
             "owner": excluded.owner,

@@ -45,7 +45,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -318,7 +318,14 @@ class FakeBotAPI:
                         headers[key.strip().lower()] = value.strip()
                 length = int(headers.get("content-length", "0") or 0)
                 body = await reader.readexactly(length) if length else b""
-                status, payload = await self._respond(path, headers.get("content-type", ""), body)
+                respond = self._respond(path, headers.get("content-type", ""), body)
+                if path.split("?", 1)[0].endswith("/getUpdates"):
+                    answer = await self._unless_gone(reader, respond)
+                    if answer is None:
+                        break
+                    status, payload = answer
+                else:
+                    status, payload = await respond
                 data = json.dumps(payload).encode()
                 writer.write(
                     f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
@@ -333,6 +340,26 @@ class FakeBotAPI:
         finally:
             with contextlib.suppress(Exception):
                 writer.close()
+
+    async def _unless_gone(
+        self, reader: asyncio.StreamReader, respond: Coroutine[Any, Any, tuple[int, dict[str, Any]]]
+    ) -> tuple[int, dict[str, Any]] | None:
+        """Answer a long poll, unless the client closes the connection first (a bot that stopped
+        polling): then the poll ends at once, as on Telegram, and None is returned. A client
+        sends nothing else while it waits for the answer (HTTP/1.1, no pipelining)."""
+        answer = asyncio.ensure_future(respond)
+        gone = asyncio.ensure_future(reader.read(1))
+        await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if answer.done():
+            gone.cancel()
+            # Wait for the read to let go of the stream before the next request is read.
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone
+            return answer.result()
+        answer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await answer
+        return None
 
     async def _respond(self, path: str, content_type: str, body: bytes) -> tuple[int, dict[str, Any]]:
         prefix = f"/bot{self.token}/"
