@@ -282,10 +282,6 @@ def describe_telegram_error(exc: TelegramError) -> str:
     return f"{name}: {message}"
 
 
-#: The overall rate limiter's bucket, in messages (see :func:`bot_rate_limiter`).
-BUCKET = 1.95
-
-
 class CountingRateLimiter(AIORateLimiter):
     """``AIORateLimiter`` that counts the 429 answers it honours (:attr:`throttled`)."""
 
@@ -315,13 +311,13 @@ class CountingRateLimiter(AIORateLimiter):
 def bot_rate_limiter(config: TelegramConfig) -> AIORateLimiter:
     """Paces every send of the bot and retries a 429 after ``retry_after``."""
     return CountingRateLimiter(
-        # A bucket of just under two messages leaking at the configured rate spaces messages
-        # evenly (a burst of 30 followed by 30 more would exceed Telegram's per-second limit),
-        # yet a send whose turn came while the event loop was busy can make up that one slot
-        # instead of losing it. Any second still holds at most BUCKET + rate messages: with
-        # 1.95 and 28/s, 29, as many as with a bucket of one.
-        overall_max_rate=BUCKET,
-        overall_time_period=BUCKET / config.messages_per_second,
+        # A bucket of one message leaking at the configured rate spaces messages evenly: a
+        # burst of 30 followed by 30 more would exceed Telegram's per-second limit. (A bigger
+        # bucket would make up a slot the busy event loop came late to, but measured against a
+        # strict server in another process it drew 429s: network and scheduling jitter bunch
+        # requests up on arrival, and even spacing is the margin against that.)
+        overall_max_rate=1,
+        overall_time_period=1 / config.messages_per_second,
         max_retries=config.max_retries,
     )
 

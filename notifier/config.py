@@ -255,8 +255,8 @@ class DeliveryConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    #: Wait before retry n (seconds); the last value repeats. A channel's own ``retry_after`` wins
-    #: when it is longer.
+    #: Wait before retry n (seconds); the last value repeats. A channel's own ``retry_after``
+    #: (Telegram's flood control) replaces it: the message is retried when told.
     backoff_seconds: list[int] = Field(default_factory=lambda: [60, 300, 900, 3600, 10800], min_length=1)
     #: Attempts (claims) before a row is declared dead and admins are told.
     max_attempts: int = Field(default=6, ge=1, le=100)

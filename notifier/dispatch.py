@@ -10,7 +10,7 @@
 3. loads each row's member and call, renders and sends through the row's channel;
 4. records the outcome of each send as soon as it is known: ``sent`` (with the channel's
    receipt) only after the channel confirmed it; a temporary failure → ``failed`` with the next
-   attempt after the backoff (or the channel's ``retry_after``, if longer); a permanent one, or
+   attempt after the backoff (or after the channel's ``retry_after``, when it gave one); a permanent one, or
    the last allowed attempt → ``dead`` and an admin notice; Telegram's 403 → the member's
    Telegram channel switched off, an admin notice, the row ``dead`` (reported as a blocked chat,
    not a failure: the member can come back with /start).
@@ -167,7 +167,9 @@ class _Run:
                 row, f"gave up after {row.attempts} attempts: {error}", kind="given_up", popped=True
             )
             return self.now
-        wait = max(self.config.backoff(row.attempts), after or 0.0)
+        # Told when to come back (Telegram's retry_after): then, not the backoff meant for
+        # failures of the message itself.
+        wait = after if after is not None else self.config.backoff(row.attempts)
         retry_at = self.now + timedelta(seconds=wait)
         outbox.mark_failed(self.db, row.id, now=self.now, error=error, retry_at=retry_at)
         self.report.failed += 1
