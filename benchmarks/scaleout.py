@@ -46,7 +46,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from crawler.config import CrawlConfig
 from crawler.replay.server import ReplayServer
@@ -54,6 +54,7 @@ from crawler.replay.site import install_site
 from storage import leases, outbox, planning, sources
 from storage.db import Database
 from storage.models import CallEvent
+from tests.conftest import _reset_postgres
 from tests.fakes.daemon import daemon_env, free_port
 from tests.fakes.delivery_data import add_calls, add_members, alert_items, call_record
 from tests.fakes.telegram_server import FakeBotAPI, FloodLimits, RecordedRequest
@@ -65,10 +66,8 @@ RUN_LINE = re.compile(r"job (\S+) due (\S+): (running here|another daemon runs i
 
 
 def reset(url: str) -> Database:
+    _reset_postgres(url)
     db = Database(url)
-    with db.engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
     db.upgrade()
     return db
 

@@ -12,6 +12,7 @@ one of its own, so a second daemon on the same file says so instead of starting.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -52,6 +53,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
+
+
+@contextmanager
+def file_lock(path: Path | str, *, wait: bool = True) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``path`` (created if missing), released on exit or when the
+    process dies. Yields True when held; with ``wait=False``, False at once if another holds it."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
 
 
 class Database:
@@ -100,18 +122,8 @@ class Database:
         if path is None:
             yield True
             return
-        import fcntl
-
-        with open(path.with_name(f"{path.name}.{purpose}.lock"), "a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            except BlockingIOError:
-                yield False
-                return
-            try:
-                yield True
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+        with file_lock(path.with_name(f"{path.name}.{purpose}.lock"), wait=wait) as held:
+            yield held
 
     def session(self) -> Session:
         return self._sessions()

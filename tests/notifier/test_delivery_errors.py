@@ -11,41 +11,26 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import httpx
 import pytest
-from pydantic import SecretStr
 from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
 
 from notifier.channels import TelegramChannel, describe_telegram_error
-from notifier.config import DeliveryConfig, TelegramConfig
-from notifier.dispatch import dispatch
+from notifier.config import DeliveryConfig
+from notifier.dispatch import DispatchReport, dispatch
 from storage import notices, outbox
 from storage.db import Database
 from tests.fakes.delivery_data import add_calls, add_members, alert_items, call_record
 from tests.fakes.telegram_server import Answer, FakeBotAPI, FloodLimits
+from tests.notifier.test_delivery_telegram import alert, config_for
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def server() -> Iterator[FakeBotAPI]:
-    with FakeBotAPI() as fake:
-        yield fake
-
-
 def channel_for(server: FakeBotAPI, **overrides: object) -> TelegramChannel:
-    values: dict[str, object] = {
-        "token": SecretStr(server.token),
-        "base_url": server.base_url,
-        "max_retries": 1,
-        "per_chat_interval": 0,
-        "read_timeout": 5,
-    }
-    values.update(overrides)
-    return TelegramChannel(TelegramConfig(**values))  # type: ignore[arg-type]
+    return TelegramChannel(config_for(server, **overrides))
 
 
 def queue(db: Database, now: datetime, chats: list[int]) -> list[int]:
@@ -53,6 +38,16 @@ def queue(db: Database, now: datetime, chats: list[int]) -> list[int]:
     [call] = add_calls(db, [call_record(1, now=now)], now=now)
     outbox.enqueue(db, alert_items([(m, call) for m in members]), now=now)
     return members
+
+
+async def send_all(db: Database, channel: TelegramChannel, now: datetime, **delivery: int) -> DispatchReport:
+    """One dispatch round, one recipient at a time (so "in a row" is well defined)."""
+    try:
+        return await dispatch(
+            db, {"telegram": channel}, now=now, limit=10, config=DeliveryConfig(concurrency=1, **delivery)
+        )
+    finally:
+        await channel.aclose()
 
 
 def test_error_texts_name_the_type_once() -> None:
@@ -70,17 +65,7 @@ async def test_one_timeout_is_that_messages_retry_not_an_outage(
     queue(db, now, [301, 302, 303, 304, 305, 306])
     # The answer to chat 303 comes after the read timeout: that send failed, maybe delivered.
     server.script("sendMessage", Answer.ok(delay=1.5), chat_id=303)
-    channel = channel_for(server, read_timeout=0.5)
-    try:
-        report = await dispatch(
-            db,
-            {"telegram": channel},
-            now=now,
-            limit=10,
-            config=DeliveryConfig(concurrency=1, down_after_failures=2),
-        )
-    finally:
-        await channel.aclose()
+    report = await send_all(db, channel_for(server, read_timeout=0.5), now, down_after_failures=2)
     assert report.down == []
     assert (report.sent, report.failed, report.returned) == (5, 1, 0)
     [failed] = outbox.list_rows(db, state="failed")
@@ -95,17 +80,7 @@ async def test_failures_in_a_row_make_the_channel_down_and_its_recovery_is_told(
 ) -> None:
     queue(db, now, [401, 402, 403, 404, 405])
     server.script("sendMessage", *[Answer.server_error(502) for _ in range(3)])
-    channel = channel_for(server)
-    try:
-        report = await dispatch(
-            db,
-            {"telegram": channel},
-            now=now,
-            limit=10,
-            config=DeliveryConfig(concurrency=1, down_after_failures=3),
-        )
-    finally:
-        await channel.aclose()
+    report = await send_all(db, channel_for(server), now, down_after_failures=3)
     assert report.down == ["telegram"]
     assert (report.failed, report.returned, report.sent) == (3, 2, 0)
     [down] = notices.pending_notices(db)
@@ -114,11 +89,7 @@ async def test_failures_in_a_row_make_the_channel_down_and_its_recovery_is_told(
     )
     notices.mark_notified(db, [down.key], now=now)
 
-    channel = channel_for(server)
-    try:
-        later = await dispatch(db, {"telegram": channel}, now=now + timedelta(hours=1), limit=10)
-    finally:
-        await channel.aclose()
+    later = await send_all(db, channel_for(server), now + timedelta(hours=1))
     assert later.sent == 5 and later.all_delivered
     recovered = {n.key: n for n in notices.pending_notices(db)}["delivery-down:telegram"]
     assert not recovered.active
@@ -131,11 +102,7 @@ async def test_a_blocked_chat_is_reported_not_a_failure(
 ) -> None:
     queue(db, now, [501, 502])
     server.script("sendMessage", Answer.forbidden(), chat_id=501)
-    channel = channel_for(server)
-    try:
-        report = await dispatch(db, {"telegram": channel}, now=now, limit=10)
-    finally:
-        await channel.aclose()
+    report = await send_all(db, channel_for(server), now)
     assert (report.sent, report.blocked, report.given_up, report.failed) == (1, 1, 0, 0)
     assert report.all_delivered
     [dead] = outbox.list_rows(db, state="dead")
@@ -147,11 +114,7 @@ async def test_a_blocked_chat_is_reported_not_a_failure(
 async def test_429s_are_honoured_and_counted(db: Database, server: FakeBotAPI, now: datetime) -> None:
     queue(db, now, [601, 602])
     server.script("sendMessage", Answer.retry_after(1), chat_id=601)
-    channel = channel_for(server, max_retries=2)
-    try:
-        report = await dispatch(db, {"telegram": channel}, now=now, limit=10)
-    finally:
-        await channel.aclose()
+    report = await send_all(db, channel_for(server, max_retries=2), now)
     assert (report.sent, report.failed, report.throttled) == (2, 0, 1)
     assert "429 honoured 1" in report.summary()
     to_601 = [r for r in server.calls("sendMessage") if r.chat_id == 601]
@@ -159,8 +122,6 @@ async def test_429s_are_honoured_and_counted(db: Database, server: FakeBotAPI, n
 
 
 async def test_groups_are_paced_and_the_fake_enforces_the_group_limit(now: datetime) -> None:
-    from tests.notifier.test_delivery_telegram import alert
-
     with FakeBotAPI(
         limits=FloodLimits(overall_per_second=30, per_chat_interval=0.0, group_per_minute=3)
     ) as fake:

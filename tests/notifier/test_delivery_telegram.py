@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 
 import pytest
@@ -24,12 +23,6 @@ from tests.fakes.delivery_data import FakeCall, add_calls, add_member, add_membe
 from tests.fakes.telegram_server import Answer, FakeBotAPI
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def server() -> Iterator[FakeBotAPI]:
-    with FakeBotAPI() as fake:
-        yield fake
 
 
 def config_for(server: FakeBotAPI, **overrides: object) -> TelegramConfig:
