@@ -20,7 +20,6 @@ hosts crawling into one PostgreSQL database are not kept apart.
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -95,19 +94,10 @@ def _lock_path(crawl: CrawlConfig, db_url: str, source: str) -> Path:
 @contextmanager
 def source_lock(crawl: CrawlConfig, db_url: str, source: str) -> Iterator[bool]:
     """Hold the source's crawl lock; yields False (without waiting) when another holder has it."""
-    fd = os.open(_lock_path(crawl, db_url, source), os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        try:
-            yield True
-        finally:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-    finally:
-        os.close(fd)
+    from storage.db import file_lock
+
+    with file_lock(_lock_path(crawl, db_url, source), wait=False) as held:
+        yield held
 
 
 def resolve_sources(names: Sequence[str], sources_config: SourcesConfig) -> list[str]:

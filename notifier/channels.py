@@ -4,18 +4,24 @@ A channel sends one :class:`~notifier.render.Alert` and returns a receipt (Teleg
 ``<chat id>:<message id>``, the e-mail's Message-ID, ``console:<row id>``), or raises one of
 the classified errors the dispatcher acts on:
 
-* :class:`Retryable` — try again later (``after`` seconds at least, when the other side said so);
-  ``channel_down`` when the channel itself is unreachable, so the rest of the batch waits too;
+* :class:`Retryable` — try again later (``after`` seconds at least, when the other side said so).
+  ``transport`` marks a failure of the way there (connection refused, read error, timeout, 5xx):
+  one is that message's retry; the dispatcher declares the channel down only after several in a
+  row across messages (``DeliveryConfig.down_after_failures``). ``channel_down`` marks what is
+  certain at once (the bot token or the SMTP login refused): the rest of the batch waits too;
 * :class:`Permanent` — this message will never go through (the dispatcher gives up on the row);
 * :class:`RecipientGone` — Telegram answered 403 (bot blocked, user deactivated) or "chat not
   found": the member's Telegram channel is switched off.
 
 Telegram (python-telegram-bot 22): an ``ExtBot`` with ``AIORateLimiter`` pacing the whole bot
 (``messages_per_second``) and retrying a 429 ``max_retries`` times after ``retry_after``
-(the limiter pauses every request meanwhile); the limiter paces private chats only as a whole,
-so this channel also keeps ``per_chat_interval`` between two messages to one chat. A 400 "can't
-parse entities" is resent once as plain text; network errors and 5xx are retryable. A send that
-timed out may have been delivered: retrying it is the at-least-once side of the guarantee.
+(the limiter pauses every request meanwhile, and counts the 429s: :attr:`TelegramChannel.throttled`);
+the limiter paces private chats only as a whole, so this channel also keeps
+``per_chat_interval`` between two messages to one chat and ``per_group_interval`` to one group.
+The budget is one process's: when several daemons share a database only the holder of the
+``sender`` lease sends (see :mod:`scheduler.daemon`). A 400 "can't parse entities" is resent
+once as plain text; network errors and 5xx are retryable. A send that timed out may have been
+delivered: retrying it is the at-least-once side of the guarantee.
 
 The bot token is part of every Bot API URL: httpx's request log and python-telegram-bot's debug
 log would print it, so they are raised to WARNING, and error texts kept on outbox rows have the
@@ -37,9 +43,9 @@ import logging
 import smtplib
 import ssl
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from email.message import EmailMessage
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 from rich.console import Console
 from rich.panel import Panel
@@ -54,7 +60,6 @@ from telegram.error import (
     NetworkError,
     RetryAfter,
     TelegramError,
-    TimedOut,
 )
 from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
@@ -78,10 +83,18 @@ class DeliveryError(Exception):
 
 
 class Retryable(DeliveryError):
-    def __init__(self, after: float | None = None, reason: str = "", *, channel_down: bool = False) -> None:
+    def __init__(
+        self,
+        after: float | None = None,
+        reason: str = "",
+        *,
+        channel_down: bool = False,
+        transport: bool = False,
+    ) -> None:
         super().__init__(reason or "temporary failure")
         self.after = after
         self.channel_down = channel_down
+        self.transport = transport or channel_down
 
 
 class Permanent(DeliveryError):
@@ -159,7 +172,9 @@ class TelegramChannel:
     async def _pace(self, chat_id: int) -> None:
         last = self._last_sent.get(chat_id)
         if last is not None:
-            wait = last + self.config.per_chat_interval - self._clock()
+            # Negative ids are groups and channels, which Telegram limits per minute.
+            interval = self.config.per_group_interval if chat_id < 0 else self.config.per_chat_interval
+            wait = last + interval - self._clock()
             if wait > 0:
                 await asyncio.sleep(wait)
 
@@ -204,7 +219,7 @@ class TelegramChannel:
         )
 
     def _classify(self, exc: TelegramError) -> DeliveryError:
-        text = self.redact(f"{type(exc).__name__}: {exc.message}")
+        text = self.redact(describe_telegram_error(exc))
         if isinstance(exc, Forbidden):
             return RecipientGone(text)
         if isinstance(exc, RetryAfter):
@@ -220,14 +235,18 @@ class TelegramChannel:
         if isinstance(exc, InvalidToken):
             # A fixed text: the library's message quotes the token.
             return Retryable(None, "the bot token was rejected", channel_down=True)
-        if isinstance(exc, TimedOut):
-            return Retryable(None, text)
         if isinstance(exc, NetworkError):
-            # 5xx answers and connection failures both land here; only the latter mean the
-            # channel is down.
-            down = "httpx" in text.lower() or "connect" in text.lower()
-            return Retryable(None, text, channel_down=down)
+            # Timeouts, read errors, refused connections and 5xx answers (TimedOut is a
+            # NetworkError): each is a retry of this message; several in a row make the channel
+            # down (the dispatcher counts them).
+            return Retryable(None, text, transport=True)
         return Retryable(None, text)
+
+    @property
+    def throttled(self) -> int:
+        """429 answers the bot received (each retried after ``retry_after``, or given up)."""
+        limiter = self.bot.rate_limiter
+        return limiter.throttled if isinstance(limiter, CountingRateLimiter) else 0
 
     async def end_batch(self) -> None:
         return None
@@ -249,13 +268,61 @@ def bot_request(config: TelegramConfig, *, pool_size: int | None = None) -> HTTP
     )
 
 
+def describe_telegram_error(exc: TelegramError) -> str:
+    """``Forbidden: bot was blocked by the user``, not ``Forbidden: Forbidden: …``: the error's
+    type is named only when Telegram's own description does not start with it already."""
+    name = type(exc).__name__
+    message = str(exc.message or "").strip()
+    if not message:
+        return name
+    head = message.split(":", 1)[0].strip().lower()
+    if head in (name.lower(), "bad request", "forbidden", "conflict", "too many requests"):
+        return message
+    return f"{name}: {message}"
+
+
+#: The overall rate limiter's bucket, in messages (see :func:`bot_rate_limiter`).
+BUCKET = 1.05
+
+
+class CountingRateLimiter(AIORateLimiter):
+    """``AIORateLimiter`` that counts the 429 answers it honours (:attr:`throttled`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.throttled = 0
+
+    async def process_request(
+        self,
+        callback: Callable[..., Coroutine[Any, Any, Any]],
+        args: Any,
+        kwargs: dict[str, Any],
+        endpoint: str,
+        data: dict[str, Any],
+        rate_limit_args: int | None,
+    ) -> Any:
+        async def counted(*a: Any, **k: Any) -> Any:
+            try:
+                return await callback(*a, **k)
+            except RetryAfter:
+                self.throttled += 1
+                raise
+
+        return await super().process_request(counted, args, kwargs, endpoint, data, rate_limit_args)
+
+
 def bot_rate_limiter(config: TelegramConfig) -> AIORateLimiter:
     """Paces every send of the bot and retries a 429 after ``retry_after``."""
-    return AIORateLimiter(
-        # A bucket of one message leaking at the configured rate spaces messages evenly: a
-        # burst of 30 followed by 30 more would exceed Telegram's per-second limit.
-        overall_max_rate=1,
-        overall_time_period=1 / config.messages_per_second,
+    return CountingRateLimiter(
+        # A bucket of about one message leaking at the configured rate spaces messages evenly:
+        # a burst of 30 followed by 30 more would exceed Telegram's per-second limit. The extra
+        # 5 % makes up the millisecond or two an event-loop timer wakes late, which a bucket of
+        # exactly one loses at every message (about 4 % of the rate, measured). No more than
+        # that: a bucket of two, measured against a strict server in another process, drew
+        # 429s, as network and scheduling jitter bunch requests up on arrival; even spacing is
+        # the margin against that. Any second holds at most 29 messages either way.
+        overall_max_rate=BUCKET,
+        overall_time_period=BUCKET / config.messages_per_second,
         max_retries=config.max_retries,
     )
 
@@ -355,11 +422,11 @@ class EmailChannel:
         except smtplib.SMTPServerDisconnected as exc:
             self._smtp = None
             self._sent_on_connection = 0
-            raise Retryable(None, f"SMTP connection lost: {exc}", channel_down=True) from exc
+            raise Retryable(None, f"SMTP connection lost: {exc}", transport=True) from exc
         except smtplib.SMTPConnectError as exc:
             self._drop()
             reason = f"SMTP server refused the connection: {exc.smtp_code}"
-            raise Retryable(None, reason, channel_down=True) from exc
+            raise Retryable(None, reason, transport=True) from exc
         except smtplib.SMTPResponseException as exc:
             # After RSET the connection is usable again, but a clean one costs little.
             self._drop()
@@ -370,7 +437,7 @@ class EmailChannel:
         except (OSError, ssl.SSLError) as exc:
             self._smtp = None
             self._sent_on_connection = 0
-            raise Retryable(None, f"SMTP server unreachable: {exc}", channel_down=True) from exc
+            raise Retryable(None, f"SMTP server unreachable: {exc}", transport=True) from exc
 
     async def end_batch(self) -> None:
         async with self._lock:

@@ -143,6 +143,9 @@ class TelegramConfig(BaseModel):
     messages_per_second: float = Field(default=28.0, gt=0, le=30)
     #: Minimum seconds between two messages to one chat (Telegram: about one a second).
     per_chat_interval: float = Field(default=1.05, ge=0, le=60)
+    #: Minimum seconds between two messages to one group (Telegram: 20 a minute, so 3 s apart
+    #: keeps every sliding minute at 20 or fewer).
+    per_group_interval: float = Field(default=3.05, ge=0, le=600)
     connect_timeout: float = Field(default=10.0, gt=0)
     read_timeout: float = Field(default=20.0, gt=0)
     #: Waiting for a free connection is not an error: sends queue behind the rate limiter anyway.
@@ -257,14 +260,18 @@ class DeliveryConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    #: Wait before retry n (seconds); the last value repeats. A channel's own ``retry_after`` wins
-    #: when it is longer.
+    #: Wait before retry n (seconds); the last value repeats. A channel's own ``retry_after``
+    #: (Telegram's flood control) replaces it: the message is retried when told.
     backoff_seconds: list[int] = Field(default_factory=lambda: [60, 300, 900, 3600, 10800], min_length=1)
     #: Attempts (claims) before a row is declared dead and admins are told.
     max_attempts: int = Field(default=6, ge=1, le=100)
-    #: A row claimed ("sending") longer ago than this belongs to a dispatcher that died: it goes
-    #: back to pending. Must exceed the longest dispatch run, or a live send may be repeated.
+    #: A row claimed ("sending") without an owner longer ago than this belongs to a dispatcher
+    #: that died: it goes back to pending. Rows with an owner (every daemon and ``dispatch``
+    #: records one) go back as soon as the owner's heartbeat expires (``lease_seconds``).
     stale_claim_seconds: int = Field(default=900, ge=30)
+    #: Failed sends in a row (across messages, none confirmed in between) before a channel counts
+    #: as down for the run: one read error or timeout is that message's retry, not an outage.
+    down_after_failures: int = Field(default=5, ge=1, le=1000)
     #: Rows claimed by one dispatch run.
     batch_limit: int = Field(default=500, ge=1, le=10_000)
     #: Recipients served at once (each recipient's alerts go one after another, in order).
@@ -275,6 +282,18 @@ class DeliveryConfig(BaseModel):
     #: sent (a first run, the demo). Set false in production: a token or SMTP host missing after
     #: a mistaken restart then leaves every alert queued, to go out once it is configured again.
     console_fallback: bool = True
+    #: How long a process's heartbeat and the sender lease last without renewal: a process killed
+    #: is taken for dead, its claimed rows released and its lease taken over within this (plus
+    #: ``renew_seconds``, how often they are renewed and free leases sought).
+    lease_seconds: float = Field(default=20.0, ge=5, le=300)
+    renew_seconds: float = Field(default=5.0, gt=0, le=60)
+
+    @model_validator(mode="after")
+    def _renewed_in_time(self) -> DeliveryConfig:
+        # Two renewals fit in a lease, so one slow database round does not lose it.
+        if self.renew_seconds * 2 > self.lease_seconds:
+            raise ValueError("renew_seconds must be at most half of lease_seconds")
+        return self
 
     @field_validator("backoff_seconds")
     @classmethod

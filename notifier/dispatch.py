@@ -2,22 +2,28 @@
 
 ``sentinella dispatch`` and the daemon (every minute) call :func:`dispatch`. One run:
 
-1. returns rows left ``sending`` by a dead dispatcher (claimed longer ago than
-   ``DeliveryConfig.stale_claim_seconds``) to ``pending``;
+1. returns rows left ``sending`` by a dead dispatcher to ``pending``: rows whose owner's heartbeat
+   has expired (:mod:`storage.leases`), and rows without an owner claimed longer ago than
+   ``DeliveryConfig.stale_claim_seconds``; rows held by live owners are counted in the report;
 2. claims due rows (``pending``, or ``failed`` whose ``next_attempt_at`` has come) of the
-   channels it can send on — atomically, so two dispatchers never share a row;
+   channels it can send on, under its ``owner`` — atomically, so two dispatchers never share a row;
 3. loads each row's member and call, renders and sends through the row's channel;
 4. records the outcome of each send as soon as it is known: ``sent`` (with the channel's
    receipt) only after the channel confirmed it; a temporary failure → ``failed`` with the next
-   attempt after the backoff (or the channel's ``retry_after``, if longer); a permanent one, or
+   attempt after the backoff (or after the channel's ``retry_after``, when it gave one); a permanent one, or
    the last allowed attempt → ``dead`` and an admin notice; Telegram's 403 → the member's
-   Telegram channel switched off, an admin notice, the row ``dead``.
+   Telegram channel switched off, an admin notice, the row ``dead`` (reported as a blocked chat,
+   not a failure: the member can come back with /start).
 
 Ordering: the rows of one recipient (member and channel) go one after another in outbox order;
 when one fails temporarily, that recipient's later rows in the run go back to the outbox (due at
 the same time, no attempt counted) instead of overtaking it. Different recipients are served
-concurrently (``DeliveryConfig.concurrency``). A channel found down (SMTP or Bot API unreachable)
-gets no more sends in the run: its remaining rows are returned unsent.
+concurrently (``DeliveryConfig.concurrency``). A transport failure (refused connection, read
+error, timeout, 5xx) is a retry of that message only; ``DeliveryConfig.down_after_failures`` of
+them in a row, across messages with none confirmed between, make the channel down (so does a
+rejected bot token or SMTP login, at once): it gets no more sends in the run, its remaining rows
+are returned unsent, and admins are told what failed. The first run that sends on it again
+without failure tells them what recovered.
 
 Stopping: when ``stop`` is set, no further send starts; sends in flight get
 ``DeliveryConfig.stop_grace_seconds`` to finish and are then cancelled. Every claimed row not
@@ -37,7 +43,8 @@ settled by then goes back to ``pending`` (also when the run itself is cancelled 
   mail client can recognise such a repeat.
 
 Known limits: per-recipient order holds within one run and one process; two dispatchers at
-once (allowed) may interleave one member's alerts. ``now`` is the run's single clock reading:
+once (the claims allow it, though the daemon and ``sentinella dispatch`` only dispatch while
+holding the sender lease) may interleave one member's alerts. ``now`` is the run's single clock reading:
 ``sent_at`` and retry times are computed from it, however long the run takes.
 """
 
@@ -69,8 +76,17 @@ class DispatchReport:
     claimed: int = 0
     sent: int = 0
     failed: int = 0
+    #: Rows settled without a send: ``given_up`` on an error (permanent, or attempts exhausted),
+    #: ``blocked`` (the member's chat is gone, 403) or ``skipped`` (member paused, disabled …).
     dead: int = 0
+    given_up: int = 0
+    blocked: int = 0
+    skipped: int = 0
     returned: int = 0
+    #: Rows being sent by other live processes now, by owner (``""``: rows without an owner).
+    held_by_others: dict[str, int] = field(default_factory=dict)
+    #: 429 answers received (and honoured) during the run.
+    throttled: int = 0
     #: Members whose Telegram channel was switched off (403).
     gone: list[int] = field(default_factory=list)
     #: Channels found unreachable in this run.
@@ -83,11 +99,24 @@ class DispatchReport:
     def count(self, channel: str, outcome: str) -> None:
         self.by_channel[channel][outcome] += 1
 
+    @property
+    def all_delivered(self) -> bool:
+        """Everything deliverable went out: nothing failed or was given up on an error (blocked
+        chats, skipped rows and rows other processes hold do not count against it)."""
+        return not self.failed and not self.given_up
+
     def summary(self) -> str:
-        return (
-            f"claimed {self.claimed}, sent {self.sent}, failed {self.failed}, dead {self.dead}, "
+        text = (
+            f"claimed {self.claimed}, sent {self.sent}, failed {self.failed}, dead {self.dead}"
+            f" ({self.given_up} given up, {self.blocked} blocked chats, {self.skipped} skipped), "
             f"returned {self.returned}, stale released {self.released_stale}"
         )
+        if self.throttled:
+            text += f", 429 honoured {self.throttled}"
+        held = sum(self.held_by_others.values())
+        if held:
+            text += f", {held} being sent by other processes"
+        return text
 
 
 class _Run:
@@ -113,24 +142,34 @@ class _Run:
         self.recipients: dict[int, Recipient] = {}
         self.calls: dict[int, CallLike] = {}
         self.feedback: dict[tuple[int, int], str] = {}
+        #: Transport failures in a row per channel (reset by a confirmed send), the last error.
+        self.failures_in_row: Counter[str] = Counter()
+        self.last_failure: dict[str, str] = {}
 
     def stopping(self) -> bool:
         return self.stop is not None and self.stop.is_set()
 
     # --- outcomes ---------------------------------------------------------------------------
 
-    def settle_sent(self, row: OutboxRow, receipt: str) -> None:
-        outbox.mark_sent(self.db, row.id, now=self.now, receipt=receipt)
+    async def settle_sent(self, row: OutboxRow, receipt: str) -> None:
+        # In a worker thread: a send is confirmed some 28 times a second, and the event loop
+        # must not stop for each write, or the rate limiter's next slot comes late and is lost.
+        await asyncio.to_thread(outbox.mark_sent, self.db, row.id, now=self.now, receipt=receipt)
         self.unsettled.pop(row.id, None)
+        self.failures_in_row[row.channel] = 0
         self.report.sent += 1
         self.report.count(row.channel, "sent")
 
     def settle_failed(self, row: OutboxRow, error: str, after: float | None) -> datetime:
         self.unsettled.pop(row.id, None)
         if row.attempts >= self.config.max_attempts:
-            self.settle_dead(row, f"gave up after {row.attempts} attempts: {error}", notify=True, popped=True)
+            self.settle_dead(
+                row, f"gave up after {row.attempts} attempts: {error}", kind="given_up", popped=True
+            )
             return self.now
-        wait = max(self.config.backoff(row.attempts), after or 0.0)
+        # Told when to come back (Telegram's retry_after): then, not the backoff meant for
+        # failures of the message itself.
+        wait = after if after is not None else self.config.backoff(row.attempts)
         retry_at = self.now + timedelta(seconds=wait)
         outbox.mark_failed(self.db, row.id, now=self.now, error=error, retry_at=retry_at)
         self.report.failed += 1
@@ -138,14 +177,16 @@ class _Run:
         self.report.errors.append(f"row {row.id} ({row.channel}): {error}")
         return retry_at
 
-    def settle_dead(self, row: OutboxRow, error: str, *, notify: bool, popped: bool = False) -> None:
+    def settle_dead(self, row: OutboxRow, error: str, *, kind: str, popped: bool = False) -> None:
+        """``kind``: ``given_up`` (an error: admins are told), ``blocked`` or ``skipped``."""
         if not popped:
             self.unsettled.pop(row.id, None)
         outbox.mark_dead(self.db, row.id, now=self.now, error=error)
         self.report.dead += 1
-        self.report.count(row.channel, "dead")
+        setattr(self.report, kind, getattr(self.report, kind) + 1)
+        self.report.count(row.channel, "dead" if kind == "given_up" else kind)
         self.report.errors.append(f"row {row.id} ({row.channel}): {error}")
-        if notify:
+        if kind == "given_up":
             _raise_notice(
                 self.db,
                 f"delivery-dead:{row.channel}",
@@ -167,13 +208,27 @@ class _Run:
             self.report.gone.append(recipient.member_id)
             _raise_notice(
                 self.db,
-                f"telegram-gone:{recipient.member_id}",
+                _gone_key(recipient.member_id),
                 f"Telegram non raggiunge più {recipient.name} (membro {recipient.member_id}): "
                 "bot bloccato o chat chiusa. Il canale Telegram del membro è stato disattivato. "
                 f"({error[:200]})",
                 now=self.now,
             )
-        self.settle_dead(row, f"recipient gone: {error}", notify=False)
+        self.settle_dead(row, f"recipient gone: {error}", kind="blocked")
+
+    def channel_down(self, name: str, until: datetime) -> None:
+        if name not in self.down:
+            self.report.down.append(name)
+            failures = self.failures_in_row[name]
+            _raise_notice(
+                self.db,
+                f"delivery-down:{name}",
+                f"Il canale {name} non consegna: {failures} invii di fila falliti, nessuno "
+                f"confermato nel frattempo. Ultimo errore: {self.last_failure.get(name, '?')[:300]}. "
+                "Gli avvisi restano in coda e ripartono da soli.",
+                now=self.now,
+            )
+        self.down[name] = max(until, self.down.get(name, until))
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -215,7 +270,7 @@ class _Run:
         """Send a row and record the outcome; a datetime means "hold this recipient until then"."""
         skip = self.skip_reason(row)
         if skip is not None:
-            self.settle_dead(row, skip, notify=False)
+            self.settle_dead(row, skip, kind="skipped")
             return None
         recipient = self.recipients[row.member_id]
         channel = self.channels[row.channel]
@@ -237,24 +292,18 @@ class _Run:
                 # The recipient's later rows are given up on their turn (see skip_reason).
                 self.recipients[row.member_id] = replace(recipient, telegram_ok=False)
             else:
-                self.settle_dead(row, f"recipient gone: {exc.reason}", notify=False)
+                self.settle_dead(row, f"recipient gone: {exc.reason}", kind="blocked")
             return None
         except Permanent as exc:
-            self.settle_dead(row, exc.reason, notify=True)
+            self.settle_dead(row, exc.reason, kind="given_up")
             return None
         except Retryable as exc:
             retry_at = self.settle_failed(row, exc.reason, exc.after)
-            if exc.channel_down:
-                if row.channel not in self.down:
-                    self.report.down.append(row.channel)
-                    _raise_notice(
-                        self.db,
-                        f"delivery-down:{row.channel}",
-                        f"Il canale {row.channel} non risponde; gli avvisi restano in coda. "
-                        f"({exc.reason[:300]})",
-                        now=self.now,
-                    )
-                self.down[row.channel] = max(retry_at, self.down.get(row.channel, retry_at))
+            if exc.transport:
+                self.failures_in_row[row.channel] += 1
+                self.last_failure[row.channel] = exc.reason
+            if exc.channel_down or self.failures_in_row[row.channel] >= self.config.down_after_failures:
+                self.channel_down(row.channel, retry_at)
             return retry_at
         except asyncio.CancelledError:
             raise
@@ -262,8 +311,30 @@ class _Run:
             # A bug (rendering, a channel) must not stop the run or lose the row: retry later.
             log.exception("unexpected error sending outbox row %s", row.id)
             return self.settle_failed(row, f"unexpected error: {type(exc).__name__}: {exc}", None)
-        self.settle_sent(row, receipt)
+        await self.settle_sent(row, receipt)
         return None
+
+
+def _gone_key(member_id: int) -> str:
+    return f"telegram-gone:{member_id}"
+
+
+def telegram_back(db: Database, member_id: int, name: str, *, now: datetime) -> bool:
+    """A member whose chat was switched off (403) wrote to the bot again: Telegram is on again,
+    and admins are told it recovered. True if it was off."""
+    if not outbox.switch_on_telegram(db, member_id, now=now):
+        return False
+    try:
+        notices.clear_notice(
+            db,
+            _gone_key(member_id),
+            now=now,
+            message=f"{name} (membro {member_id}) ha riattivato il bot: il canale Telegram del "
+            "membro è di nuovo attivo.",
+        )
+    except Exception:
+        log.exception("could not clear the admin notice %s", _gone_key(member_id))
+    return True
 
 
 def _raise_notice(db: Database, key: str, message: str, *, now: datetime) -> None:
@@ -275,12 +346,20 @@ def _raise_notice(db: Database, key: str, message: str, *, now: datetime) -> Non
 
 
 def _clear_notices(db: Database, report: DispatchReport, *, now: datetime) -> None:
-    """A channel that sent in this run with no failure has recovered: tell admins once."""
+    """A channel that sent in this run with no failure has recovered: tell admins once, saying
+    what recovered."""
     for name, counts in report.by_channel.items():
         if counts["sent"] and not counts["failed"] and not counts["dead"] and name not in report.down:
-            for key in (f"delivery-down:{name}", f"delivery-dead:{name}"):
+            recovered = {
+                f"delivery-down:{name}": f"Il canale {name} consegna di nuovo: {counts['sent']} "
+                "avvisi inviati e confermati in questo giro, nessun errore.",
+                f"delivery-dead:{name}": f"Il canale {name} consegna di nuovo senza errori "
+                f"({counts['sent']} avvisi inviati); gli avvisi abbandonati prima restano "
+                "abbandonati (elenco: sentinella dispatch).",
+            }
+            for key, message in recovered.items():
                 try:
-                    notices.clear_notice(db, key, now=now)
+                    notices.clear_notice(db, key, now=now, message=message)
                 except Exception:
                     log.exception("could not clear the admin notice %s", key)
 
@@ -301,22 +380,29 @@ async def dispatch(
     limit: int | None = None,
     stop: asyncio.Event | None = None,
     config: DeliveryConfig | None = None,
+    owner: str | None = None,
 ) -> DispatchReport:
-    """Send up to ``limit`` due alerts through ``channels`` (keyed by outbox channel name)."""
+    """Send up to ``limit`` due alerts through ``channels`` (keyed by outbox channel name).
+
+    ``owner`` is this process's worker id (:mod:`storage.leases`), whose heartbeat the caller
+    keeps renewing during the run; without one, claims fall back to the stale-claim timeout.
+    """
     config = config or DeliveryConfig()
     limit = config.batch_limit if limit is None else limit
     run = _Run(db, channels, now=now, config=config, stop=stop)
     report = run.report
-    report.released_stale = outbox.release_stale(
+    report.released_stale = outbox.release_orphans(
         db, now=now, older_than=timedelta(seconds=config.stale_claim_seconds)
     )
+    report.held_by_others = outbox.held_by_others(db, owner)
     if run.stopping() or not channels:
         report.stopped = run.stopping()
         return report
-    rows = outbox.claim_due(db, now=now, limit=limit, channel=sorted(channels))
+    rows = outbox.claim_due(db, now=now, limit=limit, channel=sorted(channels), owner=owner)
     report.claimed = len(rows)
     if not rows:
         return report
+    throttled_before = _throttled(channels)
     run.unsettled = {r.id: r for r in rows}
     tasks: list[asyncio.Task[None]] = []
     try:
@@ -339,6 +425,7 @@ async def dispatch(
             report.returned += outbox.release(db, [r.id for r in leftover], now=now)
             run.unsettled.clear()
         report.stopped = run.stopping()
+        report.throttled = _throttled(channels) - throttled_before
         for name in {r.channel for r in rows}:
             channel = channels.get(name)
             if channel is not None:
@@ -350,6 +437,12 @@ async def dispatch(
     if report.sent or report.failed or report.dead:
         log.info("dispatch: %s", report.summary())
     return report
+
+
+def _throttled(channels: Mapping[str, Channel]) -> int:
+    """429s the channels have honoured so far (only Telegram's count them)."""
+    unique = {id(ch): ch for ch in channels.values()}
+    return sum(int(getattr(ch, "throttled", 0)) for ch in unique.values())
 
 
 async def _wait(tasks: list[asyncio.Task[None]], stop: asyncio.Event | None, grace: float) -> None:

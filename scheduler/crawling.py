@@ -29,7 +29,13 @@ def record_notices(db: Database, summaries: Sequence[SourceSummary], *, now: dat
             reason = f": {s.reason}" if s.reason else ""
             notices.raise_notice(db, key, f"Source {s.name} keeps failing ({s.outcome}){reason}", now=now)
         elif s.notify == "recovered":
-            notices.clear_notice(db, key, now=now)
+            notices.clear_notice(
+                db,
+                key,
+                now=now,
+                message=f"Source {s.name} works again: its last crawl ended {s.outcome} "
+                f"({s.new} new, {s.changed} changed)",
+            )
 
 
 def crawl_environment() -> dict[str, str]:

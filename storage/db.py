@@ -2,11 +2,17 @@
 
 SQLite runs in WAL mode with foreign keys on and a busy timeout, so a crawl in a child process
 and the daemon can write to the same file. ``postgresql://`` URLs are served by psycopg 3.
+
+:meth:`Database.file_lock` is an exclusive lock on a file beside an SQLite database (``fcntl``;
+the kernel drops it when the process dies, ``kill -9`` included): migrations take it, so two
+commands started together on a new file do not both create the tables, and the daemon takes
+one of its own, so a second daemon on the same file says so instead of starting.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -49,6 +55,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@contextmanager
+def file_lock(path: Path | str, *, wait: bool = True) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``path`` (created if missing), released on exit or when the
+    process dies. Yields True when held; with ``wait=False``, False at once if another holds it."""
+    import fcntl
+
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
 class Database:
     """One database: an engine and a session factory. Cheap to pass around, one per process."""
 
@@ -77,6 +104,26 @@ class Database:
     def safe_url(self) -> str:
         """The URL with any password hidden, for messages and logs."""
         return make_url(self.url).render_as_string(hide_password=True)
+
+    @property
+    def sqlite_file(self) -> Path | None:
+        """The database file of an SQLite URL (None for PostgreSQL and in-memory databases)."""
+        database = make_url(self.url).database
+        if self.dialect != "sqlite" or not database or database == ":memory:":
+            return None
+        return Path(database).expanduser()
+
+    @contextmanager
+    def file_lock(self, purpose: str, *, wait: bool = True) -> Iterator[bool]:
+        """Hold an exclusive lock on ``<database file>.<purpose>.lock`` (SQLite files only;
+        elsewhere nothing to lock, and it yields True). With ``wait=False`` it yields False at
+        once, holding nothing, when another process holds the lock."""
+        path = self.sqlite_file
+        if path is None:
+            yield True
+            return
+        with file_lock(path.with_name(f"{path.name}.{purpose}.lock"), wait=wait) as held:
+            yield held
 
     def session(self) -> Session:
         return self._sessions()

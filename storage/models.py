@@ -347,6 +347,9 @@ class AlertOutbox(Base):
     sent_at: Mapped[datetime | None]
     #: The channel's receipt (Telegram message id, SMTP Message-ID).
     receipt: Mapped[str | None] = mapped_column(Text)
+    #: The worker (``workers.id``) holding the row while it is ``sending``; its heartbeat keeps
+    #: the claim alive (no foreign key: the worker row goes when the process ends).
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
 
 
 class Feedback(Base):
@@ -438,3 +441,49 @@ class CalendarFeed(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
+
+class Worker(Base):
+    """A live Sentinella process that takes part in shared work (a daemon, a ``dispatch``).
+
+    It renews ``expires_at`` while it lives (its heartbeat); a row past ``expires_at`` is a
+    process that died: its leases lapse and the outbox rows it claimed go back to the queue.
+    """
+
+    __tablename__ = "workers"
+
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    #: run (a daemon) | dispatch (the CLI command)
+    kind: Mapped[str] = mapped_column(String(16))
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class Lease(Base):
+    """A role only one process may hold at a time (``sender``: the bot and the deliveries),
+    held until ``expires_at`` and renewed by its holder; anyone may take an expired one."""
+
+    __tablename__ = "leases"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    owner: Mapped[str] = mapped_column(String(128))
+    acquired_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+
+
+class JobRun(Base):
+    """One scheduled job at one due time: the row is the right to run it, taken by one process."""
+
+    __tablename__ = "job_runs"
+    __table_args__ = (UniqueConstraint("job", "due_at"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(128))
+    due_at: Mapped[datetime]
+    owner: Mapped[str] = mapped_column(String(128))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    #: ok | failed <error type> | stopped; None while running.
+    outcome: Mapped[str | None] = mapped_column(String(128))

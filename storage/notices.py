@@ -58,8 +58,12 @@ def raise_notice(db: Database, key: str, message: str, *, now: datetime) -> bool
         return bool(reraised)
 
 
-def clear_notice(db: Database, key: str, *, now: datetime) -> bool:
-    """Clear ``key``; returns True when admins will be told it recovered."""
+def clear_notice(db: Database, key: str, *, now: datetime, message: str | None = None) -> bool:
+    """Clear ``key``; returns True when admins will be told it recovered.
+
+    ``message`` says what recovered; it replaces the problem's text, which admins were told
+    already (without one, the recovery repeats it).
+    """
     with db.engine.begin() as conn:
         # Raised and cleared before anyone was told: forget it.
         conn.execute(
@@ -70,7 +74,12 @@ def clear_notice(db: Database, key: str, *, now: datetime) -> bool:
         cleared = conn.execute(
             update(_notices)
             .where(_notices.c.key == key, _notices.c.active.is_(True))
-            .values(active=False, cleared_at=now, notified_at=None)
+            .values(
+                active=False,
+                cleared_at=now,
+                notified_at=None,
+                **({} if message is None else {"message": message[:MAX_MESSAGE]}),
+            )
         ).rowcount
     return bool(cleared)
 

@@ -5,7 +5,7 @@ dispatcher (``notifier.dispatch``) moves them along::
 
     pending ──claim_due──▶ sending ──mark_sent──▶ sent
        ▲                     │ ├────mark_failed──▶ failed (due again at next_attempt_at) ──▶ claim_due
-       └──release/stale──────┘ └────mark_dead────▶ dead (attempts exhausted or permanent error)
+       └──release/orphans────┘ └────mark_dead────▶ dead (attempts exhausted or permanent error)
 
 Guarantees and their limits:
 
@@ -17,14 +17,18 @@ Guarantees and their limits:
   RETURNING`` does it (SQLite serialises writers).
 * A claim counts as an attempt (``attempts + 1`` at claim time), so a row whose send crashes
   the dispatcher every time still ends ``dead`` after the configured number of attempts.
-* A dispatcher that dies leaves its rows in ``sending``: :func:`release_stale` returns rows claimed
-  longer ago than the stale-claim timeout to ``pending``. Those rows may have reached the
-  recipient already; they are the only ones that can be sent twice. A timeout shorter than a
-  dispatch run could release a row that is still being sent by a live dispatcher.
+* A claim records its owner (``claimed_by``, a worker of :mod:`storage.leases`), and lives as
+  long as the owner's heartbeat: a dispatcher that dies leaves its rows in ``sending``, and
+  :func:`release_orphans` returns them to ``pending`` once its heartbeat has expired (seconds,
+  not minutes). Rows claimed without an owner (a bare :func:`claim_due`, or claimed before
+  owners existed) go back after the stale-claim timeout instead. Released rows may have reached
+  the recipient already; they are the only ones that can be sent twice.
+  :func:`held_by_others` says which live owners hold rows now.
 
 This module also holds the two reads and writes delivery needs outside the outbox table:
 the recipients' delivery addresses (:func:`recipients`) and switching a member's Telegram
-channel off after Telegram answered 403 (:func:`switch_off_telegram`).
+channel off after Telegram answered 403 (:func:`switch_off_telegram`), and on again when the
+member writes to the bot from that chat (:func:`switch_on_telegram`).
 """
 
 from __future__ import annotations
@@ -38,7 +42,8 @@ from sqlalchemy import RowMapping, Table, func, select, update
 
 from storage._bulk import chunks, conflict_insert
 from storage.db import Database
-from storage.models import AlertOutbox, Member
+from storage.leases import db_now
+from storage.models import AlertOutbox, Member, Worker
 
 STATES = ("pending", "sending", "sent", "failed", "dead")
 #: States a row can be claimed from (when due).
@@ -47,6 +52,7 @@ CLAIMABLE = ("pending", "failed")
 MAX_ERROR = 2_000
 
 _table: Table = AlertOutbox.__table__  # type: ignore[assignment]
+_workers: Table = Worker.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,6 +90,7 @@ class OutboxRow:
     claimed_at: datetime | None
     sent_at: datetime | None
     receipt: str | None
+    claimed_by: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,10 +153,11 @@ def claim_due(
     now: datetime,
     limit: int,
     channel: str | Collection[str] | None = None,
+    owner: str | None = None,
 ) -> list[OutboxRow]:
     """Claim up to ``limit`` due rows (pending, or failed and due): they become ``sending``.
 
-    ``channel`` restricts the claim to one channel or a collection of channels (rows of a channel
+    ``owner`` is the claiming worker (see :func:`release_orphans`). ``channel`` restricts the claim to one channel or a collection of channels (rows of a channel
     nobody can send on stay pending). Rows come back oldest due first, then by id.
     """
     if limit <= 0:
@@ -162,7 +170,7 @@ def claim_due(
             return []
         conditions.append(_table.c.channel.in_(list(channel)))
     due = select(_table.c.id).where(*conditions).order_by(_table.c.next_attempt_at, _table.c.id).limit(limit)
-    claim = {"state": "sending", "attempts": _table.c.attempts + 1, "claimed_at": now}
+    claim = {"state": "sending", "attempts": _table.c.attempts + 1, "claimed_at": now, "claimed_by": owner}
     with db.transaction() as session:
         if db.dialect == "postgresql":
             # Lock the chosen rows; a concurrent dispatcher skips them and takes the next ones.
@@ -193,7 +201,9 @@ def mark_sent(db: Database, id: int, *, now: datetime, receipt: str) -> bool:
         result = session.execute(
             update(_table)
             .where(_table.c.id == id, _table.c.state.in_(("sending", *CLAIMABLE)))
-            .values(state="sent", sent_at=now, receipt=receipt, last_error=None, claimed_at=None)
+            .values(
+                state="sent", sent_at=now, receipt=receipt, last_error=None, claimed_at=None, claimed_by=None
+            )
         )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -204,7 +214,13 @@ def mark_failed(db: Database, id: int, *, now: datetime, error: str, retry_at: d
         result = session.execute(
             update(_table)
             .where(_table.c.id == id, _table.c.state == "sending")
-            .values(state="failed", next_attempt_at=retry_at, last_error=_cut(error), claimed_at=None)
+            .values(
+                state="failed",
+                next_attempt_at=retry_at,
+                last_error=_cut(error),
+                claimed_at=None,
+                claimed_by=None,
+            )
         )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -215,7 +231,7 @@ def mark_dead(db: Database, id: int, *, now: datetime, error: str) -> bool:
         result = session.execute(
             update(_table)
             .where(_table.c.id == id, _table.c.state.in_(("sending", *CLAIMABLE)))
-            .values(state="dead", last_error=_cut(error), claimed_at=None)
+            .values(state="dead", last_error=_cut(error), claimed_at=None, claimed_by=None)
         )
     return bool(result.rowcount)  # type: ignore[attr-defined]
 
@@ -238,20 +254,59 @@ def release(db: Database, ids: Collection[int], *, now: datetime, not_before: da
                 else func.greatest(_table.c.attempts - 1, 0),
                 next_attempt_at=not_before or now,
                 claimed_at=None,
+                claimed_by=None,
             )
         )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
 
-def release_stale(db: Database, *, now: datetime, older_than: timedelta) -> int:
-    """Rows left ``sending`` by a dispatcher that died go back to ``pending`` (attempt kept)."""
+def release_orphans(db: Database, *, now: datetime, older_than: timedelta) -> int:
+    """Rows left ``sending`` by a dispatcher that died go back to ``pending`` (attempt kept).
+
+    A row with an owner is orphaned once its owner's heartbeat has expired (or the owner is
+    gone); a row without one once it was claimed longer ago than ``older_than``.
+    """
+    live = select(_workers.c.id).where(_workers.c.expires_at > db_now(db))
+    orphaned = (_table.c.claimed_by.is_not(None) & _table.c.claimed_by.not_in(live.scalar_subquery())) | (
+        _table.c.claimed_by.is_(None) & (_table.c.claimed_at < now - older_than)
+    )
     with db.transaction() as session:
         result = session.execute(
             update(_table)
-            .where(_table.c.state == "sending", _table.c.claimed_at < now - older_than)
-            .values(state="pending", next_attempt_at=now, claimed_at=None, last_error="claim expired")
+            .where(_table.c.state == "sending", orphaned)
+            .values(
+                state="pending",
+                next_attempt_at=now,
+                claimed_at=None,
+                claimed_by=None,
+                last_error="claim expired",
+            )
         )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+def held_by_others(db: Database, owner: str | None) -> dict[str, int]:
+    """Rows being sent now by owners other than ``owner`` (live or not yet found dead), by owner.
+
+    Rows without an owner are counted under ``""``.
+    """
+    stmt = (
+        select(_table.c.claimed_by, func.count())
+        .where(_table.c.state == "sending")
+        .group_by(_table.c.claimed_by)
+    )
+    with db.session() as session:
+        counts = {str(who or ""): int(n) for who, n in session.execute(stmt)}
+    if owner:
+        counts.pop(owner, None)
+    return counts
+
+
+def any_due(db: Database, *, now: datetime) -> bool:
+    """Whether some row can be claimed now (a cheap look, by the due index)."""
+    stmt = select(_table.c.id).where(_table.c.state.in_(CLAIMABLE), _table.c.next_attempt_at <= now).limit(1)
+    with db.session() as session:
+        return session.execute(stmt).first() is not None
 
 
 def backlog(db: Database) -> dict[str, int]:
@@ -334,6 +389,18 @@ def give_up(db: Database, member_id: int, channel: str, *, now: datetime, reason
             .values(state="dead", last_error=_cut(reason), next_attempt_at=now)
         )
     return int(result.rowcount)  # type: ignore[attr-defined]
+
+def switch_on_telegram(db: Database, member_id: int, *, now: datetime) -> bool:
+    """The member wrote to the bot again (unblocked it): Telegram is back. True if it was off."""
+    with db.transaction() as session:
+        result = session.execute(
+            update(Member)
+            .where(
+                Member.id == member_id, Member.telegram_ok.is_(False), Member.telegram_chat_id.is_not(None)
+            )
+            .values(telegram_ok=True, updated_at=now)
+        )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
 
 
 def overdue(db: Database, *, before: datetime, channels: Collection[str] | None = None) -> dict[str, int]:

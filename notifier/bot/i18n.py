@@ -90,6 +90,12 @@ TEXTS: Mapping[str, tuple[str, str]] = {
         "Sei già registrato/a come <b>{name}</b>. Scrivi /aiuto per i comandi.",
         "You are already registered as <b>{name}</b>. Send /aiuto for the commands.",
     ),
+    "start.back": (
+        "Bentornato/a, <b>{name}</b>! Avevi bloccato il bot: da ora ricevi di nuovo gli avvisi "
+        "qui su Telegram. Scrivi /aiuto per i comandi.",
+        "Welcome back, <b>{name}</b>! You had blocked the bot: from now on you get alerts here on "
+        "Telegram again. Send /aiuto for the commands.",
+    ),
     "start.code_unknown": (
         "Questo codice d'invito non è valido. Controlla di aver aperto il link completo, "
         "oppure chiedi un nuovo invito allo staff del cluster.",

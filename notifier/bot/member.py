@@ -48,6 +48,7 @@ from notifier.bot.common import (
 )
 from notifier.bot.i18n import esc, normalise_language, t
 from notifier.config import MatchingConfig, parse_offset
+from notifier.dispatch import telegram_back
 from notifier.matching.engine import Match, Matcher, reasons_line
 from notifier.profiles import Profile
 from notifier.render import (
@@ -598,6 +599,12 @@ async def start(update: Update, context: Ctx) -> None:
     d = deps(context)
     args = context.args or []
     if actor.is_member and actor.member is not None:
+        if not actor.member.telegram_ok:
+            # They had blocked the bot (Telegram answered 403) and wrote again: they unblocked it.
+            await d.run(telegram_back, d.db, actor.member.id, actor.member.name, now=d.now())
+            await d.audit(actor, "member.telegram_back", {})
+            await reply(update, t(actor.lang, "start.back", name=actor.member.name))
+            return
         await reply(update, t(actor.lang, "start.already", name=actor.member.name))
         return
     if not args:

@@ -15,6 +15,7 @@ from scheduler.cli.daemon import run_command
 from scheduler.cli.deliver import digest_command, dispatch_command
 from scheduler.cli.demo import demo_command
 from scheduler.cli.members import match_command, members_app
+from scheduler.cli.status import status_command
 from scheduler.cli.web import web_command
 
 app = typer.Typer(
@@ -58,6 +59,7 @@ app.command("crawl")(crawl_command)
 app.command("dispatch")(dispatch_command)
 app.command("digest")(digest_command)
 app.command("run")(run_command)
+app.command("status")(status_command)
 app.command("demo")(demo_command)
 app.add_typer(members_app, name="members")
 app.command("match")(match_command)

@@ -141,3 +141,26 @@ async def test_unknown_chat_pressing_a_button(bot: Harness) -> None:
 async def test_help_for_unknown_chat_is_the_invitation_text(bot: Harness) -> None:
     replies = await bot.send(CHAT, "/aiuto")
     assert "solo su invito" in replies.text
+
+
+async def test_a_member_who_blocked_the_bot_and_comes_back_gets_telegram_again(bot: Harness) -> None:
+    from notifier.dispatch import _gone_key
+    from storage import notices, outbox
+
+    member_id = bot.add_member(CHAT, name="Laura")
+    # Telegram answered 403 to an alert: the dispatcher switched the chat off and told admins.
+    assert outbox.switch_off_telegram(bot.db, member_id, now=bot.clock())
+    notices.raise_notice(bot.db, _gone_key(member_id), "Telegram non raggiunge più Laura", now=bot.clock())
+    notices.mark_notified(bot.db, [_gone_key(member_id)], now=bot.clock())
+
+    replies = await bot.send(CHAT, "/start")
+    assert "Bentornato/a, <b>Laura</b>" in replies.text and "già registrato" not in replies.text
+    member = bot.member(CHAT)
+    assert member is not None and member.telegram_ok
+    # Admins hear what recovered, not the problem again.
+    [told] = notices.pending_notices(bot.db)
+    assert not told.active and "ha riattivato il bot" in told.message
+    assert any(e.action == "member.telegram_back" for e in members.audit_log(bot.db))
+    # Once back, /start is the usual answer.
+    again = await bot.send(CHAT, "/start")
+    assert "già registrato" in again.text

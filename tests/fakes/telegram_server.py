@@ -17,8 +17,11 @@ What it does:
   slowness (``Answer.ok(delay=2)``) — consumed one per matching request; ``default_delay``
   slows every send;
 * optional flood limits (:class:`FloodLimits`): at most ``overall_per_second`` sends in any
-  sliding second and one per ``per_chat_interval`` seconds to a chat; a send over a limit is
-  answered 429 with ``retry_after`` and counted in :attr:`FakeBotAPI.flood_429s`.
+  sliding second, one per ``per_chat_interval`` seconds to a chat, and at most
+  ``group_per_minute`` in any sliding minute to a group (a negative chat id); a send over a
+  limit is answered 429 with ``retry_after`` and counted in :attr:`FakeBotAPI.flood_429s`;
+* two ``getUpdates`` at once (two bot processes polling) conflict as on Telegram: the second is
+  answered 409 and counted in :attr:`FakeBotAPI.poll_conflicts`.
 
 Usage::
 
@@ -42,7 +45,7 @@ import json
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl
@@ -101,6 +104,7 @@ class Answer:
 class FloodLimits:
     overall_per_second: int = 30
     per_chat_interval: float = 1.0
+    group_per_minute: int = 20
 
 
 @dataclass(slots=True)
@@ -184,6 +188,9 @@ class FakeBotAPI:
         self.max_poll = max_poll
         self.requests: list[RecordedRequest] = []
         self.flood_429s = 0
+        self.poll_conflicts = 0
+        self._polls_in_flight = 0
+        self._group_windows: dict[int, deque[float]] = {}
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._rules: list[_Rule] = []
@@ -311,7 +318,14 @@ class FakeBotAPI:
                         headers[key.strip().lower()] = value.strip()
                 length = int(headers.get("content-length", "0") or 0)
                 body = await reader.readexactly(length) if length else b""
-                status, payload = await self._respond(path, headers.get("content-type", ""), body)
+                respond = self._respond(path, headers.get("content-type", ""), body)
+                if path.split("?", 1)[0].endswith("/getUpdates"):
+                    answer = await self._unless_gone(reader, respond)
+                    if answer is None:
+                        break
+                    status, payload = answer
+                else:
+                    status, payload = await respond
                 data = json.dumps(payload).encode()
                 writer.write(
                     f"HTTP/1.1 {status} X\r\nContent-Type: application/json\r\n"
@@ -327,6 +341,26 @@ class FakeBotAPI:
             with contextlib.suppress(Exception):
                 writer.close()
 
+    async def _unless_gone(
+        self, reader: asyncio.StreamReader, respond: Coroutine[Any, Any, tuple[int, dict[str, Any]]]
+    ) -> tuple[int, dict[str, Any]] | None:
+        """Answer a long poll, unless the client closes the connection first (a bot that stopped
+        polling): then the poll ends at once, as on Telegram, and None is returned. A client
+        sends nothing else while it waits for the answer (HTTP/1.1, no pipelining)."""
+        answer = asyncio.ensure_future(respond)
+        gone = asyncio.ensure_future(reader.read(1))
+        await asyncio.wait({answer, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if answer.done():
+            gone.cancel()
+            # Wait for the read to let go of the stream before the next request is read.
+            with contextlib.suppress(asyncio.CancelledError):
+                await gone
+            return answer.result()
+        answer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await answer
+        return None
+
     async def _respond(self, path: str, content_type: str, body: bytes) -> tuple[int, dict[str, Any]]:
         prefix = f"/bot{self.token}/"
         if not path.startswith(prefix):
@@ -337,12 +371,34 @@ class FakeBotAPI:
         except ValueError:
             return 400, {"ok": False, "error_code": 400, "description": "Bad Request: unreadable body"}
         record = RecordedRequest(method, params, time.monotonic())
+        polling = False
         with self._changed:
             self.requests.append(record)
             answer = self._scripted(method, record.chat_id)
             if answer is None and method in SEND_METHODS:
                 answer = self._flood_check(record)
+            if answer is None and method == "getUpdates":
+                if self._polls_in_flight:
+                    self.poll_conflicts += 1
+                    answer = Answer.error(
+                        409,
+                        "Conflict: terminated by other getUpdates request; "
+                        "make sure that only one bot instance is running",
+                    )
+                else:
+                    self._polls_in_flight += 1
+                    polling = True
             self._changed.notify_all()
+        try:
+            return await self._answer(record, method, params, answer)
+        finally:
+            if polling:
+                with self._lock:
+                    self._polls_in_flight -= 1
+
+    async def _answer(
+        self, record: RecordedRequest, method: str, params: dict[str, Any], answer: Answer | None
+    ) -> tuple[int, dict[str, Any]]:
         delay = answer.delay if answer is not None else (self.default_delay if method in SEND_METHODS else 0)
         if delay:
             await asyncio.sleep(delay)
@@ -371,6 +427,12 @@ class FakeBotAPI:
             self._window.popleft()
         chat = record.chat_id
         last = self._last_by_chat.get(chat) if chat is not None else None
+        group = self._group_windows.setdefault(chat, deque()) if chat is not None and chat < 0 else None
+        while group and group[0] <= now - 60.0:
+            group.popleft()
+        if group is not None and len(group) >= limits.group_per_minute:
+            self.flood_429s += 1
+            return Answer.retry_after(max(1, int(group[0] + 60.0 - now) + 1))
         if len(self._window) >= limits.overall_per_second or (
             last is not None and now - last < limits.per_chat_interval
         ):
@@ -381,6 +443,8 @@ class FakeBotAPI:
         self._window.append(now)
         if chat is not None:
             self._last_by_chat[chat] = now
+        if group is not None:
+            group.append(now)
         return None
 
     async def _result(self, method: str, params: dict[str, Any]) -> Any:

@@ -95,12 +95,12 @@ def test_release_gives_claims_back_without_counting_an_attempt(db: Database, now
     assert all(r.state == "pending" and r.attempts == 0 and r.next_attempt_at == later for r in back)
 
 
-def test_release_stale_recovers_rows_of_a_dead_dispatcher(db: Database, now: datetime) -> None:
+def test_release_orphans_recovers_unowned_rows_after_the_timeout(db: Database, now: datetime) -> None:
     outbox.enqueue(db, _setup(db, now, members=1, calls=2), now=now)
     old = outbox.claim_due(db, now=now, limit=1)
     fresh = outbox.claim_due(db, now=now + timedelta(minutes=14), limit=1)
     later = now + timedelta(minutes=15, seconds=1)
-    assert outbox.release_stale(db, now=later, older_than=timedelta(minutes=15)) == 1
+    assert outbox.release_orphans(db, now=later, older_than=timedelta(minutes=15)) == 1
     row = outbox.get_row(db, old[0].id)
     assert row is not None and row.state == "pending" and row.attempts == 1  # the attempt counts
     assert row.last_error == "claim expired"

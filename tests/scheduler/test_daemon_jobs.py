@@ -37,9 +37,16 @@ def settings(sqlite_db: Database) -> Settings:
     return Settings(database_url=sqlite_db.url, now=NOW)
 
 
+def as_sender(d: Daemon) -> Daemon:
+    """The only daemon on its database holds the sender lease (as its first renewal would)."""
+    d.sender, d._sender_until = True, float("inf")
+    d._send_stop.clear()
+    return d
+
+
 @pytest.fixture
 def daemon(settings: Settings, sqlite_db: Database) -> Iterator[Daemon]:
-    yield Daemon(settings, sqlite_db, clock=lambda: NOW, wall_clock=lambda: WALL)
+    yield as_sender(Daemon(settings, sqlite_db, clock=lambda: NOW, wall_clock=lambda: WALL))
 
 
 def ran_at(db: Database, source: str, when: datetime) -> None:
@@ -296,7 +303,7 @@ async def test_shutdown_lets_a_running_job_finish_and_cuts_a_stuck_one_short(
     settings: Settings, sqlite_db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     # The machine's real clock here: the scheduler really runs the jobs.
-    daemon = Daemon(settings, sqlite_db, clock=lambda: NOW)
+    daemon = as_sender(Daemon(settings, sqlite_db, clock=lambda: NOW))
     started: set[str] = set()
     finished: set[str] = set()
 
