@@ -442,6 +442,7 @@ class CalendarFeed(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime]
 
+
 class Worker(Base):
     """A live Sentinella process that takes part in shared work (a daemon, a ``dispatch``).
 

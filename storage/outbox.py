@@ -390,6 +390,7 @@ def give_up(db: Database, member_id: int, channel: str, *, now: datetime, reason
         )
     return int(result.rowcount)  # type: ignore[attr-defined]
 
+
 def switch_on_telegram(db: Database, member_id: int, *, now: datetime) -> bool:
     """The member wrote to the bot again (unblocked it): Telegram is back. True if it was off."""
     with db.transaction() as session:
