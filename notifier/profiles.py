@@ -50,6 +50,7 @@ from pydantic import (
     model_validator,
 )
 
+from notifier.matching.eligibility import COMPANY_TYPES
 from notifier.matching.text import TermError, compile_term
 from notifier.matching.vocabulary import default_vocabulary
 from storage import members as store
@@ -245,7 +246,6 @@ def parse_profile(data: Mapping[str, Any] | None) -> Profile:
 #: Roles that speak for the cluster organisation itself, which applies to calls for clusters and
 #: business associations (RULES B5).
 CLUSTER_ROLES = frozenset({"staff", "admin"})
-_COMPANIES = ("micro", "pmi", "grande-impresa", "startup")
 
 
 def member_profile(role: str, data: Mapping[str, Any] | None) -> Profile:
@@ -254,7 +254,7 @@ def member_profile(role: str, data: Mapping[str, Any] | None) -> Profile:
     :func:`parse_profile`."""
     profile = parse_profile(data)
     if role in CLUSTER_ROLES and "cluster" not in profile.beneficiaries:
-        types = list(profile.beneficiaries or _COMPANIES)
+        types = list(profile.beneficiaries or sorted(COMPANY_TYPES))
         profile = profile.model_copy(update={"beneficiaries": [*types, "cluster"]})
     return profile
 

@@ -482,6 +482,10 @@ class Matcher:
                 return refusal
         return None
 
+    def _staff_reasons(self, members: int, best: Sequence[Reason]) -> tuple[Reason, ...]:
+        """Why staff get a call members got: how many members, then the best member's reasons."""
+        return (Reason("members", str(members), "members"), *best[: self.config.max_reasons - 1])
+
     @staticmethod
     def _own_filters(c: _Compiled, source: str, budget: Decimal | None) -> Refusal | None:
         """The profile's own filters, whatever the call says: its sources, its minimum budget."""
@@ -702,7 +706,7 @@ class Matcher:
             return
         best = max(members, key=_score)
         have = {m.member_id for m in out}
-        why = (Reason("members", str(len(members)), "members"), *best.reasons[: self.config.max_reasons - 1])
+        why = self._staff_reasons(len(members), best.reasons)
         for n in self._staff:
             c = self.profiles[n]
             if c.member_id in have or self._own_filters(c, source, budget) is not None:
@@ -747,7 +751,7 @@ class Matcher:
         best = max(members, key=lambda ex: ex.score)
         if own.matched and own.score >= best.score:
             return own
-        why = (Reason("members", str(len(members)), "members"), *best.reasons[: self.config.max_reasons - 1])
+        why = self._staff_reasons(len(members), best.reasons)
         return Explanation(True, best.score, why, None, "", "", own.notes)
 
     def _explain_own(self, facts: CallFacts, call: CallView, n: int) -> Explanation:
