@@ -68,7 +68,7 @@ def capped(record: CallRecord) -> CallRecord:
     return record if is_capped(record) else record.capped()
 
 
-def _deadline_json(d: Deadline) -> dict[str, Any]:
+def deadline_json(d: Deadline) -> dict[str, Any]:
     return {"at": d.at.isoformat(), "precision": d.precision.value, "label": d.label}
 
 
@@ -89,7 +89,7 @@ def record_to_row(record: CallRecord) -> dict[str, Any]:
         "opens_precision": _enum(record.opens_precision),
         "closes_at": record.closes,
         "closes_precision": _enum(record.closes_precision),
-        "deadlines": [_deadline_json(d) for d in record.deadlines],
+        "deadlines": [deadline_json(d) for d in record.deadlines],
         "sportello": record.sportello,
         "budget_total_cents": to_cents(record.budget_total),
         "contribution_min_cents": to_cents(record.contribution_min),

@@ -13,7 +13,6 @@ the same link can be given again and rotating it (a new version) retires the old
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,6 +22,7 @@ from sqlalchemy import Table, func, insert, select, update
 
 from storage._bulk import conflict_insert
 from storage.db import Database
+from storage.members import token_hash
 from storage.models import CalendarFeed, Member, WebLink
 
 _links = cast(Table, WebLink.__table__)
@@ -45,10 +45,6 @@ class LinkView:
     member_id: int
     expires_at: datetime
     used: bool
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
 
 
 def create_signin_link(db: Database, member_id: int, *, now: datetime, ttl: timedelta) -> str:

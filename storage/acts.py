@@ -50,7 +50,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, select, update
 
 from storage._bulk import chunks, conflict_insert
-from storage._rows import row_to_record
+from storage._rows import deadline_json, row_to_record
 from storage.db import Database
 from storage.groups import fold, title_key
 from storage.ingest import json_safe, write_lock
@@ -282,9 +282,7 @@ def _act_on_call(conn: Connection, act: Act, link: Link, *, now: datetime) -> tu
     values: dict[str, Any] = {
         "closes_at": new_closes,
         "closes_precision": precision.value,
-        "deadlines": [
-            {"at": d.at.isoformat(), "precision": d.precision.value, "label": d.label} for d in deadlines
-        ],
+        "deadlines": [deadline_json(d) for d in deadlines],
         "last_changed": now,
     }
     after = final_deadline(new_closes, precision, tuple(deadlines))

@@ -22,7 +22,7 @@ from sqlalchemy import Select, String, Table, case, func, select, type_coerce
 
 from storage._bulk import chunks
 from storage._rows import local
-from storage.calls import CallView, canonical_call, get_calls, phase
+from storage.calls import CallView, canonical_call, escape_like, get_calls, phase
 from storage.db import Database
 from storage.groups import fold
 from storage.models import AlertOutbox, Call, DuplicateGroup, Feedback, Member
@@ -52,10 +52,6 @@ class BoardQuery:
     text: str = ""
     closes_from: datetime | None = None
     closes_until: datetime | None = None
-
-
-def _like(text: str) -> str:
-    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _instant(value: Any) -> datetime | None:
@@ -139,7 +135,7 @@ def search_ids(db: Database, text: str) -> set[int]:
     with db.engine.connect() as conn:
         return set(
             conn.execute(
-                select(_calls.c.id).where(_calls.c.search_text.like(_like(needle), escape="\\"))
+                select(_calls.c.id).where(_calls.c.search_text.like(f"%{escape_like(needle)}%", escape="\\"))
             ).scalars()
         )
 

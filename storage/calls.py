@@ -198,7 +198,7 @@ def _of_kinds(query: Select[Any], kinds: Sequence[str] | None) -> Select[Any]:
     return query if kinds is None else query.where(_calls.c.kind.in_(list(kinds)))
 
 
-def _escape_like(text: str) -> str:
+def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -229,7 +229,7 @@ def search_calls(
     needle = fold(text)
     if not needle:
         return []
-    pattern = f"%{_escape_like(needle)}%"
+    pattern = f"%{escape_like(needle)}%"
     in_title = case((_calls.c.title_key.like(pattern, escape="\\"), 0), else_=1)
     query = (
         select(_calls)

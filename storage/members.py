@@ -417,8 +417,9 @@ def all_profiles(db: Database, *, active: bool | None = None) -> list[tuple[Memb
 # --- invitations ------------------------------------------------------------------------------
 
 
-def _hash(code: str) -> str:
-    return hashlib.sha256(code.strip().encode("utf-8")).hexdigest()
+def token_hash(token: str) -> str:
+    """What storage keeps of a secret code or token (invitations, sign-in links, calendar feeds)."""
+    return hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
 
 
 def create_invitation(
@@ -438,7 +439,7 @@ def create_invitation(
     with db.engine.begin() as conn:
         conn.execute(
             insert(_invitations).values(
-                code_hash=_hash(code),
+                code_hash=token_hash(code),
                 role=role,
                 member_id=member_id,
                 created_by=created_by[:MAX_AUDIT_ACTOR],
@@ -459,7 +460,7 @@ def redeem_invitation(
     """
     with db.engine.begin() as conn:
         inv = (
-            conn.execute(select(_invitations).where(_invitations.c.code_hash == _hash(code)))
+            conn.execute(select(_invitations).where(_invitations.c.code_hash == token_hash(code)))
             .mappings()
             .first()
         )

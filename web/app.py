@@ -43,7 +43,7 @@ from starlette.staticfiles import StaticFiles
 from notifier.changes import fmt_money
 from notifier.config import MatchingConfig
 from notifier.profiles import parse_profile
-from notifier.render import countdown, fmt_day, one_line, safe_url, source_label
+from notifier.render import countdown, fmt_day, one_line, pick_lang, safe_url, source_label
 from notifier.unsubscribe import read_token
 from storage import access, board, members, outbox
 from storage.calls import CallView, call_events, get_call, get_calls, group_calls, phase
@@ -129,9 +129,8 @@ def _lang(request: Request, member: MemberView | None = None) -> str:
     if session.lang:
         return session.lang
     if member is not None:
-        return "en" if member.language.startswith("en") else "it"
-    accept = request.headers.get("accept-language", "").lower()
-    return "en" if accept.startswith("en") else "it"
+        return pick_lang(member.language)
+    return pick_lang(request.headers.get("accept-language", ""))
 
 
 def render(request: Request, template: str, status: int = 200, **context: Any) -> HTMLResponse:
@@ -529,7 +528,7 @@ def _member_calendar(deps: WebDeps, member_id: int) -> bytes | None:
     member = members.get_member(deps.db, member_id)
     if member is None:
         return None
-    lang = "en" if member.language.startswith("en") else "it"
+    lang = pick_lang(member.language)
     matched = board.matched_groups(deps.db, member_id)
     entries = group_entries(deps.db, [(m.group_id, m.reasons) for m in matched])
     return build_calendar(
@@ -628,7 +627,7 @@ async def unsubscribe_page(request: Request) -> Response:
     member = None if found is None else await deps.run(members.get_member, deps.db, found[0])
     if found is None or member is None:
         return render(request, "unsubscribe.html", status=404, state="unknown")
-    lang = "en" if member.language.startswith("en") else "it"
+    lang = pick_lang(member.language)
     # Opening the page changes nothing, but it is recorded (a mail scanner's visit shows here too).
     await deps.run(
         members.audit, deps.db, members.member_actor(member.id, member.role), "unsubscribe-page",
