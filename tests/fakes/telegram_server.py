@@ -20,8 +20,9 @@ What it does:
   sliding second, one per ``per_chat_interval`` seconds to a chat, and at most
   ``group_per_minute`` in any sliding minute to a group (a negative chat id); a send over a
   limit is answered 429 with ``retry_after`` and counted in :attr:`FakeBotAPI.flood_429s`;
-* two ``getUpdates`` at once (two bot processes polling) conflict as on Telegram: the second is
-  answered 409 and counted in :attr:`FakeBotAPI.poll_conflicts`.
+* two long ``getUpdates`` at once (two bot processes polling) conflict as on Telegram: the second
+  is answered 409 and counted in :attr:`FakeBotAPI.poll_conflicts`; a short one (``timeout`` 0)
+  is answered.
 
 Usage::
 
@@ -378,7 +379,9 @@ class FakeBotAPI:
             if answer is None and method in SEND_METHODS:
                 answer = self._flood_check(record)
             if answer is None and method == "getUpdates":
-                if self._polls_in_flight:
+                # Two long polls conflict; a short one (timeout 0, what python-telegram-bot sends
+                # once when it stops polling) does not: on Telegram the newer request wins.
+                if self._polls_in_flight and float(params.get("timeout") or 0) > 0:
                     self.poll_conflicts += 1
                     answer = Answer.error(
                         409,
