@@ -41,8 +41,8 @@ from aiosmtpd.controller import Controller
 from crawler.config import SOURCE_NAMES, CrawlConfig
 from crawler.replay.server import ReplayServer
 from crawler.replay.site import RECORDED_AT, install_site
+from notifier.matching.profiles import import_members
 from notifier.matching.vocabulary import default_vocabulary
-from notifier.profiles import import_members
 from storage import outbox, planning, sources
 from storage.calls import events_after, list_calls
 from storage.db import Database

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pydantic import SecretStr
 
-from notifier.channels import TelegramChannel
 from notifier.config import DeliveryConfig, TelegramConfig
-from notifier.dispatch import dispatch
+from notifier.delivery.channels import TelegramChannel
+from notifier.delivery.dispatch import dispatch
 from storage import outbox
 from storage.db import Database
 from storage.records import ROME

@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from notifier.config import MatchingConfig
 from notifier.matching.engine import Matcher
 from notifier.matching.evaluation import load_relevance_set, view_of
+from notifier.matching.profiles import Profile
 from notifier.matching.topics import topic_ids
-from notifier.profiles import Profile
 from storage.calls import CallView
 from storage.records import ROME, CallRecord, CallStatus, Deadline, Precision
 

@@ -40,8 +40,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from notifier.config import MatchingConfig
 from notifier.matching.engine import Matcher
 from notifier.matching.evaluation import evaluate, load_relevance_set, view_of
+from notifier.matching.profiles import member_profile, validate_members
 from notifier.matching.topics import topic_label
-from notifier.profiles import member_profile, validate_members
 from scheduler.imports import ImportReport, read_import_lines
 from storage.calls import CallView
 from storage.records import ROME

@@ -199,7 +199,7 @@ class EmailConfig(BaseModel):
     list_unsubscribe_url: str | None = None
     #: Per-recipient one-click links (RFC 8058) to the web app: set by the settings from
     #: ``[web] base_url`` and ``secret_key`` when the web app is enabled; they take the place of
-    #: ``list_unsubscribe_url`` (see ``notifier.unsubscribe``).
+    #: ``list_unsubscribe_url`` (see ``notifier.messages.unsubscribe``).
     unsubscribe_base_url: str | None = None
     unsubscribe_secret: SecretStr | None = None
     #: Messages sent over one SMTP connection before it is closed and a new one opened.

@@ -71,8 +71,8 @@ from telegram.error import InvalidToken, NetworkError, TimedOut
 from crawler.run import SourceSummary
 from notifier.bot.app import build_application, cancel_background, publish_commands
 from notifier.bot.common import BotServices
-from notifier.channels import Channel, EmailChannel, TelegramChannel
-from notifier.digest import digest_senders, run_digest
+from notifier.delivery.channels import Channel, EmailChannel, TelegramChannel
+from notifier.delivery.digest import digest_senders, run_digest
 from scheduler.crawling import crawl
 from scheduler.delivery import close_channels, delivery_round, make_channels
 from scheduler.jobs import (

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from notifier.admin import notify_admins
-from notifier.alerts import PlanReport, plan_alerts
-from notifier.channels import Channel, build_channels
-from notifier.dispatch import DispatchReport, dispatch
-from notifier.reminders import plan_reminders
+from notifier.delivery.admin import notify_admins
+from notifier.delivery.channels import Channel, build_channels
+from notifier.delivery.dispatch import DispatchReport, dispatch
+from notifier.planning.alerts import PlanReport, plan_alerts
+from notifier.planning.reminders import plan_reminders
 from scheduler.settings import Settings
 from storage import leases
 from storage.db import Database

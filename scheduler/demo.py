@@ -12,7 +12,7 @@
    cluster members) are imported;
 5. every source is crawled with :func:`scheduler.crawling.crawl` — real crawl processes,
    Scrapy and the spiders, talking to the replay server only;
-6. alerts are planned (:func:`notifier.alerts.plan_alerts`) and dispatched through the console
+6. alerts are planned (:func:`notifier.planning.alerts.plan_alerts`) and dispatched through the console
    channel, which prints each alert as the member would get it;
 7. the staff digest is built and written as HTML.
 
@@ -47,13 +47,14 @@ from crawler.replay.server import ReplayServer
 from crawler.replay.site import RECORDED_AT, install_site
 from crawler.report import CrawlProgress
 from crawler.run import SourceSummary
-from notifier.alerts import PlanReport, plan_alerts
-from notifier.channels import Channel, ConsoleChannel
 from notifier.config import DeliveryConfig, EmailConfig, TelegramConfig
-from notifier.digest import build_digest, render_digest
-from notifier.dispatch import dispatch
-from notifier.profiles import import_members
-from notifier.render import Alert
+from notifier.delivery.channels import Channel, ConsoleChannel
+from notifier.delivery.dispatch import dispatch
+from notifier.matching.profiles import import_members
+from notifier.messages.alerts import Alert
+from notifier.messages.digest import render_digest
+from notifier.planning.alerts import PlanReport, plan_alerts
+from notifier.planning.digest import build_digest
 from scheduler.crawling import crawl
 from scheduler.settings import Settings, make_clock
 from storage import members as members_store

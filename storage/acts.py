@@ -25,7 +25,7 @@ key is ``(source, act_id)``, so a re-crawl or a replay after a crash changes not
    evidence (``changes["act"]``). Any other linked act (a ranking, an amendment, a document, a
    proroga whose date could not be read or whose link is only ``possibile``) records an ``act``
    event on the call with the act alone. Either event reaches the members alerted of the call
-   (``notifier.alerts``).
+   (``notifier.planning.alerts``).
 3. an act linked to nothing stays a **notice** (``call_id`` NULL) for the staff digest
    (:func:`linked_notices` tells the digest which notice rows were linked).
 

@@ -1,7 +1,7 @@
 """Members, their profiles, invitations, feedback on alerts and the audit log.
 
 The people Sentinella serves and what they told it. Profiles are kept as one JSON document per
-member: their shape and validation belong to ``notifier.profiles`` (storage only stores dicts).
+member: their shape and validation belong to ``notifier.matching.profiles`` (storage only stores dicts).
 
 Identity: a member is found by e-mail (stored lower-cased) or by Telegram chat id, both unique.
 :func:`upsert_member` updates the member either one names, so importing the same file twice
@@ -383,7 +383,7 @@ def _upsert(
 
 def set_profile(db: Database, member_id: int, data: Mapping[str, Any], *, now: datetime) -> None:
     """Store (replace) a member's profile document. ``data`` must be JSON-safe and validated
-    by the caller (``notifier.profiles.Profile``). Raises ValueError for an unknown member."""
+    by the caller (``notifier.matching.profiles.Profile``). Raises ValueError for an unknown member."""
     try:
         with db.engine.begin() as conn:
             _upsert(

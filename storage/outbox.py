@@ -1,7 +1,7 @@
 """The alert outbox: one row per (member, call group, reason, channel), the unit of "exactly once".
 
-Planning (``notifier.alerts``, ``notifier.reminders``) writes rows with :func:`enqueue`; the
-dispatcher (``notifier.dispatch``) moves them along::
+Planning (``notifier.planning.alerts``, ``notifier.planning.reminders``) writes rows with :func:`enqueue`; the
+dispatcher (``notifier.delivery.dispatch``) moves them along::
 
     pending ──claim_due──▶ sending ──mark_sent──▶ sent
        ▲                     │ ├────mark_failed──▶ failed (due again at next_attempt_at) ──▶ claim_due

@@ -25,7 +25,7 @@ from storage._bulk import chunks, conflict_insert
 from storage.db import Database
 from storage.models import AlertOutbox, Call, CallEvent, Cursor, Digest, Feedback
 
-#: The cursor of :func:`notifier.alerts.plan_alerts`.
+#: The cursor of :func:`notifier.planning.alerts.plan_alerts`.
 ALERTS_CURSOR = "alerts"
 
 # --- cursors -------------------------------------------------------------------------------------

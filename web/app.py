@@ -40,11 +40,11 @@ from starlette.responses import HTMLResponse, PlainTextResponse, RedirectRespons
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from notifier.changes import fmt_money
 from notifier.config import MatchingConfig
-from notifier.profiles import parse_profile
-from notifier.render import countdown, fmt_day, one_line, pick_lang, safe_url, source_label
-from notifier.unsubscribe import read_token
+from notifier.matching.profiles import parse_profile
+from notifier.messages.alerts import countdown, fmt_day, one_line, pick_lang, safe_url, source_label
+from notifier.messages.unsubscribe import read_token
+from notifier.planning.changes import fmt_money
 from storage import access, board, members, outbox
 from storage.calls import CallView, call_events, get_call, get_calls, group_calls, phase
 from storage.db import Database

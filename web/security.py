@@ -11,7 +11,7 @@ secret key; logging out deletes it from the browser that logs out.
 CSRF: every form that changes something carries the session's token and the POST is refused
 without it (a visitor without a session gets an anonymous session that holds only a token).
 The one exception is the RFC 8058 one-click unsubscribe POST, which mail providers send without
-cookies: its authority is the signed per-recipient token in the URL (``notifier.unsubscribe``).
+cookies: its authority is the signed per-recipient token in the URL (``notifier.messages.unsubscribe``).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ arguments (never an invitation code: only its hash is stored anywhere).
 * ``/membri`` — the members, with their role and flags.
 * Staff (and admins): ``/digest on|off`` — the daily digest by Telegram (``Member.digest_telegram``).
 
-Notices to admins (a source degraded, deliveries failing) are sent by ``notifier.admin``.
+Notices to admins (a source degraded, deliveries failing) are sent by ``notifier.delivery.admin``.
 """
 
 from __future__ import annotations
@@ -40,8 +40,8 @@ from notifier.bot.common import (
     staff_only,
     web_links,
 )
-from notifier.bot.i18n import esc, t
-from notifier.render import fmt_day, one_line
+from notifier.messages.alerts import fmt_day, one_line
+from notifier.messages.i18n import esc, t
 from storage import members
 from storage.db import Database
 from storage.outbox import backlog

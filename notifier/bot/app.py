@@ -36,10 +36,10 @@ from telegram.ext import (
 
 from notifier.bot import admin, member, profile
 from notifier.bot.common import DEPS_KEY, BotDeps, BotServices, Ctx, answer, log, reply
-from notifier.bot.i18n import language_from_telegram, t
-from notifier.channels import bot_rate_limiter, bot_request, quiet_token_logs
 from notifier.config import TelegramConfig
-from notifier.redaction import Redactor
+from notifier.delivery.channels import bot_rate_limiter, bot_request, quiet_token_logs
+from notifier.delivery.redaction import Redactor
+from notifier.messages.i18n import language_from_telegram, t
 from storage import members
 from storage.db import Database
 
@@ -149,7 +149,7 @@ def build_application(
     request = bot_request(config)
     # Long polling holds one connection open; it gets its own small pool so sends never wait.
     updates_request = bot_request(config, pool_size=1)
-    # The same pace as the alert channel's bot (they may be one bot; see notifier.channels).
+    # The same pace as the alert channel's bot (they may be one bot; see notifier.delivery.channels).
     limiter = bot_rate_limiter(config)
     builder: ApplicationBuilder = (
         Application.builder()

@@ -33,9 +33,9 @@ from telegram.constants import CallbackQueryLimit, ChatType, MessageLimit, Parse
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
-from notifier.bot.i18n import language_from_telegram, normalise_language, t
 from notifier.config import MatchingConfig, RemindersConfig, TelegramConfig
-from notifier.render import tg_len
+from notifier.messages.alerts import tg_len
+from notifier.messages.i18n import language_from_telegram, normalise_language, t
 from storage import members
 from storage.db import Database
 from storage.members import MemberView

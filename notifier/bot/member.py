@@ -46,12 +46,11 @@ from notifier.bot.common import (
     resolve,
     web_links,
 )
-from notifier.bot.i18n import esc, normalise_language, t
 from notifier.config import MatchingConfig, parse_offset
-from notifier.dispatch import telegram_back
+from notifier.delivery.dispatch import telegram_back
 from notifier.matching.engine import Match, Matcher, reasons_line
-from notifier.profiles import Profile
-from notifier.render import (
+from notifier.matching.profiles import Profile
+from notifier.messages.alerts import (
     countdown,
     feedback_data,
     fmt_day,
@@ -60,6 +59,7 @@ from notifier.render import (
     safe_url,
     source_label,
 )
+from notifier.messages.i18n import esc, normalise_language, t
 from storage import members
 from storage.calls import CallView, canonical_call, group_calls, list_calls, search_calls
 from storage.db import Database

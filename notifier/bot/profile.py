@@ -10,7 +10,7 @@ Callback data (well under Telegram's 64 bytes): ``pf:m`` the summary and menu, `
 ``a`` alerts), ``pf:<section>:<value>`` a toggle, ``pf:k`` / ``pf:e`` / ``pf:u`` ask for keywords,
 exclusions, budget. Values are checked against the vocabulary, so forged data changes nothing.
 
-Every change is validated by :class:`notifier.profiles.Profile` before it is stored; invalid
+Every change is validated by :class:`notifier.matching.profiles.Profile` before it is stored; invalid
 input gets a reply saying what is wrong, and the stored profile is left as it was.
 
 Known limits: region, province and ATECO codes are shown but edited through the staff (CLI);
@@ -42,10 +42,7 @@ from notifier.bot.common import (
     reply,
     resolve,
 )
-from notifier.bot.i18n import esc, t
-from notifier.changes import fmt_money
-from notifier.matching.vocabulary import default_vocabulary
-from notifier.profiles import (
+from notifier.matching.profiles import (
     ALERT_KINDS,
     CHANNELS,
     MAX_BUDGET,
@@ -57,7 +54,10 @@ from notifier.profiles import (
     describe_errors,
     parse_profile,
 )
-from notifier.render import one_line, source_label
+from notifier.matching.vocabulary import default_vocabulary
+from notifier.messages.alerts import one_line, source_label
+from notifier.messages.i18n import esc, t
+from notifier.planning.changes import fmt_money
 from storage import members
 from storage.db import Database
 

@@ -11,6 +11,6 @@ The rooms, each importing only those listed before it:
   path, ``explain`` and the dry run; the explanation is a by-product of the same computation;
 * :mod:`~notifier.matching.evaluation` — precision and recall on labelled relevance sets.
 
-The package itself imports nothing, so that :mod:`notifier.profiles` may use the vocabulary
+The package itself imports nothing, so that :mod:`notifier.matching.profiles` may use the vocabulary
 without loading the engine.
 """

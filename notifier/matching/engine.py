@@ -66,9 +66,9 @@ from notifier.matching.eligibility import (
     said,
     territory_ok,
 )
+from notifier.matching.profiles import Profile, member_profile
 from notifier.matching.text import PhraseIndex, TermError, compile_term, find_in
 from notifier.matching.vocabulary import Vocabulary, default_vocabulary
-from notifier.profiles import Profile, member_profile
 from storage.calls import CallView
 
 log = logging.getLogger(__name__)

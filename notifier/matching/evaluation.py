@@ -23,7 +23,7 @@ from typing import Any
 
 from notifier.config import MatchingConfig
 from notifier.matching.engine import Explanation, Matcher, reasons_line
-from notifier.profiles import Profile, validate_members
+from notifier.matching.profiles import Profile, validate_members
 from storage.calls import CallView
 from storage.records import CallRecord, CallStatus, Deadline, Precision, record_from_json
 

@@ -27,7 +27,7 @@ from rich.segment import Segment
 from rich.text import Text
 from sqlalchemy.engine import make_url
 
-from notifier.redaction import Redactor, install
+from notifier.delivery.redaction import Redactor, install
 from scheduler.settings import SECRET_SETTINGS, Settings, SettingsError, load_settings, make_clock
 from storage.db import Database, DatabaseError, normalise_url
 from storage.sanitise import visible

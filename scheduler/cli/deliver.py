@@ -8,14 +8,9 @@ from typing import Annotated
 
 import typer
 
-from notifier.digest import (
-    DigestSendReport,
-    build_digest,
-    digest_for_date,
-    digest_senders,
-    render_digest,
-    send_digest,
-)
+from notifier.delivery.digest import DigestSendReport, digest_senders, send_digest
+from notifier.messages.digest import render_digest
+from notifier.planning.digest import build_digest, digest_for_date
 from scheduler.cli.common import (
     CliError,
     console_for_delivery,

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from notifier.matching.engine import dry_run
-from notifier.profiles import import_members
+from notifier.matching.profiles import import_members
 from scheduler.cli.common import (
     CliError,
     context,

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from notifier.render import Alert, render_telegram
+from notifier.messages.alerts import Alert, render_telegram
 from storage import members
 from storage.calls import CallView
 from storage.outbox import Recipient
@@ -144,7 +144,7 @@ async def test_cerca(bot: Harness, member_id: int) -> None:
 
 
 def alert_keyboard(call: CallView, now: datetime) -> dict:
-    """The keyboard the Telegram channel puts under an alert (rendered by notifier.render)."""
+    """The keyboard the Telegram channel puts under an alert (rendered by notifier.messages.alerts)."""
     alert = Alert(
         outbox_id=1,
         reason="new",

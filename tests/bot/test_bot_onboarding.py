@@ -144,7 +144,7 @@ async def test_help_for_unknown_chat_is_the_invitation_text(bot: Harness) -> Non
 
 
 async def test_a_member_who_blocked_the_bot_and_comes_back_gets_telegram_again(bot: Harness) -> None:
-    from notifier.dispatch import _gone_key
+    from notifier.delivery.dispatch import _gone_key
     from storage import notices, outbox
 
     member_id = bot.add_member(CHAT, name="Laura")

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 
 from notifier.bot.profile import InputError, apply_terms, parse_budget
-from notifier.profiles import parse_profile
+from notifier.matching.profiles import parse_profile
 from storage import members
 from tests.bot.harness import Harness, keyboard_of, labels
 

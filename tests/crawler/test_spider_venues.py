@@ -27,10 +27,10 @@ from crawler.replay.venues import (
     serve_unioncamere_ranking,
 )
 from crawler.run import SourceSummary, run_crawl
-from notifier.alerts import plan_alerts
 from notifier.config import DigestConfig, MatchingConfig
-from notifier.digest import build_digest
-from notifier.render import Alert, render_text
+from notifier.messages.alerts import Alert, render_text
+from notifier.planning.alerts import plan_alerts
+from notifier.planning.digest import build_digest
 from storage.calls import CallView, call_events, get_call, list_calls
 from storage.db import Database
 from storage.outbox import Recipient

@@ -118,7 +118,7 @@ def alert_items(
 
 @dataclass(frozen=True)
 class FakeCall:
-    """A call for rendering tests that need no database (``notifier.render.CallLike``)."""
+    """A call for rendering tests that need no database (``notifier.messages.alerts.CallLike``)."""
 
     id: int = 1
     group_id: int | None = 7

@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from notifier.matching.evaluation import view_of
-from notifier.profiles import Profile
+from notifier.matching.profiles import Profile
 from storage.calls import CallView
 from storage.records import ROME, CallRecord, CallStatus, Deadline, Precision
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from notifier.profiles import Profile
+from notifier.matching.profiles import Profile
 from storage import members
 from storage.calls import CallView, list_calls
 from storage.db import Database

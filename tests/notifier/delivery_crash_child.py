@@ -11,9 +11,9 @@ from datetime import datetime
 
 from pydantic import SecretStr
 
-from notifier.channels import TelegramChannel
 from notifier.config import DeliveryConfig, TelegramConfig
-from notifier.dispatch import dispatch
+from notifier.delivery.channels import TelegramChannel
+from notifier.delivery.dispatch import dispatch
 from storage.db import Database
 
 

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from notifier.admin import notify_admins
-from notifier.channels import ConsoleChannel, TelegramChannel
 from notifier.config import EmailConfig, TelegramConfig
+from notifier.delivery.admin import notify_admins
+from notifier.delivery.channels import ConsoleChannel, TelegramChannel
 from storage import members, notices
 from storage.db import Database
 from tests.fakes.telegram_server import Answer, FakeBotAPI

@@ -1,4 +1,4 @@
-"""notifier.alerts: call events → outbox rows (new, changed, silence), on real storage.
+"""notifier.planning.alerts: call events → outbox rows (new, changed, silence), on real storage.
 
 Most tests use a tiny keyword matcher (``KeywordMatcher``) so they test the planning rules, not
 the matching; ``test_real_matcher_end_to_end`` runs the real ``notifier.matching.Matcher``.
@@ -14,11 +14,11 @@ from typing import ClassVar
 
 import pytest
 
-from notifier import alerts
-from notifier.alerts import plan_alerts
-from notifier.changes import ChangeFact, significant_changes
 from notifier.config import MatchingConfig
-from notifier.profiles import Profile
+from notifier.matching.profiles import Profile
+from notifier.planning import alerts
+from notifier.planning.alerts import plan_alerts
+from notifier.planning.changes import ChangeFact, significant_changes
 from storage import planning
 from storage.calls import CallView
 from storage.db import Database

@@ -9,9 +9,10 @@ from datetime import datetime, timedelta
 import pytest
 
 from crawler.parsing import notice_or_call
-from notifier.alerts import plan_alerts
 from notifier.config import DigestConfig, MatchingConfig
-from notifier.digest import build_digest, render_digest
+from notifier.messages.digest import render_digest
+from notifier.planning.alerts import plan_alerts
+from notifier.planning.digest import build_digest
 from storage.calls import list_calls
 from storage.db import Database
 from storage.records import CallStatus

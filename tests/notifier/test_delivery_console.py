@@ -8,9 +8,9 @@ from datetime import datetime
 from pydantic import SecretStr
 from rich.console import Console
 
-from notifier.channels import ConsoleChannel, EmailChannel, TelegramChannel, build_channels
 from notifier.config import EmailConfig, TelegramConfig
-from notifier.dispatch import dispatch
+from notifier.delivery.channels import ConsoleChannel, EmailChannel, TelegramChannel, build_channels
+from notifier.delivery.dispatch import dispatch
 from storage import outbox
 from storage.db import Database
 from tests.fakes.delivery_data import add_calls, add_member, alert_items, call_record

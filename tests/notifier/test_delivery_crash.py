@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from pydantic import SecretStr
 
-from notifier.channels import TelegramChannel
 from notifier.config import DeliveryConfig, TelegramConfig
-from notifier.dispatch import dispatch
+from notifier.delivery.channels import TelegramChannel
+from notifier.delivery.dispatch import dispatch
 from storage import outbox
 from storage.db import Database
 from tests.fakes.delivery_data import add_calls, add_members, alert_items, call_record

@@ -20,9 +20,9 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from pydantic import SecretStr, ValidationError
 
-from notifier.channels import EmailChannel, Permanent
 from notifier.config import DeliveryConfig, EmailConfig
-from notifier.dispatch import dispatch
+from notifier.delivery.channels import EmailChannel, Permanent
+from notifier.delivery.dispatch import dispatch
 from storage import outbox
 from storage.db import Database
 from tests.fakes.delivery_data import add_calls, add_member, alert_items, call_record

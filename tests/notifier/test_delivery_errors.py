@@ -17,9 +17,9 @@ import httpx
 import pytest
 from telegram.error import BadRequest, Forbidden, NetworkError, TimedOut
 
-from notifier.channels import TelegramChannel, describe_telegram_error
 from notifier.config import DeliveryConfig
-from notifier.dispatch import DispatchReport, dispatch
+from notifier.delivery.channels import TelegramChannel, describe_telegram_error
+from notifier.delivery.dispatch import DispatchReport, dispatch
 from storage import notices, outbox
 from storage.db import Database
 from tests.fakes.delivery_data import add_calls, add_members, alert_items, call_record

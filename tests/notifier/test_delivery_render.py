@@ -1,4 +1,4 @@
-"""notifier.render: escaping of scraped text, the 4096 cap, languages, countdowns, e-mail headers."""
+"""notifier.messages.alerts: escaping of scraped text, the 4096 cap, languages, countdowns, e-mail headers."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from typing import Any
 import pytest
 
 from notifier.config import EmailConfig
-from notifier.digest import Digest, digest_email
-from notifier.render import (
+from notifier.messages.alerts import (
     TELEGRAM_LIMIT,
     Alert,
     clean_subject,
@@ -25,6 +24,8 @@ from notifier.render import (
     source_label,
     tg_len,
 )
+from notifier.messages.digest import digest_email
+from notifier.planning.digest import Digest
 from storage.outbox import Recipient
 from storage.records import ROME, Precision
 from tests.fakes.delivery_data import FakeCall

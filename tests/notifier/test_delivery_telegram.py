@@ -11,10 +11,10 @@ import pytest
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from notifier.channels import Permanent, RecipientGone, Retryable, TelegramChannel
 from notifier.config import DeliveryConfig, TelegramConfig
-from notifier.dispatch import dispatch
-from notifier.render import Alert
+from notifier.delivery.channels import Permanent, RecipientGone, Retryable, TelegramChannel
+from notifier.delivery.dispatch import dispatch
+from notifier.messages.alerts import Alert
 from storage import outbox
 from storage.db import Database
 from storage.models import AdminNotice

@@ -1,4 +1,4 @@
-"""notifier.digest: content, order, escaping, languages, sending and recording, on real storage."""
+"""notifier.planning.digest: content, order, escaping, languages, sending and recording, on real storage."""
 
 from __future__ import annotations
 
@@ -14,27 +14,27 @@ from typing import Any, ClassVar
 import pytest
 
 from notifier.config import DigestConfig, EmailConfig, MatchingConfig, TelegramConfig
-from notifier.digest import (
+from notifier.delivery.digest import (
     ConsoleDigestSender,
-    Digest,
-    DigestCall,
     DigestRecipient,
     EmailDigestSender,
+    digest_senders,
+    run_digest,
+    send_digest,
+)
+from notifier.matching.eligibility import COMPANY_TYPES
+from notifier.matching.profiles import Profile
+from notifier.messages.digest import digest_email, render_digest, render_digest_telegram
+from notifier.planning.digest import (
+    Digest,
+    DigestCall,
     SourceSection,
     build_digest,
     cluster_profile,
     current_slot,
-    digest_email,
     digest_for_date,
-    digest_senders,
-    render_digest,
-    render_digest_telegram,
-    run_digest,
     scheduled_at,
-    send_digest,
 )
-from notifier.matching.eligibility import COMPANY_TYPES
-from notifier.profiles import Profile
 from storage import planning
 from storage.calls import CallView
 from storage.db import Database
@@ -411,7 +411,7 @@ def test_digest_by_real_smtp_through_the_email_channel(
 
     from aiosmtpd.controller import Controller
 
-    from notifier.channels import build_channels
+    from notifier.delivery.channels import build_channels
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -439,7 +439,7 @@ def test_digest_by_real_smtp_through_the_email_channel(
 
 
 def test_senders_fall_back_to_the_console() -> None:
-    from notifier.channels import build_channels
+    from notifier.delivery.channels import build_channels
 
     senders = digest_senders(
         build_channels(TelegramConfig(), EmailConfig()), email=EmailConfig(), config=CONFIG

@@ -10,8 +10,8 @@ import pytest
 from notifier.config import MatchingConfig
 from notifier.matching.engine import Matcher, explain
 from notifier.matching.evaluation import load_relevance_set
+from notifier.matching.profiles import Profile
 from notifier.matching.topics import topic_ids
-from notifier.profiles import Profile
 from storage.calls import CallView
 from tests.fakes.matching_data import NOW, call, profile
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from notifier.profiles import MAX_TERMS, Profile, describe_errors, import_members, validate_members
+from notifier.matching.profiles import MAX_TERMS, Profile, describe_errors, import_members, validate_members
 from storage import members
 from storage.db import Database
 

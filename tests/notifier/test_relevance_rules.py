@@ -6,7 +6,7 @@ the fast path agrees."""
 from __future__ import annotations
 
 from notifier.matching.engine import Matcher, explain
-from notifier.profiles import Profile, member_profile
+from notifier.matching.profiles import Profile, member_profile
 from storage.calls import CallView
 from tests.fakes.matching_data import NOW, call, profile
 

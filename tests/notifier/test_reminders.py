@@ -1,4 +1,4 @@
-"""notifier.reminders: opening and closing reminders for calls marked interesting, on real storage.
+"""notifier.planning.reminders: opening and closing reminders for calls marked interesting, on real storage.
 
 2026-10-25 is the end of summer time in Europe/Rome (03:00 CEST → 02:00 CET): the tests around
 it check that "7 days before" is on the wall clock and "24 h before" is elapsed time.
@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from notifier.config import RemindersConfig
-from notifier.reminders import fire_time, plan_reminders
+from notifier.planning.reminders import fire_time, plan_reminders
 from storage.db import Database
 from storage.records import ROME, CallStatus, Deadline, Precision
 from tests.fakes.planning_data import add_member, outbox_rows, packaging_call, set_feedback, store

@@ -27,7 +27,7 @@ from aiosmtpd.controller import Controller
 from crawler.config import SOURCE_NAMES, CrawlConfig
 from crawler.replay.server import ReplayServer
 from crawler.replay.site import RECORDED_AT, install_site
-from notifier.profiles import import_members
+from notifier.matching.profiles import import_members
 from storage import outbox, sources
 from storage.calls import list_calls
 from storage.db import Database

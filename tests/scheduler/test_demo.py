@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 import scheduler.cli.demo as demo_cli
 from crawler.replay.regional import RECORDINGS
-from notifier.profiles import validate_members
+from notifier.matching.profiles import validate_members
 from scheduler.cli import app
 from scheduler.demo import DATABASE_NAME, DIGEST_NAME, DemoReport, demo_members, run_demo
 from storage.calls import list_calls

@@ -12,10 +12,10 @@ import httpx
 import pytest
 from aiosmtpd.controller import Controller
 
-from notifier.channels import EmailChannel
-from notifier.digest import digest_email
-from notifier.dispatch import dispatch
-from notifier.unsubscribe import make_token, read_token
+from notifier.delivery.channels import EmailChannel
+from notifier.delivery.dispatch import dispatch
+from notifier.messages.digest import digest_email
+from notifier.messages.unsubscribe import make_token, read_token
 from scheduler.settings import load_settings
 from storage import members
 from storage.db import Database
@@ -160,7 +160,7 @@ async def test_forged_and_foreign_tokens_do_nothing(
 async def test_the_digest_link_turns_off_only_the_email_digest(
     sqlite_db: Database, board: Board, now: datetime, tls_client: httpx.AsyncClient
 ) -> None:
-    from notifier.digest import build_digest
+    from notifier.planning.digest import build_digest
 
     members.update_member(sqlite_db, board.staff.id, now=now, digest_email=True, digest_telegram=True)
     settings = _settings(25)

@@ -2,7 +2,7 @@
 
 :func:`plan_alerts` reads the call events stored after the last one it handled (a durable
 cursor, ``storage.planning``), decides who must hear about each, and enqueues outbox rows;
-delivery (``notifier.dispatch``) sends them later. The rules:
+delivery (``notifier.delivery.dispatch``) sends them later. The rules:
 
 * **new** — a new call that matches a member's profile (``notifier.matching.Matcher`` over the
   profiles of active, unpaused members who want ``new`` alerts) gives that member a row with
@@ -12,7 +12,7 @@ delivery (``notifier.dispatch``) sends them later. The rules:
   who never heard of it (it was closed when first seen) get it as ``new``. A member who marked
   the group "Mi interessa" knows it already and gets no ``new`` row for it (its changes reach
   them as below).
-* **changed:<event id>** — a change that matters (:mod:`notifier.changes`: deadline moved,
+* **changed:<event id>** — a change that matters (:mod:`notifier.planning.changes`: deadline moved,
   reopened, closed early, opening moved, budget changed) goes to the members who already know
   of the group: a ``new`` row planned at or before the change happened and not given up on, or
   a "Mi interessa" given at or before it (a call starred from /bandi or /cerca that was never
@@ -31,9 +31,9 @@ delivery (``notifier.dispatch``) sends them later. The rules:
 * **Channels** are the profile's ``channels`` the member can be reached on: ``telegram`` needs a
   chat id that Telegram has not refused (403), ``email`` an address.
 
-Payloads (what the message needs besides the call; see ``notifier.render``): ``reasons`` (plain
+Payloads (what the message needs besides the call; see ``notifier.messages.alerts``): ``reasons`` (plain
 lines in the member's language), ``score``; for changes ``event_id``, ``event_kind``, ``changes``
-(:func:`notifier.changes.changes_json`), ``lines`` (the same, as plain lines in the member's
+(:func:`notifier.planning.changes.changes_json`), ``lines`` (the same, as plain lines in the member's
 language) and ``diff`` (the raw event diff).
 
 Crash safety: the rows of each batch of events are enqueued first and *then* the cursor is
@@ -62,10 +62,10 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from notifier.changes import ChangeFact, changes_json, significant_changes
 from notifier.config import MatchingConfig
 from notifier.matching.engine import Matcher
-from notifier.profiles import Profile, member_profile
+from notifier.matching.profiles import Profile, member_profile
+from notifier.planning.changes import ChangeFact, changes_json, significant_changes
 from storage import planning
 from storage.calls import CallView, EventView, canonical_call, events_after, get_calls
 from storage.members import all_profiles

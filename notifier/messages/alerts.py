@@ -2,16 +2,16 @@
 
 Everything a message shows is first gathered as plain strings (:class:`AlertFacts`); each format
 then escapes them its own way: ``html.escape`` for Telegram HTML, an autoescaping Jinja2
-environment (templates in ``notifier/templates/``) for e-mail, nothing for plain text. Scraped
+environment (templates in ``notifier/messages/templates/``) for e-mail, nothing for plain text. Scraped
 values are never pasted into markup unescaped, and single-line fields (the title) have their
 newlines folded, so a title such as ``</a><b>x`` shows as those characters.
 
 What the outbox payload may carry (written by the planners; every key optional):
 
 * ``reasons`` — why the call matched, plain strings (a list, or ``{"it": [...], "en": [...]}``);
-* ``changes`` — for ``changed:<event>`` alerts: the facts of :func:`notifier.changes.changes_json`
+* ``changes`` — for ``changed:<event>`` alerts: the facts of :func:`notifier.planning.changes.changes_json`
   (``[{"kind", "old", "new"}]``) or a raw event diff ``{field: {"old", "new"}}`` (read with
-  :func:`notifier.changes.significant_changes`, ``event_kind`` giving the event kind);
+  :func:`notifier.planning.changes.significant_changes`, ``event_kind`` giving the event kind);
 * ``deadline`` / ``deadline_label`` — for reminders: the (stage) deadline the reminder is about.
 
 Telegram caps a message at :attr:`telegram.constants.MessageLimit.MAX_TEXT_LENGTH` characters
@@ -41,10 +41,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
-from notifier.changes import ChangeFact, fmt_money, parse_datetime, significant_changes
 from notifier.config import EmailConfig
-from notifier.unsubscribe import Links, Scope
-from notifier.unsubscribe import links as unsubscribe_links
+from notifier.messages.unsubscribe import Links, Scope
+from notifier.messages.unsubscribe import links as unsubscribe_links
+from notifier.planning.changes import ChangeFact, fmt_money, parse_datetime, significant_changes
 from storage.outbox import Recipient
 from storage.records import ROME, Precision, effective_deadline
 
@@ -568,9 +568,9 @@ def render_text(alert: Alert, *, limit: int = TELEGRAM_LIMIT) -> str:
 
 @lru_cache(maxsize=1)
 def email_environment() -> Environment:
-    """Jinja2 over ``notifier/templates``: ``*.html.j2`` autoescaped, ``*.txt.j2`` not."""
+    """Jinja2 over ``notifier/messages/templates``: ``*.html.j2`` autoescaped, ``*.txt.j2`` not."""
     return Environment(
-        loader=PackageLoader("notifier", "templates"),
+        loader=PackageLoader("notifier.messages", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "html.j2"), default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -649,7 +649,7 @@ def compose_email(
 
 
 def recipient_links(config: EmailConfig, member_id: int, scope: Scope) -> Links | None:
-    """The recipient's own unsubscribe links (:mod:`notifier.unsubscribe`) when the web app
+    """The recipient's own unsubscribe links (:mod:`notifier.messages.unsubscribe`) when the web app
     serves them (``unsubscribe_base_url`` and ``unsubscribe_secret`` set); else None."""
     if not config.unsubscribe_base_url or config.unsubscribe_secret is None:
         return None

@@ -1,6 +1,6 @@
 """Delivery channels: Telegram, e-mail (SMTP) and the console, behind one small protocol.
 
-A channel sends one :class:`~notifier.render.Alert` and returns a receipt (Telegram
+A channel sends one :class:`~notifier.messages.alerts.Alert` and returns a receipt (Telegram
 ``<chat id>:<message id>``, the e-mail's Message-ID, ``console:<row id>``), or raises one of
 the classified errors the dispatcher acts on:
 
@@ -65,8 +65,8 @@ from telegram.ext import AIORateLimiter, ExtBot
 from telegram.request import HTTPXRequest
 
 from notifier.config import EmailConfig, TelegramConfig
-from notifier.redaction import Redactor
-from notifier.render import Alert, TelegramMessage, render_email, render_telegram, render_text
+from notifier.delivery.redaction import Redactor
+from notifier.messages.alerts import Alert, TelegramMessage, render_email, render_telegram, render_text
 
 log = logging.getLogger(__name__)
 

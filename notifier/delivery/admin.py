@@ -23,9 +23,9 @@ from typing import Any
 
 from telegram.error import BadRequest, TelegramError
 
-from notifier.channels import ConsoleChannel, DeliveryError, EmailChannel, TelegramChannel
 from notifier.config import EmailConfig, TelegramConfig
-from notifier.redaction import Redactor
+from notifier.delivery.channels import ConsoleChannel, DeliveryError, EmailChannel, TelegramChannel
+from notifier.delivery.redaction import Redactor
 from storage import notices
 from storage.db import Database
 from storage.members import list_members

@@ -8,7 +8,7 @@ the signing key (``[web] secret_key``) retires every link already sent (their GE
 and the mailto: address still works).
 
 The web app (``web.app``) checks tokens with :func:`read_token`; the e-mail composer
-(``notifier.render.compose_email``) puts the links in each message with :func:`links`.
+(``notifier.messages.alerts.compose_email``) puts the links in each message with :func:`links`.
 """
 
 from __future__ import annotations

@@ -34,8 +34,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from notifier.alerts import load_recipients
 from notifier.config import RemindersConfig, parse_offset
+from notifier.planning.alerts import load_recipients
 from storage import planning
 from storage.calls import CallView, canonical_call
 from storage.outbox import OutboxItem, enqueue

@@ -58,9 +58,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from notifier.channels import Channel, Permanent, RecipientGone, Retryable
 from notifier.config import DeliveryConfig
-from notifier.render import Alert, CallLike
+from notifier.delivery.channels import Channel, Permanent, RecipientGone, Retryable
+from notifier.messages.alerts import Alert, CallLike
 from storage import notices, outbox, planning
 from storage.db import Database
 from storage.outbox import OutboxRow, Recipient
