@@ -42,9 +42,16 @@ from starlette.staticfiles import StaticFiles
 
 from notifier.config import MatchingConfig
 from notifier.matching.profiles import parse_profile
-from notifier.messages.alerts import countdown, fmt_day, one_line, pick_lang, safe_url, source_label
+from notifier.messages.formats import (
+    countdown,
+    fmt_day,
+    fmt_money,
+    one_line,
+    pick_lang,
+    safe_url,
+    source_label,
+)
 from notifier.messages.unsubscribe import read_token
-from notifier.planning.changes import fmt_money
 from storage import access, board, members, outbox
 from storage.calls import CallView, call_events, get_call, get_calls, group_calls, phase
 from storage.db import Database

@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from icalendar import Alarm, Calendar, Event
 
-from notifier.messages.alerts import one_line, safe_url, source_label
+from notifier.messages.formats import one_line, safe_url, source_label
 from storage.board import canonical_calls
 from storage.calls import CallView
 from storage.db import Database

@@ -40,7 +40,7 @@ from notifier.bot.common import (
     staff_only,
     web_links,
 )
-from notifier.messages.alerts import fmt_day, one_line
+from notifier.messages.formats import fmt_day, one_line
 from notifier.messages.i18n import esc, t
 from storage import members
 from storage.db import Database

@@ -34,7 +34,7 @@ from telegram.error import BadRequest
 from telegram.ext import ContextTypes
 
 from notifier.config import MatchingConfig, RemindersConfig, TelegramConfig
-from notifier.messages.alerts import tg_len
+from notifier.messages.formats import tg_len
 from notifier.messages.i18n import language_from_telegram, normalise_language, t
 from storage import members
 from storage.db import Database

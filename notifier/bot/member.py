@@ -50,15 +50,8 @@ from notifier.config import MatchingConfig, parse_offset
 from notifier.delivery.dispatch import telegram_back
 from notifier.matching.engine import Match, Matcher, reasons_line
 from notifier.matching.profiles import Profile
-from notifier.messages.alerts import (
-    countdown,
-    feedback_data,
-    fmt_day,
-    one_line,
-    parse_feedback,
-    safe_url,
-    source_label,
-)
+from notifier.messages.alerts import feedback_data, parse_feedback
+from notifier.messages.formats import countdown, fmt_day, one_line, safe_url, source_label
 from notifier.messages.i18n import esc, normalise_language, t
 from storage import members
 from storage.calls import CallView, canonical_call, group_calls, list_calls, search_calls

@@ -55,9 +55,8 @@ from notifier.matching.profiles import (
     parse_profile,
 )
 from notifier.matching.vocabulary import default_vocabulary
-from notifier.messages.alerts import one_line, source_label
+from notifier.messages.formats import fmt_money, one_line, source_label
 from notifier.messages.i18n import esc, t
-from notifier.planning.changes import fmt_money
 from storage import members
 from storage.db import Database
 

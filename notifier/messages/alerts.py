@@ -42,60 +42,31 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
 from notifier.config import EmailConfig
+from notifier.messages.changes import change_line
+from notifier.messages.formats import (
+    CONTROL,
+    countdown,
+    fmt_day,
+    fmt_money,
+    one_line,
+    pick_lang,
+    safe_url,
+    source_label,
+    tg_len,
+)
 from notifier.messages.unsubscribe import Links, Scope
 from notifier.messages.unsubscribe import links as unsubscribe_links
-from notifier.planning.changes import ChangeFact, fmt_money, parse_datetime, significant_changes
+from notifier.planning.changes import ChangeFact, parse_datetime, significant_changes
 from storage.outbox import Recipient
-from storage.records import ROME, Precision, effective_deadline
+from storage.records import Precision, effective_deadline
 
 TELEGRAM_LIMIT: int = MessageLimit.MAX_TEXT_LENGTH
 #: A subject longer than this is cut (RFC 5322 recommends lines under 78 characters; clients
 #: show about this much anyway).
 SUBJECT_LIMIT = 150
-#: Longer URLs are not linked (Telegram refuses overlong button URLs; they are junk anyway).
-URL_LIMIT = 2_000
-
 #: Callback data of the feedback buttons: ``fb:i:<group id>`` (interested), ``fb:n:<group id>``.
 FEEDBACK_PREFIX = "fb"
 FEEDBACK_KINDS = {"i": "interested", "n": "not_for_us"}
-
-#: What members and staff read for a source name, Italian and English: the one table every
-#: message, the digest and the bot use (see :func:`source_label`).
-SOURCE_LABELS: Mapping[str, tuple[str, str]] = {
-    "lombardia": ("Regione Lombardia – Bandi e Servizi", "Regione Lombardia – Bandi e Servizi"),
-    "sedia": ("EU Funding & Tenders Portal", "EU Funding & Tenders Portal"),
-    "incentivi": ("incentivi.gov.it", "incentivi.gov.it"),
-    "feeds": ("Feed RSS (MIMIT, agenzie UE)", "RSS feeds (MIMIT, EU agencies)"),
-    "unioncamere": ("Unioncamere Lombardia", "Unioncamere Lombardia"),
-    "openinnovation": ("Open Innovation Lombardia", "Open Innovation Lombardia"),
-    "burl": ("BURL – Bollettino Ufficiale Regione Lombardia", "BURL – Lombardy's official bulletin"),
-    "manual": ("Inserito a mano", "Added by hand"),
-}
-
-
-def pick_lang(language: str) -> str:
-    """``"en"`` for any English language tag (``"en"``, ``"en-GB"``), else ``"it"``: the two
-    languages every message is written in."""
-    return "en" if language.lower().startswith("en") else "it"
-
-
-def source_label(name: str, lang: str = "it") -> str:
-    """The human label of a source (``"feeds"`` → ``"Feed RSS (MIMIT, agenzie UE)"``); a source
-    not in :data:`SOURCE_LABELS` shows its own name."""
-    labels = SOURCE_LABELS.get(name)
-    if labels is None:
-        return name
-    return labels[1] if pick_lang(lang) == "en" else labels[0]
-
-
-MONTHS_IT = (
-    "gennaio", "febbraio", "marzo", "aprile", "maggio", "giugno",
-    "luglio", "agosto", "settembre", "ottobre", "novembre", "dicembre",
-)  # fmt: skip
-MONTHS_EN = (
-    "January", "February", "March", "April", "May", "June",
-    "July", "August", "September", "October", "November", "December",
-)  # fmt: skip
 
 _TEXT = {
     "it": {
@@ -125,7 +96,6 @@ _TEXT = {
         "not_for_us": "Non per noi",
         "footer": "Ricevi questo avviso perché il bando corrisponde al profilo della tua organizzazione.",
         "unsubscribe": "Per non ricevere più questi messaggi",
-        "at": "ore",
     },
     "en": {
         "new": "New call",
@@ -154,7 +124,6 @@ _TEXT = {
         "not_for_us": "Not for us",
         "footer": "You receive this alert because the call matches your organisation's profile.",
         "unsubscribe": "To stop these messages",
-        "at": "",
     },
 }
 
@@ -176,10 +145,6 @@ _ICONS = {
     "reminder-close": "⏰",
     "reminder": "⏰",
 }
-
-#: Control characters, C1 controls and bidi overrides/isolates: ingest removes them
-#: (``storage.sanitise``); rows stored before that are folded here too.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
 
 class CallLike(Protocol):
@@ -265,70 +230,6 @@ class TelegramMessage:
 # --- small formatting helpers ---------------------------------------------------------------
 
 
-def one_line(text: str) -> str:
-    """Fold newlines, tabs and control characters of a scraped value into single spaces."""
-    return " ".join(_CONTROL.sub(" ", text).split())
-
-
-def tg_len(text: str) -> int:
-    """Length as Telegram counts it (UTF-16 code units)."""
-    return len(text.encode("utf-16-le")) // 2
-
-
-def safe_url(url: str | None) -> str | None:
-    """The URL if it is a plain http(s) link fit to put in an href or a button, else None
-    (a URL with user-info is not: see :mod:`storage.sanitise`)."""
-    if not url:
-        return None
-    url = url.strip()
-    if len(url) > URL_LIMIT or any(c.isspace() or c in '<>"' for c in url) or _CONTROL.search(url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname:
-        return None
-    if "@" in parts.netloc:
-        # "https://trusted.example@evil.example/": the reader sees one host, the link reaches another.
-        return None
-    return url
-
-
-def fmt_day(value: datetime, lang: str, precision: Precision | str | None = Precision.DATETIME) -> str:
-    """``30 settembre 2026, ore 12:00`` / ``30 September 2026, 12:00`` (date only for DATE)."""
-    local = value.astimezone(ROME)
-    months = MONTHS_EN if lang == "en" else MONTHS_IT
-    day = f"{local.day} {months[local.month - 1]} {local.year}"
-    if precision == Precision.DATE or (local.hour, local.minute) == (0, 0):
-        return day
-    at = _TEXT[lang]["at"]
-    return f"{day}, {at} {local:%H:%M}" if at else f"{day}, {local:%H:%M}"
-
-
-def countdown(at: datetime, now: datetime, lang: str, *, verb: str, precision: Precision | None) -> str:
-    """``chiude tra 5 giorni`` / ``closes in 5 days``; ``verb`` is "closes" or "opens".
-
-    Days are counted on the Rome calendar, so a call closing tomorrow at 09:00 "closes tomorrow"
-    even when fewer than 24 hours remain.
-    """
-    en = lang == "en"
-    if at <= now:
-        if verb == "closes":
-            return "closed" if en else "chiuso"
-        return "open" if en else "aperto"
-    days = (at.astimezone(ROME).date() - now.astimezone(ROME).date()).days
-    word = {"closes": ("closes", "chiude"), "opens": ("opens", "apre")}[verb][0 if en else 1]
-    hour = "" if precision == Precision.DATE else at.astimezone(ROME).strftime("%H:%M")
-    if days <= 0:
-        if hour:
-            return f"{word} today at {hour}" if en else f"{word} oggi alle {hour}"
-        return f"{word} today" if en else f"{word} oggi"
-    if days == 1:
-        return f"{word} tomorrow" if en else f"{word} domani"
-    return f"{word} in {days} days" if en else f"{word} tra {days} giorni"
-
-
 def _fact_value(kind: str, value: Any) -> Any:
     if value is None:
         return None
@@ -408,7 +309,7 @@ def facts(alert: Alert) -> AlertFacts:
             acts = [f.new for f in found if f.kind == "act" and isinstance(f.new, Mapping)]
             if acts:
                 headline_key = "ranking" if acts[0].get("kind") == "graduatoria" else "act"
-        change_lines = "\n".join(one_line(f.line(lang)) for f in found)
+        change_lines = "\n".join(one_line(change_line(f, lang)) for f in found)
     elif kind == "new" and getattr(call, "kind", "call") == "partner_search":
         headline_key = "partner"
         t = {**t, "open": t["open_partner"], "closes": t["expires"]}
@@ -598,7 +499,7 @@ def render_email(alert: Alert, config: EmailConfig) -> EmailMessage:
     """A multipart/alternative message (text + HTML) addressed to the member."""
     f = facts(alert)
     to = alert.recipient.email or ""
-    if not to or _CONTROL.search(to) or "\n" in to or "\r" in to:
+    if not to or CONTROL.search(to) or "\n" in to or "\r" in to:
         raise ValueError("the member has no usable e-mail address")
     env = email_environment()
     personal = recipient_links(config, alert.recipient.member_id, "alerts")

@@ -21,17 +21,21 @@ from notifier.messages.alerts import (
     TELEGRAM_LIMIT,
     clean_subject,
     compose_email,
-    countdown,
     email_environment,
+    recipient_links,
+)
+from notifier.messages.changes import change_line
+from notifier.messages.formats import (
+    countdown,
     fmt_day,
+    fmt_money,
     one_line,
     pick_lang,
-    recipient_links,
     safe_url,
     source_label,
     tg_len,
 )
-from notifier.planning.changes import ChangeFact, fmt_money
+from notifier.planning.changes import ChangeFact
 from notifier.planning.digest import _KIND_ORDER, Digest, DigestCall, _sort_by_relevance, health_state
 from storage.records import Precision
 from storage.sources import SourceHealth
@@ -181,7 +185,7 @@ def _entry(item: DigestCall, lang: str, now: datetime, facts: Sequence[ChangeFac
         else "",
         why=one_line("; ".join(reasons)),
         also_on=f"{t['also_on']} {one_line(also)}" if also else "",
-        changes=[one_line(f.line(lang)) for f in facts],
+        changes=[one_line(change_line(f, lang)) for f in facts],
     )
 
 

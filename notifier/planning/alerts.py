@@ -362,7 +362,6 @@ class _Planner:
                     "event_id": event.id,
                     "event_kind": event.kind,
                     "changes": facts_json,
-                    "lines": [f.line(recipient.language) for f in facts],
                     "diff": dict(event.changes),
                 }
                 for channel in recipient.channels:

@@ -1,4 +1,4 @@
-"""Which changes to a call matter to members, and how to say them in one plain line.
+"""Which changes to a call matter to members, as data (:mod:`notifier.messages.changes` says them).
 
 Storage records every change of a call as an event with a field diff
 (``{field: {"old": v, "new": v}}``, JSON-safe values). Most diffs are noise for a member (a
@@ -20,7 +20,6 @@ The diff may name fields as in :class:`storage.records.CallRecord` (``closes``, 
 or as stored (``closes_at``, ``budget_total_cents``); both are read. Values that cannot be read
 are shown as received rather than dropped.
 
-Lines are plain text (no markup): each channel escapes them for its own format.
 """
 
 from __future__ import annotations
@@ -53,35 +52,6 @@ class ChangeFact:
     kind: str
     old: Any = None
     new: Any = None
-
-    def line(self, lang: str = "it") -> str:
-        en = lang == "en"
-        old, new = fmt_value(self.old, lang), fmt_value(self.new, lang)
-        if self.kind == "reopened":
-            if self.new is not None:
-                return f"Reopened, closes {new}" if en else f"Riaperto, scade {new}"
-            return "Reopened" if en else "Riaperto"
-        if self.kind == "deadline":
-            if self.old is None:
-                return f"Deadline set: {new}" if en else f"Scadenza fissata: {new}"
-            if self.new is None:
-                return f"Deadline removed (was {old})" if en else f"Scadenza tolta (era {old})"
-            return f"Deadline moved: {old} → {new}" if en else f"Scadenza spostata: {old} → {new}"
-        if self.kind == "stages":
-            return f"Stage deadlines changed: {new}" if en else f"Scadenze intermedie cambiate: {new}"
-        if self.kind == "opening":
-            if self.old is None:
-                return f"Opening set: {new}" if en else f"Apertura fissata: {new}"
-            return f"Opening moved: {old} → {new}" if en else f"Apertura spostata: {old} → {new}"
-        if self.kind == "closed_early":
-            if self.old is not None:
-                return f"Closed before the deadline ({old})" if en else f"Chiuso prima della scadenza ({old})"
-            return "Closed (funds exhausted or withdrawn)" if en else "Chiuso (fondi esauriti o ritirato)"
-        if self.kind == "budget":
-            return f"Budget changed: {old} → {new}" if en else f"Dotazione cambiata: {old} → {new}"
-        if self.kind == "act" and isinstance(self.new, Mapping):
-            return act_line(self.new, lang)
-        return f"{self.kind}: {old} → {new}"
 
 
 def significant_changes(
@@ -136,84 +106,12 @@ def significant_changes(
     return facts
 
 
-#: Act kinds (``storage.acts.ACT_KINDS``) in words: (Italian, English).
-ACT_WORDS = {
-    "proroga": ("Proroga", "Deadline extension"),
-    "riapertura": ("Riapertura", "Reopening"),
-    "rettifica": ("Rettifica o modifica", "Amendment"),
-    "graduatoria": ("Graduatoria o esiti pubblicati", "Ranking or results published"),
-    "documento": ("Nuovo documento", "New document"),
-    "altro": ("Atto pubblicato", "Act published"),
-}
-_CONFIDENCE = {"certo": "certain", "probabile": "likely", "possibile": "possible"}
-_RULES = {
-    "page": ("pagina del bando", "the call's page"),
-    "code": ("codice del bando", "the call's code"),
-    "decree": ("numero del decreto", "the decree number"),
-    "title": ("titolo del bando", "the call's title"),
-}
-
-
-def act_line(act: Mapping[str, Any], lang: str = "it") -> str:
-    """One line on an act: what it is, where and when it was published, how sure its link is
-    ("Graduatoria o esiti pubblicati: <title> (BURL 01/09/2026; collegamento certo: codice del
-    bando)")."""
-    en = lang == "en"
-    words = ACT_WORDS.get(str(act.get("kind")), ACT_WORDS["altro"])
-    title = " ".join(str(act.get("title") or "").split())[:300]
-    published = parse_datetime(act.get("published"))
-    where = str(act.get("source") or "").upper()
-    if published is not None:
-        where = f"{where} {fmt_datetime(published, lang)}".strip()
-    confidence = str(act.get("confidence") or "")
-    rule = _RULES.get(str(act.get("rule") or ""))
-    if en:
-        link = f"link {_CONFIDENCE.get(confidence, confidence)}" + (f": {rule[1]}" if rule else "")
-    else:
-        link = f"collegamento {confidence}" + (f": {rule[0]}" if rule else "")
-    details = "; ".join(p for p in (where, link if confidence else "") if p)
-    return f"{words[1] if en else words[0]}: {title}" + (f" ({details})" if details else "")
-
-
 def changes_json(facts: list[ChangeFact]) -> list[dict[str, Any]]:
     """The facts as JSON-safe dicts (for outbox payloads and digest summaries)."""
     return [{"kind": f.kind, "old": _json_value(f.old), "new": _json_value(f.new)} for f in facts]
 
 
-# --- formatting (plain text, Italian or English) ------------------------------------------------
-
-_MONTHS_EN = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
-
-
-def fmt_datetime(value: datetime, lang: str = "it", *, tz: Any = ROME) -> str:
-    """``30/09/2026 12:00`` (it) or ``30 Sep 2026 12:00`` (en), local time; date only at midnight."""
-    local = value.astimezone(tz)
-    # Month names from a table, not strftime("%b"): the process locale must not change the text.
-    day = f"{local.day} {_MONTHS_EN[local.month - 1]} {local.year}" if lang == "en" else f"{local:%d/%m/%Y}"
-    if local.time() in (time(0, 0), time(23, 59, 59, 999999)):
-        return day
-    return f"{day} {local.strftime('%H:%M')}"
-
-
-def fmt_money(value: Decimal, lang: str = "it") -> str:
-    """``€ 1.500.000`` (it) or ``€1,500,000`` (en); cents shown only when there are any."""
-    places = 0 if value == value.to_integral_value() else 2
-    text = f"{value:,.{places}f}"
-    if lang == "en":
-        return f"€{text}"
-    return "€ " + text.replace(",", "_").replace(".", ",").replace("_", ".")
-
-
-def fmt_value(value: Any, lang: str = "it") -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        return fmt_datetime(value, lang)
-    if isinstance(value, Decimal):
-        return fmt_money(value, lang)
-    if isinstance(value, (list, tuple)):
-        return ", ".join(fmt_value(v, lang) for v in value) or "—"
-    return str(value)
+# --- reading payload values ------------------------------------------------------------------
 
 
 def parse_datetime(value: Any) -> datetime | None:

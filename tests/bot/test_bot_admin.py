@@ -10,7 +10,7 @@ from crawler.config import SOURCE_NAMES
 from notifier.bot import cancel_background
 from notifier.bot.admin import summary_text
 from notifier.bot.common import MAX_MESSAGE, CrawlSummary
-from notifier.messages.alerts import tg_len
+from notifier.messages.formats import tg_len
 from storage import members, outbox, planning, sources
 from tests.bot.harness import ADMIN_CHAT, Harness
 

@@ -11,7 +11,7 @@ from telegram.ext import AIORateLimiter
 from notifier.bot import BotServices, build_application, publish_commands
 from notifier.bot.common import split_message
 from notifier.config import TelegramConfig
-from notifier.messages.alerts import tg_len
+from notifier.messages.formats import tg_len
 from notifier.messages.i18n import TEXTS, Html, language_from_telegram, normalise_language, placeholders, t
 from storage import members
 from storage.db import Database

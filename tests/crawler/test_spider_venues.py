@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,14 @@ NOW = datetime(2026, 9, 2, 9, 0, tzinfo=ROME)
 FILIERE = "RLO12026055023"
 EXPORT = "RLP12026058888"
 BURL_DATA = Path(__file__).resolve().parents[1] / "data" / "crawler" / "burl"
+
+
+def payload_lines(payload: dict) -> list[str]:
+    """The change lines an alert with this payload shows (Italian)."""
+    from notifier.messages.alerts import change_facts
+    from notifier.messages.changes import change_line
+
+    return [change_line(f, "it") for f in change_facts(payload, now=datetime(2026, 1, 1, tzinfo=UTC))]
 
 
 @pytest.fixture
@@ -126,9 +134,12 @@ def test_a_proroga_moves_the_deadline_with_the_act_as_evidence_and_alerts_the_al
     assert report.changed == 1 and report.notices == 5 and report.new == 0
     [change] = [r for r in outbox_rows(db) if r.reason.startswith("changed:")]
     assert change.member_id == laura and change.call_id == filiere.id
-    assert change.payload["lines"][0] == "Scadenza spostata: 15/12/2026 16:00 → 30/01/2027 12:00"
-    assert change.payload["lines"][1].startswith("Proroga: Proroga dei termini")
-    assert "collegamento certo: codice del bando" in change.payload["lines"][1]
+    assert (
+        payload_lines(change.payload)[0]
+        == "Scadenza spostata: 15 dicembre 2026, ore 16:00 → 30 gennaio 2027, ore 12:00"
+    )
+    assert payload_lines(change.payload)[1].startswith("Proroga: Proroga dei termini")
+    assert "collegamento certo: codice del bando" in payload_lines(change.payload)[1]
 
     # Acts are recorded once: a second crawl carries them and changes nothing.
     again = crawl(db, tmp_path, "burl", sources, now=later + timedelta(hours=1))
@@ -255,7 +266,7 @@ def test_a_new_ranking_pdf_is_an_event_for_the_alerted_members(
     plan(db, later)
     [change] = [r for r in outbox_rows(db) if r.reason.startswith("changed:")]
     assert change.member_id == laura and change.call_id == export.id
-    assert change.payload["lines"] == [
+    assert payload_lines(change.payload) == [
         "Graduatoria o esiti pubblicati: Determinazione n. 45/2026 – elenco delle imprese ammesse "
         "(UNIONCAMERE; collegamento certo: pagina del bando)"
     ]

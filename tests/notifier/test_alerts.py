@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import ClassVar
 
@@ -16,6 +16,7 @@ import pytest
 
 from notifier.config import MatchingConfig
 from notifier.matching.profiles import Profile
+from notifier.messages.changes import change_line
 from notifier.planning import alerts
 from notifier.planning.alerts import plan_alerts
 from notifier.planning.changes import ChangeFact, significant_changes
@@ -34,6 +35,14 @@ from tests.fakes.planning_data import (
 )
 
 PACKAGING = {"keywords": ["packaging"], "channels": ["telegram", "email"]}
+
+
+def payload_lines(payload: dict) -> list[str]:
+    """The change lines an alert with this payload shows (Italian)."""
+    from notifier.messages.alerts import change_facts
+    from notifier.messages.changes import change_line
+
+    return [change_line(f, "it") for f in change_facts(payload, now=datetime(2026, 1, 1, tzinfo=UTC))]
 
 
 @dataclass(frozen=True)
@@ -152,7 +161,9 @@ def test_deadline_moved_alerts_only_those_already_alerted(db: Database, now: dat
     assert report.changed == 1
     payload = changed[0].payload
     assert payload["changes"][0]["kind"] == "deadline"
-    assert payload["lines"] == ["Scadenza spostata: 30/10/2026 12:00 → 16/11/2026 12:00"]
+    assert payload_lines(payload) == [
+        "Scadenza spostata: 30 ottobre 2026, ore 12:00 → 16 novembre 2026, ore 12:00"
+    ]
     assert payload["diff"]["closes"]["new"].startswith("2026-11-16T12:00")
     assert changed[0].call_id == call.id
 
@@ -179,7 +190,7 @@ def test_not_for_us_silences_every_further_message(db: Database, now: datetime) 
 
     changed = [r for r in outbox_rows(db) if r.reason.startswith("changed:")]
     assert [r.member_id for r in changed] == [laura]
-    assert changed[0].payload["lines"] == ["Dotazione cambiata: € 2.000.000 → € 3.000.000"]
+    assert payload_lines(changed[0].payload) == ["Dotazione cambiata: € 2.000.000 → € 3.000.000"]
     assert report.silenced == 1
 
 
@@ -249,7 +260,7 @@ def test_closed_early_is_told_closing_at_deadline_is_not(db: Database, now: date
     changed = [r for r in outbox_rows(db) if r.reason.startswith("changed:")]
     assert len(changed) == 1 and changed[0].member_id == laura
     assert changed[0].payload["changes"][0]["kind"] == "closed_early"
-    assert changed[0].payload["lines"] == ["Chiuso prima della scadenza (30/10/2026 12:00)"]
+    assert payload_lines(changed[0].payload) == ["Chiuso prima della scadenza (30 ottobre 2026, ore 12:00)"]
 
 
 def test_reopened_call_reaches_members_never_alerted(db: Database, now: datetime) -> None:
@@ -409,7 +420,7 @@ def test_significant_changes_rules(now: datetime) -> None:
         deadline=deadline,
     )
     assert [f.kind for f in moved] == ["deadline"]
-    assert moved[0].line("en") == "Deadline moved: 30 Oct 2026 12:00 → 16 Nov 2026 12:00"
+    assert change_line(moved[0], "en") == "Deadline moved: 30 October 2026, 12:00 → 16 November 2026, 12:00"
     assert (
         significant_changes("changed", {"summary": {"old": "a", "new": "b"}}, at=now, deadline=deadline) == []
     )
@@ -438,9 +449,9 @@ def test_significant_changes_rules(now: datetime) -> None:
     budget = significant_changes(
         "changed", {"budget_total_cents": {"old": 100_000_00, "new": 150_000_050}}, at=now
     )
-    assert budget[0].line("it") == "Dotazione cambiata: € 100.000 → € 1.500.000,50"
-    assert budget[0].line("en") == "Budget changed: €100,000 → €1,500,000.50"
+    assert change_line(budget[0], "it") == "Dotazione cambiata: € 100.000 → € 1.500.000,50"
+    assert change_line(budget[0], "en") == "Budget changed: €100,000 → €1,500,000.50"
     opening = significant_changes(
         "changed", {"opens": {"old": None, "new": "2026-10-15T10:00:00+02:00"}}, at=now
     )
-    assert opening[0].line("it") == "Apertura fissata: 15/10/2026 10:00"
+    assert change_line(opening[0], "it") == "Apertura fissata: 15 ottobre 2026, ore 10:00"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
+import html
 from datetime import datetime, timedelta
 from html.parser import HTMLParser
 from typing import Any
@@ -15,16 +16,13 @@ from notifier.messages.alerts import (
     TELEGRAM_LIMIT,
     Alert,
     clean_subject,
-    countdown,
     parse_feedback,
     render_email,
     render_telegram,
     render_text,
-    safe_url,
-    source_label,
-    tg_len,
 )
 from notifier.messages.digest import digest_email
+from notifier.messages.formats import countdown, safe_url, source_label, tg_len
 from notifier.planning.digest import Digest
 from storage.outbox import Recipient
 from storage.records import ROME, Precision
@@ -134,11 +132,26 @@ def test_hostile_title_renders_as_text(now: datetime) -> None:
 
 
 def test_unsafe_links_are_dropped(now: datetime) -> None:
-    for url in ("javascript:alert(1)", "https://x.it/a b", 'https://x.it/"onmouseover', "ftp://x.it", ""):
+    for url in ("javascript:alert(1)", "ftp://x.it", "https://user@x.it/", "https://x.it/\x00", ""):
         message = render_telegram(make_alert(now, url=url))
         assert "<a " not in message.html
         assert len(message.keyboard.inline_keyboard) == 1
     assert safe_url("https://x.it/" + "a" * 3000) is None
+
+
+def test_unsafe_url_characters_are_percent_encoded(now: datetime) -> None:
+    cases = {
+        "https://x.it/a b": "https://x.it/a%20b",
+        'https://x.it/"onmouseover': "https://x.it/%22onmouseover",
+        "https://x.it/bando?<id>=1&x=2": "https://x.it/bando?%3Cid%3E=1&x=2",
+        "https://x.it/caffè": "https://x.it/caff%C3%A8",
+        "https://x.it/a%20b": "https://x.it/a%20b",
+    }
+    for url, safe in cases.items():
+        assert safe_url(url) == safe
+        message = render_telegram(make_alert(now, url=url))
+        assert f'<a href="{html.escape(safe, quote=True)}">' in message.html
+        assert message.keyboard.inline_keyboard[-1][0].url == safe
 
 
 @pytest.mark.parametrize("lang", ["it", "en"])
@@ -194,7 +207,7 @@ def test_change_alerts(now: datetime) -> None:
     }
     text = render_telegram(make_alert(now, reason="changed:5", payload=moved)).html
     assert "📅 <b>Scadenza spostata</b>" in text
-    assert "07/09/2026 12:00 → 15/10/2026 12:00" in text
+    assert "7 settembre 2026, ore 12:00 → 15 ottobre 2026, ore 12:00" in text
     reopened = {"changes": {"status": {"old": "closed", "new": "open"}}, "event_kind": "reopened"}
     assert (
         "<b>Call reopened</b>"
