@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from crawler.run import Progress, SourceSummary, run_crawl
+from notifier import catalogue
 from scheduler.settings import ENV_PREFIX, Settings
 from storage import notices
 from storage.db import Database
@@ -27,14 +28,18 @@ def record_notices(db: Database, summaries: Sequence[SourceSummary], *, now: dat
         key = source_notice_key(s.name)
         if s.notify == "failing":
             reason = f": {s.reason}" if s.reason else ""
-            notices.raise_notice(db, key, f"Source {s.name} keeps failing ({s.outcome}){reason}", now=now)
+            message = catalogue.notice(
+                "notice.source_failing", source=s.name, outcome=s.outcome, reason=reason
+            )
+            notices.raise_notice(db, key, message, now=now)
         elif s.notify == "recovered":
             notices.clear_notice(
                 db,
                 key,
                 now=now,
-                message=f"Source {s.name} works again: its last crawl ended {s.outcome} "
-                f"({s.new} new, {s.changed} changed)",
+                message=catalogue.notice(
+                    "notice.source_recovered", source=s.name, outcome=s.outcome, new=s.new, changed=s.changed
+                ),
             )
 
 

@@ -69,6 +69,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from telegram.error import InvalidToken, NetworkError, TimedOut
 
 from crawler.run import SourceSummary
+from notifier import catalogue
 from notifier.bot.app import build_application, cancel_background, publish_commands
 from notifier.bot.common import BotServices
 from notifier.delivery.channels import Channel, EmailChannel, TelegramChannel
@@ -334,17 +335,13 @@ class Daemon:
         real = {n for n, ch in self.channels.items() if isinstance(ch, (TelegramChannel, EmailChannel))}
         live = sorted(real | {"console"}) if real else list(self.channels)
         counts = await asyncio.to_thread(outbox.overdue, self.db, before=now - OVERDUE_AFTER, channels=live)
-        for kind, message in (
-            ("alerts", "{n} alert(s) due for more than an hour are still unsent"),
-            ("reminders", "{n} reminder(s) due for more than an hour are still unsent"),
-        ):
+        for kind in ("alerts", "reminders"):
             key = f"overdue:{kind}"
             if counts[kind]:
-                await asyncio.to_thread(
-                    notices.raise_notice, self.db, key, message.format(n=counts[kind]), now=now
-                )
+                message = catalogue.notice(f"notice.overdue_{kind}", n=counts[kind])
+                await asyncio.to_thread(notices.raise_notice, self.db, key, message, now=now)
             else:
-                recovered = f"No {kind[:-1]} is overdue any more: every one due an hour ago has gone out"
+                recovered = catalogue.notice(f"notice.overdue_{kind}_cleared")
                 await asyncio.to_thread(notices.clear_notice, self.db, key, now=now, message=recovered)
 
     async def _housekeeping_job(self) -> None:

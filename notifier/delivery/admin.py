@@ -23,6 +23,7 @@ from typing import Any
 
 from telegram.error import BadRequest, TelegramError
 
+from notifier import catalogue
 from notifier.config import EmailConfig, TelegramConfig
 from notifier.delivery.channels import ConsoleChannel, DeliveryError, EmailChannel, TelegramChannel
 from notifier.delivery.redaction import Redactor
@@ -38,16 +39,11 @@ MAX_TEXT = 3500
 #: One notice's message is cut to this (plain text, before escaping).
 MAX_ITEM = 1000
 
-HEAD = {
-    "it": ("⚠️ Sentinella: problema", "✅ Sentinella: risolto"),
-    "en": ("⚠️ Sentinella: problem", "✅ Sentinella: recovered"),
-}
-
 
 def _item(n: NoticeView, lang: str, *, as_html: bool) -> str:
-    problem, recovered = HEAD.get(lang, HEAD["it"])
-    head = problem if n.active else recovered
-    message = n.message if len(n.message) <= MAX_ITEM else n.message[: MAX_ITEM - 1] + "…"
+    head = catalogue.text(lang, "admin.problem" if n.active else "admin.recovered")
+    message = catalogue.notice_text(n.message, lang)
+    message = message if len(message) <= MAX_ITEM else message[: MAX_ITEM - 1] + "…"
     if as_html:
         return f"<b>{head}</b>\n{html.escape(message)}"
     return f"{head}\n{message}"

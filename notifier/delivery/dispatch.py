@@ -58,6 +58,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from notifier import catalogue
 from notifier.config import DeliveryConfig
 from notifier.delivery.channels import Channel, Permanent, RecipientGone, Retryable
 from notifier.messages.alerts import Alert, CallLike
@@ -190,8 +191,14 @@ class _Run:
             _raise_notice(
                 self.db,
                 f"delivery-dead:{row.channel}",
-                f"Consegna abbandonata ({row.channel}): avviso {row.id} al membro {row.member_id}, "
-                f"bando {row.call_id}. Ultimo errore: {error[:300]}",
+                catalogue.notice(
+                    "notice.delivery_dead",
+                    channel=row.channel,
+                    row=row.id,
+                    member=row.member_id,
+                    call=row.call_id,
+                    error=error,
+                ),
                 now=self.now,
             )
 
@@ -209,9 +216,9 @@ class _Run:
             _raise_notice(
                 self.db,
                 _gone_key(recipient.member_id),
-                f"Telegram non raggiunge più {recipient.name} (membro {recipient.member_id}): "
-                "bot bloccato o chat chiusa. Il canale Telegram del membro è stato disattivato. "
-                f"({error[:200]})",
+                catalogue.notice(
+                    "notice.telegram_gone", name=recipient.name, member=recipient.member_id, error=error[:200]
+                ),
                 now=self.now,
             )
         self.settle_dead(row, f"recipient gone: {error}", kind="blocked")
@@ -223,9 +230,12 @@ class _Run:
             _raise_notice(
                 self.db,
                 f"delivery-down:{name}",
-                f"Il canale {name} non consegna: {failures} invii di fila falliti, nessuno "
-                f"confermato nel frattempo. Ultimo errore: {self.last_failure.get(name, '?')[:300]}. "
-                "Gli avvisi restano in coda e ripartono da soli.",
+                catalogue.notice(
+                    "notice.channel_down",
+                    channel=name,
+                    failures=failures,
+                    error=self.last_failure.get(name, "?"),
+                ),
                 now=self.now,
             )
         self.down[name] = max(until, self.down.get(name, until))
@@ -329,8 +339,7 @@ def telegram_back(db: Database, member_id: int, name: str, *, now: datetime) -> 
             db,
             _gone_key(member_id),
             now=now,
-            message=f"{name} (membro {member_id}) ha riattivato il bot: il canale Telegram del "
-            "membro è di nuovo attivo.",
+            message=catalogue.notice("notice.telegram_back", name=name, member=member_id),
         )
     except Exception:
         log.exception("could not clear the admin notice %s", _gone_key(member_id))
@@ -351,11 +360,12 @@ def _clear_notices(db: Database, report: DispatchReport, *, now: datetime) -> No
     for name, counts in report.by_channel.items():
         if counts["sent"] and not counts["failed"] and not counts["dead"] and name not in report.down:
             recovered = {
-                f"delivery-down:{name}": f"Il canale {name} consegna di nuovo: {counts['sent']} "
-                "avvisi inviati e confermati in questo giro, nessun errore.",
-                f"delivery-dead:{name}": f"Il canale {name} consegna di nuovo senza errori "
-                f"({counts['sent']} avvisi inviati); gli avvisi abbandonati prima restano "
-                "abbandonati (elenco: sentinella dispatch).",
+                f"delivery-down:{name}": catalogue.notice(
+                    "notice.channel_up", channel=name, sent=counts["sent"]
+                ),
+                f"delivery-dead:{name}": catalogue.notice(
+                    "notice.channel_clean", channel=name, sent=counts["sent"]
+                ),
             }
             for key, message in recovered.items():
                 try:

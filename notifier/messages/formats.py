@@ -29,10 +29,11 @@ from babel import Locale
 from babel.dates import format_date, format_time, format_timedelta
 from babel.numbers import format_decimal
 
+from notifier import catalogue
 from storage.records import ROME, Precision
 
-LANGUAGES = ("it", "en")
-DEFAULT_LANGUAGE = "it"
+LANGUAGES = catalogue.LANGUAGES
+DEFAULT_LANGUAGE = catalogue.DEFAULT_LANGUAGE
 #: The Babel locale of each language.
 LOCALES: Mapping[str, Locale] = {"it": Locale.parse("it_IT"), "en": Locale.parse("en_GB")}
 
@@ -43,44 +44,15 @@ URL_LIMIT = 2_000
 #: (``storage.sanitise``); rows stored before that are folded here too.
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
 
-#: What members and staff read for a source name, Italian and English: the one table every
-#: message, the digest, the bot and the board use (see :func:`source_label`).
-SOURCE_LABELS: Mapping[str, tuple[str, str]] = {
-    "lombardia": ("Regione Lombardia – Bandi e Servizi", "Regione Lombardia – Bandi e Servizi"),
-    "sedia": ("EU Funding & Tenders Portal", "EU Funding & Tenders Portal"),
-    "incentivi": ("incentivi.gov.it", "incentivi.gov.it"),
-    "feeds": ("Feed RSS (MIMIT, agenzie UE)", "RSS feeds (MIMIT, EU agencies)"),
-    "unioncamere": ("Unioncamere Lombardia", "Unioncamere Lombardia"),
-    "openinnovation": ("Open Innovation Lombardia", "Open Innovation Lombardia"),
-    "burl": ("BURL – Bollettino Ufficiale Regione Lombardia", "BURL – Lombardy's official bulletin"),
-    "manual": ("Inserito a mano", "Added by hand"),
-}
-
-#: The words around a relative time: (Italian, English).
-_WORDS: Mapping[str, tuple[str, str]] = {
-    "closes": ("chiude", "closes"),
-    "opens": ("apre", "opens"),
-    "closed": ("chiuso", "closed"),
-    "open": ("aperto", "open"),
-    "today": ("oggi", "today"),
-    "today_at": ("oggi alle {time}", "today at {time}"),
-    "tomorrow": ("domani", "tomorrow"),
-    "at": ("{day}, ore {time}", "{day}, {time}"),
-}
-
 
 def pick_lang(language: str | None) -> str:
     """The language a message is written in: ``it`` or ``en`` from a stored or requested tag
     (``en-GB`` → ``en``, ``IT`` → ``it``); Italian for anything else or nothing."""
-    if not language:
-        return DEFAULT_LANGUAGE
-    head = language.strip().lower().replace("_", "-").split("-", 1)[0]
-    return head if head in LANGUAGES else DEFAULT_LANGUAGE
+    return catalogue.language(language)
 
 
 def _word(key: str, lang: str) -> str:
-    pair = _WORDS[key]
-    return pair[1] if lang == "en" else pair[0]
+    return catalogue.text(lang, f"format.{key}")
 
 
 # --- text -------------------------------------------------------------------------------------
@@ -143,12 +115,10 @@ def safe_url(url: str | None) -> str | None:
 
 
 def source_label(name: str, lang: str = "it") -> str:
-    """The human label of a source (``"feeds"`` → ``"Feed RSS (MIMIT, agenzie UE)"``); a source
-    not in :data:`SOURCE_LABELS` shows its own name."""
-    labels = SOURCE_LABELS.get(name)
-    if labels is None:
-        return name
-    return labels[1] if pick_lang(lang) == "en" else labels[0]
+    """The human label of a source (``"feeds"`` → ``"Feed RSS (MIMIT, agenzie UE)"``, from the
+    catalogue's ``source.*`` texts); a source the catalogue does not name shows its own name."""
+    key = f"source.{name}"
+    return catalogue.text(lang, key) if key in catalogue.message_ids(pick_lang(lang)) else name
 
 
 # --- dates, money, relative times -------------------------------------------------------------

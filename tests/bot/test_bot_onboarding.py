@@ -14,6 +14,13 @@ pytestmark = pytest.mark.integration
 CHAT = 4242
 
 
+def said(message: str) -> str:
+    """A stored admin notice as Italian admins read it."""
+    from notifier import catalogue
+
+    return catalogue.notice_text(message, "it")
+
+
 async def test_good_code_binds_the_chat_and_opens_the_topics(bot: Harness) -> None:
     code = bot.invitation()
     replies = await bot.send(CHAT, f"/start {code}", first_name="Laura")
@@ -159,7 +166,7 @@ async def test_a_member_who_blocked_the_bot_and_comes_back_gets_telegram_again(b
     assert member is not None and member.telegram_ok
     # Admins hear what recovered, not the problem again.
     [told] = notices.pending_notices(bot.db)
-    assert not told.active and "ha riattivato il bot" in told.message
+    assert not told.active and "ha riattivato il bot" in said(told.message)
     assert any(e.action == "member.telegram_back" for e in members.audit_log(bot.db))
     # Once back, /start is the usual answer.
     again = await bot.send(CHAT, "/start")

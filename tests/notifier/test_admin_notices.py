@@ -113,3 +113,25 @@ async def test_html_refused_is_resent_as_plain_text(
         await channels["telegram"].aclose()
     last = server.sent_messages()[-1]
     assert "parse_mode" not in last.params and "Source x <b>broken" in last.text
+
+
+async def test_each_admin_reads_notices_in_their_language(
+    sqlite_db: Database, server: FakeBotAPI, now: datetime
+) -> None:
+    from notifier import catalogue
+
+    config = TelegramConfig(token=SecretStr(server.token), base_url=server.base_url)
+    members.upsert_member(sqlite_db, now=now, name="Ada", role="admin", telegram_chat_id=901, language="it")
+    members.upsert_member(sqlite_db, now=now, name="Bob", role="admin", telegram_chat_id=902, language="en")
+    channels = {"telegram": TelegramChannel(config)}
+    message = catalogue.notice(
+        "notice.source_failing", source="sedia", outcome="failed", reason=": <HTTP 503>"
+    )
+    notices.raise_notice(sqlite_db, "source:sedia", message, now=now)
+    assert await tell(sqlite_db, channels, config, now) == 1
+    by_chat = {m.chat_id: m.text for m in server.sent_messages()}
+    assert "La fonte sedia continua a non funzionare (failed): &lt;HTTP 503&gt;" in by_chat[901]
+    assert "problema" in by_chat[901]
+    assert "Source sedia keeps failing (failed): &lt;HTTP 503&gt;" in by_chat[902]
+    assert "problem" in by_chat[902] and "problema" not in by_chat[902]
+    await channels["telegram"].aclose()

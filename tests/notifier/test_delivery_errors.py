@@ -29,6 +29,13 @@ from tests.notifier.test_delivery_telegram import alert, config_for
 pytestmark = pytest.mark.integration
 
 
+def said(message: str) -> str:
+    """A stored admin notice as Italian admins read it."""
+    from notifier import catalogue
+
+    return catalogue.notice_text(message, "it")
+
+
 def channel_for(server: FakeBotAPI, **overrides: object) -> TelegramChannel:
     return TelegramChannel(config_for(server, **overrides))
 
@@ -85,7 +92,9 @@ async def test_failures_in_a_row_make_the_channel_down_and_its_recovery_is_told(
     assert (report.failed, report.returned, report.sent) == (3, 2, 0)
     [down] = notices.pending_notices(db)
     assert (
-        down.active and "3 invii di fila falliti" in down.message and "Internal Server Error" in down.message
+        down.active
+        and "3 invii di fila falliti" in said(down.message)
+        and "Internal Server Error" in said(down.message)
     )
     notices.mark_notified(db, [down.key], now=now)
 
@@ -93,8 +102,8 @@ async def test_failures_in_a_row_make_the_channel_down_and_its_recovery_is_told(
     assert later.sent == 5 and later.all_delivered
     recovered = {n.key: n for n in notices.pending_notices(db)}["delivery-down:telegram"]
     assert not recovered.active
-    assert "consegna di nuovo" in recovered.message and "5 avvisi" in recovered.message
-    assert "falliti" not in recovered.message  # what recovered, not the problem again
+    assert "consegna di nuovo" in said(recovered.message) and "5 avvisi" in said(recovered.message)
+    assert "falliti" not in said(recovered.message)  # what recovered, not the problem again
 
 
 async def test_a_blocked_chat_is_reported_not_a_failure(
@@ -108,7 +117,9 @@ async def test_a_blocked_chat_is_reported_not_a_failure(
     [dead] = outbox.list_rows(db, state="dead")
     assert dead.last_error == "recipient gone: Forbidden: bot was blocked by the user"
     [gone] = notices.pending_notices(db)
-    assert "Forbidden: Forbidden" not in gone.message and "Forbidden: bot was blocked" in gone.message
+    assert "Forbidden: Forbidden" not in said(gone.message) and "Forbidden: bot was blocked" in said(
+        gone.message
+    )
 
 
 async def test_429s_are_honoured_and_counted(db: Database, server: FakeBotAPI, now: datetime) -> None:

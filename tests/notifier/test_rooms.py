@@ -3,7 +3,8 @@
 Every ``import`` in ``notifier/`` (at module level or inside a function) is read with :mod:`ast`;
 a module may import its own room and the rooms below it, never one above. ``notifier.config``
 (the settings every room reads) stands beside ``matching``: it checks a configured region
-against the matching vocabulary.
+against the matching vocabulary. ``notifier.catalogue`` (every text people read) imports nothing
+of the notifier, so every room uses it.
 """
 
 from __future__ import annotations
@@ -17,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[2]
 NOTIFIER = ROOT / "notifier"
 
 #: Lowest first: a room may import only the rooms at or before its own level.
-ORDER = ("config", "matching", "planning", "messages", "delivery", "bot")
-LEVEL = {"config": 0, "matching": 0, "planning": 1, "messages": 2, "delivery": 3, "bot": 4}
+ORDER = ("config", "catalogue", "matching", "planning", "messages", "delivery", "bot")
+LEVEL = {"config": 0, "catalogue": 0, "matching": 0, "planning": 1, "messages": 2, "delivery": 3, "bot": 4}
 
 
 def room_of(module: str) -> str | None:
@@ -50,11 +51,11 @@ def test_every_module_lives_in_a_room() -> None:
     stray = [
         p.relative_to(ROOT).as_posix()
         for p in NOTIFIER.glob("*.py")
-        if p.name not in {"__init__.py", "config.py"}
+        if p.name not in {"__init__.py", "config.py", "catalogue.py"}
     ]
     assert not stray, f"modules outside the rooms: {stray}"
     rooms = {p.name for p in NOTIFIER.iterdir() if p.is_dir() and (p / "__init__.py").exists()}
-    assert rooms == set(ORDER) - {"config"}
+    assert rooms == set(ORDER) - {"config", "catalogue"}
 
 
 @pytest.mark.parametrize("path", modules(), ids=lambda p: p.relative_to(NOTIFIER).as_posix())
