@@ -33,7 +33,7 @@ from zoneinfo import ZoneInfo
 from crawler.config import SOURCE_NAMES
 from storage.db import Database
 from storage.ingest import ingest
-from storage.records import CallRecord, CallStatus, Precision, effective_deadline, local_midnight
+from storage.records import CallRecord, CallStatus, Precision, final_deadline, local_midnight
 from storage.sanitise import url_userinfo
 
 ALLOWED = {
@@ -179,7 +179,7 @@ def parse_line(item: Any, *, now: datetime, tz: ZoneInfo) -> CallRecord:
     if opens and closes and closes[0] < opens[0]:
         raise LineError("'closes' is before 'opens'")
     status = CallStatus.OPEN
-    if closes and (effective_deadline(*closes) or closes[0]) < now:
+    if closes and (final_deadline(closes[0], closes[1], ()) or closes[0]) < now:
         status = CallStatus.CLOSED
     elif opens and opens[0] > now:
         status = CallStatus.FORTHCOMING

@@ -26,7 +26,7 @@ from storage.calls import CallView, canonical_call, escape_like, get_calls, phas
 from storage.db import Database
 from storage.groups import fold
 from storage.models import AlertOutbox, Call, DuplicateGroup, Feedback, Member
-from storage.records import ROME, Precision, effective_deadline
+from storage.records import ROME, Deadline, Precision, final_deadline
 
 _calls = cast(Table, Call.__table__)
 _outbox = cast(Table, AlertOutbox.__table__)
@@ -62,16 +62,14 @@ def _instant(value: Any) -> datetime | None:
 
 
 def _final(closes: datetime | None, precision: str | None, deadlines: Any) -> datetime | None:
-    if closes is not None:
-        if precision == Precision.DATE:
-            return effective_deadline(closes.astimezone(ROME), Precision.DATE)
-        return closes
+    """:func:`storage.records.final_deadline` of raw column values (JSON text on SQLite)."""
     if isinstance(deadlines, str):
         deadlines = json.loads(deadlines)
-    if not deadlines:
-        return None
-    last = deadlines[-1]
-    return effective_deadline(datetime.fromisoformat(last["at"]), Precision(last["precision"]))
+    stages = tuple(
+        Deadline(at=datetime.fromisoformat(d["at"]), precision=Precision(d["precision"]))
+        for d in deadlines or ()
+    )
+    return final_deadline(closes, Precision(precision) if precision else None, stages)
 
 
 @dataclass(frozen=True, slots=True)

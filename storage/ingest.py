@@ -44,8 +44,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
-from enum import StrEnum
 from itertools import islice
 from typing import Any, cast
 
@@ -57,7 +55,7 @@ from storage._rows import capped, record_to_row, row_to_record
 from storage.db import Database
 from storage.groups import DEFAULT_SOURCE_PRIORITY, NewCall, assign_groups, call_link_keys, fold, title_key
 from storage.models import Call, CallEvent, CallLink
-from storage.records import ROME, Attachment, CallRecord, CallStatus, Deadline, final_deadline
+from storage.records import ROME, CallRecord, CallStatus, final_deadline, json_value
 from storage.sanitise import clean_record
 
 #: The fields whose change members are told about (the ``changed`` event's diff).
@@ -443,20 +441,8 @@ def _update_changed(
 
 
 def json_safe(value: Any) -> Any:
-    """A value of a CallRecord field as JSON: ISO datetimes (Europe/Rome), Decimal as str, lists."""
-    if isinstance(value, datetime):
-        return value.astimezone(ROME).isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, StrEnum):
-        return value.value
-    if isinstance(value, Deadline):
-        return {"at": json_safe(value.at), "precision": value.precision.value, "label": value.label}
-    if isinstance(value, Attachment):
-        return {"name": value.name, "url": value.url}
-    if isinstance(value, (tuple, list)):
-        return [json_safe(v) for v in value]
-    return value
+    """A value of a CallRecord field as JSON, moments in Europe/Rome (:func:`json_value`)."""
+    return json_value(value, tz=ROME)
 
 
 def diff(old: CallRecord, new: CallRecord) -> dict[str, dict[str, Any]]:

@@ -21,10 +21,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -153,14 +153,15 @@ def local_midnight(day: date, tz: ZoneInfo = ROME) -> datetime:
     return datetime.combine(day, time(0, 0), tzinfo=tz)
 
 
-def effective_deadline(at: datetime | None, precision: Precision | None) -> datetime | None:
-    """The instant a closing date really passes: end of day for a date-only value."""
+def effective_deadline(at: datetime | None, precision: Precision | str | None) -> datetime | None:
+    """The instant a closing date really passes: the end of the day in Rome for a date-only value
+    (a call "closing on 30 September" takes applications all that day), the moment itself
+    otherwise. With :func:`final_deadline`, the one deadline rule of the project."""
     if at is None:
         return None
     if precision == Precision.DATE:
-        tz = at.tzinfo
-        local = at.astimezone(tz)
-        return datetime.combine(local.date() + timedelta(days=1), time(0, 0), tzinfo=tz) - timedelta(
+        local = at.astimezone(ROME)
+        return datetime.combine(local.date() + timedelta(days=1), time(0, 0), tzinfo=ROME) - timedelta(
             microseconds=1
         )
     return at
@@ -185,7 +186,14 @@ def final_deadline(
 _PLAIN = frozenset({str, int, bool, type(None)})
 
 
-def _encode(value: Any) -> Any:
+def json_value(value: Any, *, tz: ZoneInfo | None = None) -> Any:
+    """Any value of ours as plain JSON: the one encoder of the project (records and their
+    hashes, event diffs, outbox payloads, the command line's ``--json``).
+
+    Datetimes and dates become ISO text (a datetime moved to ``tz`` first when given), Decimals
+    text, enums their value, dataclasses and pydantic models objects, mappings objects with text
+    keys, tuples, lists and sets lists; anything else is returned as it is.
+    """
     # Plain values and tuples of strings first: they are most of a record, and ingest hashes
     # every record it sees (the unchanged re-ingest is mostly this function).
     kind = type(value)
@@ -194,16 +202,26 @@ def _encode(value: Any) -> Any:
     if kind is tuple and all(type(v) is str for v in value):
         return list(value)
     if isinstance(value, datetime):
+        return (value.astimezone(tz) if tz is not None else value).isoformat()
+    if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, Decimal):
         return str(value)
-    if isinstance(value, StrEnum):
+    if isinstance(value, Enum):
         return value.value
-    if isinstance(value, (Deadline, Attachment)):
-        return {f.name: _encode(getattr(value, f.name)) for f in fields(value)}
-    if isinstance(value, tuple):
-        return [_encode(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return {f.name: json_value(getattr(value, f.name), tz=tz) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(k): json_value(v, tz=tz) for k, v in value.items()}
+    if isinstance(value, (tuple, list, set, frozenset)):
+        return [json_value(v, tz=tz) for v in value]
+    dump = getattr(value, "model_dump", None)
+    if callable(dump):
+        return json_value(dump(), tz=tz)
     return value
+
+
+_encode = json_value
 
 
 _RECORD_FIELDS = tuple(f.name for f in fields(CallRecord))

@@ -30,7 +30,7 @@ from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from storage.records import ROME
+from storage.records import ROME, json_value
 
 #: Diff field names → the names used here.
 _ALIASES = {
@@ -108,7 +108,7 @@ def significant_changes(
 
 def changes_json(facts: list[ChangeFact]) -> list[dict[str, Any]]:
     """The facts as JSON-safe dicts (for outbox payloads and digest summaries)."""
-    return [{"kind": f.kind, "old": _json_value(f.old), "new": _json_value(f.new)} for f in facts]
+    return [{"kind": f.kind, "old": json_value(f.old), "new": json_value(f.new)} for f in facts]
 
 
 # --- reading payload values ------------------------------------------------------------------
@@ -153,13 +153,3 @@ def _stage_list(value: Any) -> list[datetime]:
         if parsed is not None:
             out.append(parsed)
     return out
-
-
-def _json_value(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, (list, tuple)):
-        return [_json_value(v) for v in value]
-    return value

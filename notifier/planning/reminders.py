@@ -131,7 +131,7 @@ def due_reminders(call: CallView, *, now: datetime, config: RemindersConfig) -> 
     """The reminders due now for ``call`` (at most one opening and one closing)."""
     if str(call.status) == "closed":
         return []
-    final = effective_deadline(call.closes, call.closes_precision)
+    final = call.final_deadline
     if final is not None and final <= now:
         return []
     out: list[DueReminder] = []

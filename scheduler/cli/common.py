@@ -7,7 +7,6 @@ traceback only under ``--debug``.
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import json
 import logging
@@ -17,7 +16,6 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
-from enum import Enum
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
@@ -30,6 +28,7 @@ from sqlalchemy.engine import make_url
 from notifier.delivery.redaction import Redactor, install
 from scheduler.settings import SECRET_SETTINGS, Settings, SettingsError, load_settings, make_clock
 from storage.db import Database, DatabaseError, normalise_url
+from storage.records import json_value
 from storage.sanitise import visible
 
 P = ParamSpec("P")
@@ -216,21 +215,7 @@ def parse_date_option(value: str | None, name: str) -> date | None:
 
 def jsonable(value: Any) -> Any:
     """Turn views (dataclasses, datetimes, Decimals, enums, tuples) into plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if hasattr(value, "model_dump"):
-        return jsonable(value.model_dump())
-    if isinstance(value, (datetime, date)):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return str(value)
-    if isinstance(value, Enum):
-        return value.value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [jsonable(v) for v in value]
-    return value
+    return json_value(value)
 
 
 #: Characters JSON leaves raw that a terminal may obey: DEL, C1 controls, bidi controls.
