@@ -86,3 +86,15 @@ class _Column:
         if value is not self._last_in:
             self._last_in, self._last_out = value, self.processor(value)
         return self._last_out
+
+
+def upsert(
+    conn: Connection, table: Table, values: dict[str, Any], keys: list[str], update_cols: list[str]
+) -> None:
+    """Insert a row, or update ``update_cols`` of the row with the same ``keys``."""
+    stmt = conflict_insert(conn.dialect.name, table).values(**values)
+    conn.execute(
+        stmt.on_conflict_do_update(
+            index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in update_cols}
+        )
+    )

@@ -22,7 +22,7 @@ from sqlalchemy import Table, func, insert, select, update
 
 from storage._bulk import conflict_insert
 from storage.db import Database
-from storage.members import token_hash
+from storage.invitations import token_hash
 from storage.models import CalendarFeed, Member, WebLink
 
 _links = cast(Table, WebLink.__table__)

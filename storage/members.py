@@ -1,4 +1,5 @@
-"""Members, their profiles, invitations, feedback on alerts and the audit log.
+"""Members and their profiles (invitations, feedback and the audit log have modules of their own:
+:mod:`storage.invitations`, :mod:`storage.feedback`, :mod:`storage.audit`).
 
 The people Sentinella serves and what they told it. Profiles are kept as one JSON document per
 member: their shape and validation belong to ``notifier.matching.profiles`` (storage only stores dicts).
@@ -8,13 +9,6 @@ Identity: a member is found by e-mail (stored lower-cased) or by Telegram chat i
 changes nothing; when the e-mail names one member and the chat id another it refuses
 (:class:`MemberConflict`) rather than merge two people. Two concurrent upserts of a new member
 race on the unique constraints: the loser retries once and then updates the winner's row.
-
-Invitations: the code is 128 random bits (``secrets``, URL-safe so it fits a Telegram
-``/start`` deep link) and only its SHA-256 is stored, so a database dump does not leak usable
-codes. A code works once, until it expires; redeeming is one conditional ``UPDATE … WHERE
-used_at IS NULL``, so two chats racing on one code cannot both win. A code made for a known
-member binds the redeeming chat to that member; otherwise it creates a member with the code's
-role, or gives that role to the member already bound to the chat.
 
 Deleting a member removes their profile, feedback, outbox rows and pending invitations
 (foreign keys cascade) and anonymises what the audit log kept of them: their earlier entries
@@ -27,54 +21,35 @@ keeps ids out of sight, it is not a guarantee of anonymity for chats that never 
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any, Literal, cast
+from datetime import datetime
+from typing import Any, cast
 
-from sqlalchemy import Connection, Table, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, Table, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from storage._bulk import conflict_insert
+from storage._bulk import upsert
+from storage.audit import DELETED_ACTOR, chat_actor, member_actor
 from storage.db import Database
-from storage.models import AuditLog, Feedback, Invitation, InvitationFailure, Member, Profile
+from storage.models import ROLES, AuditLog, Invitation, Member, Profile
 from storage.records import ROME
 from storage.sanitise import clean_text
 
 _members = cast(Table, Member.__table__)
 _profiles = cast(Table, Profile.__table__)
 _invitations = cast(Table, Invitation.__table__)
-_feedback = cast(Table, Feedback.__table__)
 _audit = cast(Table, AuditLog.__table__)
-_failures = cast(Table, InvitationFailure.__table__)
 
-ROLES = ("member", "staff", "admin")
-FEEDBACK_KINDS = ("interested", "not_for_us")
 MAX_NAME = 200
 MAX_ORGANISATION = 200
 MAX_EMAIL = 320
-#: Caps on what the audit log keeps: admins type free text into it.
-MAX_AUDIT_ACTOR = 200
-MAX_AUDIT_TEXT = 2_000
 
 _UNSET: Any = object()
-#: The actor of audit entries whose member deleted their data.
-DELETED_ACTOR = "deleted-member"
 
 
 class MemberConflict(ValueError):
     """The e-mail and the chat id given belong to two different members."""
-
-
-class InvitationError(ValueError):
-    """An invitation code cannot be redeemed. ``kind``: unknown, used, expired or conflict
-    (the code binds a member but the chat already belongs to another one)."""
-
-    def __init__(self, kind: Literal["unknown", "used", "expired", "conflict"], message: str = "") -> None:
-        super().__init__(message or f"invitation {kind}")
-        self.kind = kind
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,35 +76,6 @@ class MemberView:
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
-
-
-@dataclass(frozen=True, slots=True)
-class InvitationView:
-    id: int
-    role: str
-    member_id: int | None
-    created_by: str
-    created_at: datetime
-    expires_at: datetime
-    used_at: datetime | None
-    used_by_member_id: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class FeedbackView:
-    member_id: int
-    group_id: int
-    kind: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class AuditEntry:
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    detail: dict[str, Any]
 
 
 def _member(row: Mapping[Any, Any]) -> MemberView:
@@ -370,23 +316,12 @@ def _actors_of(member_id: int, chat_id: int | None) -> list[str]:
 # --- profiles ---------------------------------------------------------------------------------
 
 
-def _upsert(
-    conn: Connection, table: Table, values: dict[str, Any], keys: list[str], update_cols: list[str]
-) -> None:
-    stmt = conflict_insert(conn.dialect.name, table).values(**values)
-    conn.execute(
-        stmt.on_conflict_do_update(
-            index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in update_cols}
-        )
-    )
-
-
 def set_profile(db: Database, member_id: int, data: Mapping[str, Any], *, now: datetime) -> None:
     """Store (replace) a member's profile document. ``data`` must be JSON-safe and validated
     by the caller (``notifier.matching.profiles.Profile``). Raises ValueError for an unknown member."""
     try:
         with db.engine.begin() as conn:
-            _upsert(
+            upsert(
                 conn, _profiles, {"member_id": member_id, "data": dict(data), "updated_at": now},
                 ["member_id"], ["data", "updated_at"],
             )  # fmt: skip
@@ -412,262 +347,3 @@ def all_profiles(db: Database, *, active: bool | None = None) -> list[tuple[Memb
     with db.engine.connect() as conn:
         rows = conn.execute(query.order_by(_members.c.id)).mappings().all()
     return [(_member(row), dict(row["profile_data"])) for row in rows]
-
-
-# --- invitations ------------------------------------------------------------------------------
-
-
-def token_hash(token: str) -> str:
-    """What storage keeps of a secret code or token (invitations, sign-in links, calendar feeds)."""
-    return hashlib.sha256(token.strip().encode("utf-8")).hexdigest()
-
-
-def create_invitation(
-    db: Database,
-    *,
-    role: str,
-    now: datetime,
-    ttl: timedelta,
-    created_by: str,
-    member_id: int | None = None,
-) -> str:
-    """Make a one-time code valid for ``ttl``; returns the code (only its hash is stored)."""
-    _check_role(role)
-    if ttl <= timedelta(0):
-        raise ValueError("an invitation needs a positive lifetime")
-    code = secrets.token_urlsafe(16)
-    with db.engine.begin() as conn:
-        conn.execute(
-            insert(_invitations).values(
-                code_hash=token_hash(code),
-                role=role,
-                member_id=member_id,
-                created_by=created_by[:MAX_AUDIT_ACTOR],
-                created_at=now,
-                expires_at=now + ttl,
-            )
-        )
-    return code
-
-
-def redeem_invitation(
-    db: Database, code: str, *, chat_id: int, now: datetime, name: str, language: str = "it"
-) -> MemberView:
-    """Use a code for a Telegram chat: returns the member now bound to that chat.
-
-    Raises :class:`InvitationError` with kind ``unknown``, ``used``, ``expired`` or ``conflict``;
-    only a successful redemption consumes the code.
-    """
-    with db.engine.begin() as conn:
-        inv = (
-            conn.execute(select(_invitations).where(_invitations.c.code_hash == token_hash(code)))
-            .mappings()
-            .first()
-        )
-        if inv is None:
-            raise InvitationError("unknown")
-        if inv["used_at"] is not None:
-            raise InvitationError("used")
-        if inv["expires_at"] <= now:
-            raise InvitationError("expired")
-        by_chat = (
-            conn.execute(select(_members).where(_members.c.telegram_chat_id == chat_id)).mappings().first()
-        )
-        target_id = inv["member_id"]
-        if target_id is not None and by_chat is not None and by_chat["id"] != target_id:
-            raise InvitationError(
-                "conflict",
-                f"chat {chat_id} already belongs to member {by_chat['id']}, the code to {target_id}",
-            )
-        claimed = conn.execute(
-            update(_invitations)
-            .where(_invitations.c.id == inv["id"], _invitations.c.used_at.is_(None))
-            .values(used_at=now)
-        ).rowcount
-        if not claimed:
-            raise InvitationError("used")
-        if target_id is not None:
-            conn.execute(
-                update(_members)
-                .where(_members.c.id == target_id)
-                .values(
-                    telegram_chat_id=chat_id, role=inv["role"], active=True, telegram_ok=True, updated_at=now
-                )
-            )
-            member_id = target_id
-        elif by_chat is not None:
-            conn.execute(
-                update(_members)
-                .where(_members.c.id == by_chat["id"])
-                .values(role=inv["role"], active=True, telegram_ok=True, updated_at=now)
-            )
-            member_id = by_chat["id"]
-        else:
-            member_id = conn.execute(
-                insert(_members)
-                .values(
-                    name=_clean(name, MAX_NAME) or f"Telegram {chat_id}",
-                    role=inv["role"],
-                    telegram_chat_id=chat_id,
-                    language=language,
-                    created_at=now,
-                    updated_at=now,
-                )
-                .returning(_members.c.id)
-            ).scalar_one()
-        conn.execute(
-            update(_invitations).where(_invitations.c.id == inv["id"]).values(used_by_member_id=member_id)
-        )
-        conn.execute(
-            insert(_audit).values(
-                at=now,
-                actor=member_actor(member_id, inv["role"]),
-                action="invitation.redeem",
-                detail={"invitation_id": inv["id"], "member_id": member_id, "role": inv["role"]},
-            )
-        )
-        return _member(conn.execute(select(_members).where(_members.c.id == member_id)).mappings().one())
-
-
-def invitation_brake(
-    db: Database, chat_id: int, *, now: datetime, window: timedelta, per_chat: int, overall: int
-) -> Literal["chat", "overall"] | None:
-    """Whether invitation codes from ``chat_id`` must wait: ``"chat"`` after ``per_chat`` failed
-    codes from it within ``window``, ``"overall"`` after ``overall`` failed codes from anyone
-    (guessing spread over many chats); None when the code may be tried."""
-    since = now - window
-    with db.engine.connect() as conn:
-        mine = conn.execute(
-            select(func.count())
-            .select_from(_failures)
-            .where(_failures.c.chat == chat_actor(chat_id), _failures.c.at > since)
-        ).scalar_one()
-        if mine >= per_chat:
-            return "chat"
-        everyone = conn.execute(
-            select(func.count()).select_from(_failures).where(_failures.c.at > since)
-        ).scalar_one()
-    return "overall" if everyone >= overall else None
-
-
-def record_invitation_failure(db: Database, chat_id: int, *, now: datetime, keep: timedelta) -> None:
-    """Count one failed code from ``chat_id``; failures older than ``keep`` are dropped."""
-    with db.engine.begin() as conn:
-        conn.execute(delete(_failures).where(_failures.c.at <= now - keep))
-        conn.execute(insert(_failures).values(chat=chat_actor(chat_id), at=now))
-
-
-def clear_invitation_failures(db: Database, chat_id: int) -> None:
-    """Forget the failed codes of a chat that has just joined."""
-    with db.engine.begin() as conn:
-        conn.execute(delete(_failures).where(_failures.c.chat == chat_actor(chat_id)))
-
-
-def list_invitations(db: Database, *, now: datetime, include_spent: bool = False) -> list[InvitationView]:
-    """Invitations still usable at ``now`` (or all of them with ``include_spent``), newest first."""
-    query = select(_invitations).order_by(_invitations.c.id.desc())
-    if not include_spent:
-        query = query.where(_invitations.c.used_at.is_(None), _invitations.c.expires_at > now)
-    with db.engine.connect() as conn:
-        rows = conn.execute(query).mappings().all()
-    return [
-        InvitationView(**{name: row[name] for name in InvitationView.__dataclass_fields__}) for row in rows
-    ]
-
-
-# --- feedback ---------------------------------------------------------------------------------
-
-
-def set_feedback(db: Database, member_id: int, group_id: int, kind: str, *, now: datetime) -> None:
-    """Record a member's answer about a call group (the latest answer wins)."""
-    if kind not in FEEDBACK_KINDS:
-        raise ValueError(f"unknown feedback {kind!r} (one of {', '.join(FEEDBACK_KINDS)})")
-    with db.engine.begin() as conn:
-        _upsert(
-            conn, _feedback, {"member_id": member_id, "group_id": group_id, "kind": kind, "at": now},
-            ["member_id", "group_id"], ["kind", "at"],
-        )  # fmt: skip
-
-
-def clear_feedback(db: Database, member_id: int, group_id: int) -> bool:
-    with db.engine.begin() as conn:
-        return bool(
-            conn.execute(
-                delete(_feedback).where(_feedback.c.member_id == member_id, _feedback.c.group_id == group_id)
-            ).rowcount
-        )
-
-
-def get_feedback(db: Database, member_id: int, group_id: int) -> str | None:
-    """``interested``, ``not_for_us`` or None."""
-    with db.engine.connect() as conn:
-        return conn.execute(
-            select(_feedback.c.kind).where(
-                _feedback.c.member_id == member_id, _feedback.c.group_id == group_id
-            )
-        ).scalar_one_or_none()
-
-
-def list_feedback(
-    db: Database, *, member_id: int | None = None, kind: str | None = None
-) -> list[FeedbackView]:
-    """Feedback rows, by member then group (for reminders: ``kind="interested"``)."""
-    query = select(_feedback).order_by(_feedback.c.member_id, _feedback.c.group_id)
-    if member_id is not None:
-        query = query.where(_feedback.c.member_id == member_id)
-    if kind is not None:
-        query = query.where(_feedback.c.kind == kind)
-    with db.engine.connect() as conn:
-        return [
-            FeedbackView(row["member_id"], row["group_id"], row["kind"], row["at"])
-            for row in conn.execute(query).mappings()
-        ]
-
-
-# --- audit log --------------------------------------------------------------------------------
-
-
-def _cap(value: Any) -> Any:
-    if isinstance(value, str):
-        return value[:MAX_AUDIT_TEXT]
-    if isinstance(value, Mapping):
-        return {str(k)[:200]: _cap(v) for k, v in list(value.items())[:100]}
-    if isinstance(value, (list, tuple)):
-        return [_cap(v) for v in value[:100]]
-    return value
-
-
-def member_actor(member_id: int, role: str = "member") -> str:
-    """How the audit log names a member: ``member:12``, ``staff:12`` or ``admin:12``."""
-    return f"{role if role in ROLES else 'member'}:{member_id}"
-
-
-def chat_actor(chat_id: int) -> str:
-    """How the audit log names a chat bound to no member: ``chat:`` and 12 hex digits of the
-    SHA-256 of its id (entries can be told apart without writing the id down)."""
-    return "chat:" + hashlib.sha256(str(chat_id).encode()).hexdigest()[:12]
-
-
-def audit(db: Database, actor: str, action: str, detail: Mapping[str, Any], *, now: datetime) -> None:
-    """Append one entry to the audit log (``detail`` JSON-safe; long texts are cut).
-
-    ``actor`` names who did it without personal data: :func:`member_actor`, :func:`chat_actor`,
-    ``"cli"`` and the like; never a chat id or an e-mail address."""
-    with db.engine.begin() as conn:
-        conn.execute(
-            insert(_audit).values(
-                at=now, actor=actor[:MAX_AUDIT_ACTOR], action=action[:64], detail=_cap(detail)
-            )
-        )
-
-
-def audit_log(db: Database, *, limit: int = 50, action: str | None = None) -> list[AuditEntry]:
-    """The latest entries, newest first."""
-    query = select(_audit).order_by(_audit.c.id.desc()).limit(limit)
-    if action is not None:
-        query = query.where(_audit.c.action == action)
-    with db.engine.connect() as conn:
-        return [
-            AuditEntry(row["id"], row["at"], row["actor"], row["action"], dict(row["detail"]))
-            for row in conn.execute(query).mappings()
-        ]

@@ -254,6 +254,10 @@ class CrawlRun(Base):
     report: Mapped[dict[str, Any]] = mapped_column(Json, default=dict)
 
 
+#: What a member may be: a member of the cluster, its staff, or an admin of Sentinella.
+ROLES = ("member", "staff", "admin")
+
+
 class Member(Base):
     __tablename__ = "members"
 

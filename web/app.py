@@ -53,6 +53,7 @@ from notifier.messages.formats import (
 )
 from notifier.messages.unsubscribe import read_token
 from storage import access, board, members, outbox
+from storage.audit import audit, member_actor
 from storage.calls import CallView, call_events, get_call, get_calls, group_calls, phase
 from storage.db import Database
 from storage.members import MemberView
@@ -258,9 +259,9 @@ async def signin(request: Request) -> Response:
     member = await deps.run(members.get_member, deps.db, member_id)
     if member is None or not member.active or not member.is_staff:
         await deps.run(
-            members.audit,
+            audit,
             deps.db,
-            members.member_actor(member_id),
+            member_actor(member_id),
             "web-signin",
             {"refused": True},
             now=deps.now(),
@@ -268,9 +269,7 @@ async def signin(request: Request) -> Response:
         return _error(request, 403, "refused")
     session = _session(request)
     deps.sessions.sign_in(session, member.id)
-    await deps.run(
-        members.audit, deps.db, members.member_actor(member.id, member.role), "web-signin", {}, now=deps.now()
-    )
+    await deps.run(audit, deps.db, member_actor(member.id, member.role), "web-signin", {}, now=deps.now())
     return RedirectResponse("/bandi", status_code=303)
 
 
@@ -619,8 +618,8 @@ def turn_off(db: Database, member_id: int, scope: str, *, now: datetime, via: st
     elif member.digest_email:
         members.update_member(db, member_id, now=now, digest_email=False)
         changed = True
-    members.audit(
-        db, members.member_actor(member_id, member.role), "unsubscribe",
+    audit(
+        db, member_actor(member_id, member.role), "unsubscribe",
         {"scope": scope, "via": via, "changed": changed}, now=now,
     )  # fmt: skip
     return True
@@ -637,7 +636,7 @@ async def unsubscribe_page(request: Request) -> Response:
     lang = pick_lang(member.language)
     # Opening the page changes nothing, but it is recorded (a mail scanner's visit shows here too).
     await deps.run(
-        members.audit, deps.db, members.member_actor(member.id, member.role), "unsubscribe-page",
+        audit, deps.db, member_actor(member.id, member.role), "unsubscribe-page",
         {"scope": found[1]}, now=deps.now(),
     )  # fmt: skip
     return render(request, "unsubscribe.html", lang=_session(request).lang or lang, state="confirm",

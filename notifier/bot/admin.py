@@ -2,7 +2,7 @@
 
 Admins are members with role ``admin`` and the chats listed in ``TelegramConfig.admin_chat_ids``
 (which need not be members). Everyone else gets a polite refusal; every admin command, allowed
-or refused, is written to the audit log (``storage.members.audit``) with who, what and the
+or refused, is written to the audit log (``storage.audit``) with who, what and the
 arguments (never an invitation code: only its hash is stored anywhere).
 
 * ``/crawl [SOURCE ...]`` — asks the daemon (``BotServices.start_crawl``, run off the event loop)
@@ -44,6 +44,7 @@ from notifier.messages.formats import fmt_day, one_line
 from notifier.messages.i18n import esc, t
 from storage import members
 from storage.db import Database
+from storage.invitations import create_invitation
 from storage.outbox import backlog
 from storage.planning import last_digest
 from storage.sources import source_health
@@ -201,7 +202,7 @@ async def invita(update: Update, context: Ctx, actor: Actor) -> None:
         return
     now = d.now()
     ttl = d.services.invitation_ttl
-    code = await d.run(members.create_invitation, d.db, role=role, now=now, ttl=ttl, created_by=actor.label)
+    code = await d.run(create_invitation, d.db, role=role, now=now, ttl=ttl, created_by=actor.label)
     await d.audit(actor, "invite", {"role": role, "expires": (now + ttl).isoformat()})
     username = context.bot.username
     link = create_deep_linked_url(username, code)

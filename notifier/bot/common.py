@@ -37,6 +37,7 @@ from notifier.config import MatchingConfig, RemindersConfig, TelegramConfig
 from notifier.messages.formats import tg_len
 from notifier.messages.i18n import language_from_telegram, normalise_language, t
 from storage import members
+from storage.audit import audit, chat_actor, member_actor
 from storage.db import Database
 from storage.members import MemberView
 
@@ -143,7 +144,7 @@ class BotDeps:
 
     async def audit(self, actor: Actor | str, action: str, detail: Mapping[str, Any]) -> None:
         label = actor if isinstance(actor, str) else actor.label
-        await self.run(members.audit, self.db, label, action, dict(detail), now=self.now())
+        await self.run(audit, self.db, label, action, dict(detail), now=self.now())
 
 
 def deps(context: Ctx) -> BotDeps:
@@ -177,8 +178,8 @@ class Actor:
         outlives a member who deletes their data (``storage.members.delete_member``)."""
         if self.member is not None:
             role = "admin" if self.is_admin else "staff" if self.is_staff else "member"
-            return members.member_actor(self.member.id, role)
-        return members.chat_actor(self.chat_id)
+            return member_actor(self.member.id, role)
+        return chat_actor(self.chat_id)
 
 
 async def resolve(update: Update, context: Ctx) -> Actor | None:

@@ -54,8 +54,17 @@ from notifier.messages.alerts import feedback_data, parse_feedback
 from notifier.messages.formats import countdown, fmt_day, one_line, safe_url, source_label
 from notifier.messages.i18n import esc, normalise_language, t
 from storage import members
+from storage.audit import DELETED_ACTOR
 from storage.calls import CallView, canonical_call, group_calls, list_calls, search_calls
 from storage.db import Database
+from storage.feedback import list_feedback, set_feedback
+from storage.invitations import (
+    InvitationError,
+    clear_invitation_failures,
+    invitation_brake,
+    record_invitation_failure,
+    redeem_invitation,
+)
 from storage.records import Deadline, Precision, effective_deadline
 
 #: Invitation codes are URL-safe tokens; Telegram allows 1-64 such characters in a start parameter.
@@ -143,7 +152,7 @@ def matching_calls(
     """Open calls matching one member's profile, one per duplicate group, soonest deadline first,
     each with its match (the reasons). Groups the member answered "Non per noi" are left out."""
     calls = list_calls(db, open_only=True, now=now)
-    silenced = {f.group_id for f in members.list_feedback(db, member_id=member_id, kind="not_for_us")}
+    silenced = {f.group_id for f in list_feedback(db, member_id=member_id, kind="not_for_us")}
     matcher = Matcher([(member_id, profile)], config=config)
     seen: set[int] = set()
     out: list[tuple[CallView, Match]] = []
@@ -160,7 +169,7 @@ def matching_calls(
 
 
 def _interested_groups(db: Database, member_id: int) -> set[int]:
-    return {f.group_id for f in members.list_feedback(db, member_id=member_id, kind="interested")}
+    return {f.group_id for f in list_feedback(db, member_id=member_id, kind="interested")}
 
 
 def _star_row(calls: Sequence[CallView], first: int, marked: set[int]) -> list[InlineKeyboardButton]:
@@ -431,7 +440,7 @@ async def on_feedback(update: Update, context: Ctx, actor: Actor) -> None:
     if not exists:
         await answer(update, t(actor.lang, "fb.gone"), alert=True)
         return
-    await d.run(members.set_feedback, d.db, actor.member.id, group_id, kind, now=d.now())
+    await d.run(set_feedback, d.db, actor.member.id, group_id, kind, now=d.now())
     await answer(update, t(actor.lang, "fb.interested" if kind == "interested" else "fb.not_for_us"))
     message = query.message
     if isinstance(message, Message):
@@ -571,7 +580,7 @@ async def on_delete(update: Update, context: Ctx, actor: Actor) -> None:
     member_id = actor.member.id
     await d.run(members.delete_member, d.db, member_id)
     # The audit keeps that it happened, not who it was.
-    await d.audit(members.DELETED_ACTOR, "member.delete_self", {})
+    await d.audit(DELETED_ACTOR, "member.delete_self", {})
     if context.chat_data is not None:
         context.chat_data.clear()
     await answer(update)
@@ -606,7 +615,7 @@ async def start(update: Update, context: Ctx) -> None:
         return
     now = d.now()
     brake = await d.run(
-        members.invitation_brake,
+        invitation_brake,
         d.db,
         actor.chat_id,
         now=now,
@@ -625,7 +634,7 @@ async def start(update: Update, context: Ctx) -> None:
         name = one_line(user.full_name if user else "")[:NAME_CAP] or f"Telegram {actor.chat_id}"
         try:
             member = await d.run(
-                members.redeem_invitation,
+                redeem_invitation,
                 d.db,
                 code,
                 chat_id=actor.chat_id,
@@ -633,10 +642,10 @@ async def start(update: Update, context: Ctx) -> None:
                 name=name,
                 language=actor.lang,
             )
-        except members.InvitationError as exc:
+        except InvitationError as exc:
             kind = exc.kind
     if member is None:
-        await d.run(members.record_invitation_failure, d.db, actor.chat_id, now=now, keep=BAD_CODE_WINDOW)
+        await d.run(record_invitation_failure, d.db, actor.chat_id, now=now, keep=BAD_CODE_WINDOW)
         log.info("an invitation code was refused: %s", kind)
         key = {
             "used": "start.code_used",
@@ -645,7 +654,7 @@ async def start(update: Update, context: Ctx) -> None:
         }.get(kind, "start.code_unknown")
         await reply(update, t(actor.lang, key))
         return
-    await d.run(members.clear_invitation_failures, d.db, actor.chat_id)
+    await d.run(clear_invitation_failures, d.db, actor.chat_id)
     lang = normalise_language(member.language)
     log.info("member %s joined by invitation", member.id)
     log.debug("member %s is bound to chat %s", member.id, actor.chat_id)

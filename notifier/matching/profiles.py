@@ -54,6 +54,7 @@ from notifier.matching.eligibility import COMPANY_TYPES
 from notifier.matching.text import TermError, compile_term
 from notifier.matching.vocabulary import default_vocabulary
 from storage import members as store
+from storage.audit import audit
 from storage.db import Database
 
 MAX_TERMS = 30
@@ -443,7 +444,7 @@ def import_members(
         report.member_ids.append(member.id)
     report.errors.sort(key=_position)
     if report.created or report.updated:
-        store.audit(
+        audit(
             db, actor, "members.import",
             {"created": report.created, "updated": report.updated, "errors": len(report.errors)}, now=now,
         )  # fmt: skip

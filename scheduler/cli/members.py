@@ -24,6 +24,8 @@ from scheduler.cli.common import (
     short,
 )
 from storage import members as store
+from storage.audit import audit
+from storage.invitations import create_invitation
 
 members_app = typer.Typer(no_args_is_help=True, help="Members, their profiles and invitations.")
 
@@ -211,9 +213,7 @@ def disable_command(
     app = context(ctx)
     m = _member_or_fail(app.db, member)
     store.update_member(app.db, m.id, now=app.now(), active=enable)
-    store.audit(
-        app.db, "cli", "members.enable" if enable else "members.disable", {"member": m.id}, now=app.now()
-    )
+    audit(app.db, "cli", "members.enable" if enable else "members.disable", {"member": m.id}, now=app.now())
     out.print(f"Member #{m.id} {m.name} {'enabled' if enable else 'disabled'}.")
 
 
@@ -232,7 +232,7 @@ def digest_subscription(
     if email and not m.email:
         raise CliError(f"member #{m.id} has no e-mail address")
     store.update_member(app.db, m.id, now=app.now(), digest_email=email)
-    store.audit(app.db, "cli", "digest.email", {"member": m.id, "on": email}, now=app.now())
+    audit(app.db, "cli", "digest.email", {"member": m.id, "on": email}, now=app.now())
     out.print(f"E-mail digest {'on' if email else 'off'} for #{m.id} {m.name}.")
 
 
@@ -252,10 +252,10 @@ def invite_command(
         raise CliError(f"--role must be one of {', '.join(ROLES)}")
     member_id = _member_or_fail(app.db, member).id if member else None
     now = app.now()
-    code = store.create_invitation(
+    code = create_invitation(
         app.db, role=role, now=now, ttl=timedelta(days=days), created_by="cli", member_id=member_id
     )
-    store.audit(app.db, "cli", "invite", {"role": role, "days": days, "member": member_id}, now=now)
+    audit(app.db, "cli", "invite", {"role": role, "days": days, "member": member_id}, now=now)
     username = app.settings.telegram.bot_username
     link = f"https://t.me/{username}?start={code}" if username else f"https://t.me/<bot>?start={code}"
     out.print(f"Invitation for a {role}, valid until {fmt_dt(now + timedelta(days=days), app.settings.tz)}:")

@@ -23,6 +23,7 @@ from telegram.ext import Application
 from notifier.config import TelegramConfig
 from storage import members
 from storage.db import Database
+from storage.invitations import create_invitation
 from tests.fakes.telegram_server import FakeBotAPI, RecordedRequest
 
 ADMIN_CHAT = 9001
@@ -233,7 +234,7 @@ class Harness:
         return view.id
 
     def invitation(self, role: str = "member", ttl: timedelta = timedelta(days=7)) -> str:
-        return members.create_invitation(self.db, role=role, now=self.clock(), ttl=ttl, created_by="test")
+        return create_invitation(self.db, role=role, now=self.clock(), ttl=ttl, created_by="test")
 
 
 def make_config(server: FakeBotAPI, **overrides: Any) -> TelegramConfig:

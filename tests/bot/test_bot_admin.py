@@ -12,6 +12,8 @@ from notifier.bot.admin import summary_text
 from notifier.bot.common import MAX_MESSAGE, CrawlSummary
 from notifier.messages.formats import tg_len
 from storage import members, outbox, planning, sources
+from storage.audit import audit_log, chat_actor
+from storage.invitations import list_invitations
 from tests.bot.harness import ADMIN_CHAT, Harness
 
 pytestmark = pytest.mark.integration
@@ -22,7 +24,7 @@ STAFF = 7373
 
 
 def actions(bot: Harness) -> list[tuple[str, str, dict]]:
-    return [(e.actor, e.action, e.detail) for e in reversed(members.audit_log(bot.db, limit=100))]
+    return [(e.actor, e.action, e.detail) for e in reversed(audit_log(bot.db, limit=100))]
 
 
 # --- /crawl ------------------------------------------------------------------------------------------
@@ -47,7 +49,7 @@ async def test_crawl_replies_now_and_with_the_summary_later(bot: Harness) -> Non
         "sedia: <b>ok</b> — 3 nuovi, 1 modificati, 40 invariati, 0 errori, 12 richieste, 4 s" in summary.text
     )
     # An admin chat from the settings, bound to no member: named by a hash, not by its id.
-    assert (members.chat_actor(ADMIN_CHAT), "crawl", {"sources": ["sedia"]}) in actions(bot)
+    assert (chat_actor(ADMIN_CHAT), "crawl", {"sources": ["sedia"]}) in actions(bot)
 
     # Once finished, the same source can be crawled again.
     bot.crawler.hold = False
@@ -121,7 +123,7 @@ async def test_stato(bot: Harness) -> None:
     assert "<b>Ultimo riepilogo</b>: 2 settembre 2026, ore 10:00" not in text  # made at 08:00 Rome
     assert "<b>Ultimo riepilogo</b>: 2 settembre 2026, ore 08:00" in text
     assert "next crawl sedia: 2026-09-02 12:00" in text
-    assert (members.chat_actor(ADMIN_CHAT), "status", {}) in actions(bot)
+    assert (chat_actor(ADMIN_CHAT), "status", {}) in actions(bot)
     assert outbox.backlog(bot.db)["pending"] == 0
 
 
@@ -147,7 +149,7 @@ async def test_invita_makes_a_link_that_works(bot: Harness) -> None:
 async def test_invita_with_a_bad_role(bot: Harness) -> None:
     assert "Uso: /invita" in (await bot.send(ADMIN_CHAT, "/invita boss")).text
     assert "Uso: /invita" in (await bot.send(ADMIN_CHAT, "/invita staff admin")).text
-    assert members.list_invitations(bot.db, now=bot.clock()) == []
+    assert list_invitations(bot.db, now=bot.clock()) == []
 
 
 async def test_membri(bot: Harness) -> None:

@@ -15,6 +15,7 @@ from notifier.messages.formats import tg_len
 from notifier.messages.i18n import Html, bot_keys, language_from_telegram, normalise_language, t
 from storage import members
 from storage.db import Database
+from storage.invitations import create_invitation
 from tests.bot.harness import Clock, Harness, make_config
 from tests.fakes.telegram_server import Answer, FakeBotAPI
 
@@ -41,9 +42,7 @@ async def test_long_polling_as_the_daemon_runs_it(
     sqlite_db: Database, server: FakeBotAPI, clock: Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    code = members.create_invitation(
-        sqlite_db, role="member", now=clock(), ttl=timedelta(days=1), created_by="t"
-    )
+    code = create_invitation(sqlite_db, role="member", now=clock(), ttl=timedelta(days=1), created_by="t")
     app = build_application(db=sqlite_db, config=make_config(server), clock=clock, services=BotServices())
     await app.initialize()
     await publish_commands(app.bot)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from storage import members
+from storage.audit import audit_log
+from storage.feedback import get_feedback
 from tests.bot.harness import ADMIN_CHAT, Harness
 from tests.fakes.planning_data import packaging_call, store
 
@@ -31,7 +33,7 @@ async def test_a_member_from_invitation_to_deletion(bot_on_each_engine: Harness)
     assert call.group_id is not None
     assert "1 in tutto" in (await bot.send(CHAT, "/bandi")).text
     await bot.press(CHAT, f"fb:i:{call.group_id}")
-    assert members.get_feedback(bot.db, member.id, call.group_id) == "interested"
+    assert get_feedback(bot.db, member.id, call.group_id) == "interested"
     assert "Packaging sostenibile" in (await bot.send(CHAT, "/scadenze")).text
 
     await bot.send(CHAT, "/pausa")
@@ -41,4 +43,4 @@ async def test_a_member_from_invitation_to_deletion(bot_on_each_engine: Harness)
 
     await bot.press(CHAT, "del:yes")
     assert bot.member(CHAT) is None
-    assert [e.action for e in members.audit_log(bot.db)][:2] == ["member.delete_self", "invitation.redeem"]
+    assert [e.action for e in audit_log(bot.db)][:2] == ["member.delete_self", "invitation.redeem"]

@@ -9,7 +9,9 @@ import pytest
 
 from notifier.messages.alerts import Alert, render_telegram
 from storage import members
+from storage.audit import DELETED_ACTOR, audit_log, chat_actor
 from storage.calls import CallView
+from storage.feedback import get_feedback, list_feedback, set_feedback
 from storage.outbox import Recipient
 from storage.records import ROME, Deadline, Precision
 from tests.bot.harness import Harness, keyboard_of, labels
@@ -109,7 +111,7 @@ async def test_bandi_escapes_scraped_text(bot: Harness, member_id: int) -> None:
 async def test_bandi_leaves_out_calls_marked_not_for_us(bot: Harness, member_id: int) -> None:
     calls = packaging_calls(bot, 2)
     assert calls[0].group_id is not None
-    members.set_feedback(bot.db, member_id, calls[0].group_id, "not_for_us", now=bot.clock())
+    set_feedback(bot.db, member_id, calls[0].group_id, "not_for_us", now=bot.clock())
     replies = await bot.send(CHAT, "/bandi")
     assert "1 in tutto" in replies.text and "misura 0" not in replies.text
 
@@ -165,7 +167,7 @@ async def test_alert_buttons(bot: Harness, member_id: int) -> None:
     assert set(labels(keyboard)) == {f"fb:i:{group}", f"fb:n:{group}"}
 
     yes = await bot.press(CHAT, f"fb:i:{group}", keyboard=keyboard)
-    assert members.get_feedback(bot.db, member_id, group) == "interested"
+    assert get_feedback(bot.db, member_id, group) == "interested"
     assert "promemoria" in yes.answers[0].params["text"]
     [redraw] = yes.of("editMessageReplyMarkup")
     marked = keyboard_of(redraw)
@@ -174,7 +176,7 @@ async def test_alert_buttons(bot: Harness, member_id: int) -> None:
     assert any(b.get("url") == call.url for row in marked["inline_keyboard"] for b in row)
 
     no = await bot.press(CHAT, f"fb:n:{group}", keyboard=marked)
-    assert members.get_feedback(bot.db, member_id, group) == "not_for_us"
+    assert get_feedback(bot.db, member_id, group) == "not_for_us"
     assert "non riceverai altri messaggi" in no.answers[0].params["text"]
     assert labels(keyboard_of(no.of("editMessageReplyMarkup")[0])) == {
         f"fb:i:{group}": "Mi interessa",
@@ -187,7 +189,7 @@ async def test_feedback_on_a_call_that_is_gone_or_forged(bot: Harness, member_id
     assert "non è più disponibile" in gone.answers[0].params["text"]
     forged = await bot.press(CHAT, "fb:x:1")
     assert "non è più valido" in forged.answers[0].params["text"]
-    assert members.list_feedback(bot.db) == []
+    assert list_feedback(bot.db) == []
 
 
 async def test_scadenze(bot: Harness, member_id: int) -> None:
@@ -274,9 +276,9 @@ async def test_aiuto_shows_what_the_chat_may_do(bot: Harness, member_id: int) ->
 async def test_cancellami(bot: Harness, member_id: int) -> None:
     [call] = packaging_calls(bot, 1)
     assert call.group_id is not None
-    members.set_feedback(bot.db, member_id, call.group_id, "interested", now=bot.clock())
+    set_feedback(bot.db, member_id, call.group_id, "interested", now=bot.clock())
     await bot.send(CHAT, "/crawl tutto")  # refused, and written to the audit log
-    assert [e.actor for e in members.audit_log(bot.db)] == [f"member:{member_id}"]
+    assert [e.actor for e in audit_log(bot.db)] == [f"member:{member_id}"]
     confirm = await bot.send(CHAT, "/cancellami")
     assert "non si può annullare" in confirm.text
     assert set(labels(confirm.last_keyboard)) == {"del:yes", "del:no"}
@@ -289,15 +291,15 @@ async def test_cancellami(bot: Harness, member_id: int) -> None:
     assert "sono stati cancellati" in gone.text
     assert bot.member(CHAT) is None
     assert members.get_profile(bot.db, member_id) is None
-    assert members.list_feedback(bot.db) == []
-    [entry] = [e for e in members.audit_log(bot.db) if e.action == "member.delete_self"]
-    assert (entry.actor, entry.detail) == (members.DELETED_ACTOR, {})
-    [refused] = [e for e in members.audit_log(bot.db) if e.action == "crawl"]
-    assert (refused.actor, refused.detail) == (members.DELETED_ACTOR, {})
+    assert list_feedback(bot.db) == []
+    [entry] = [e for e in audit_log(bot.db) if e.action == "member.delete_self"]
+    assert (entry.actor, entry.detail) == (DELETED_ACTOR, {})
+    [refused] = [e for e in audit_log(bot.db) if e.action == "crawl"]
+    assert (refused.actor, refused.detail) == (DELETED_ACTOR, {})
     # Nothing in the audit log leads back to the chat or the member any more.
-    for logged in members.audit_log(bot.db, limit=100):
+    for logged in audit_log(bot.db, limit=100):
         assert str(CHAT) not in logged.actor + repr(logged.detail)
-        assert logged.actor not in (f"member:{member_id}", members.chat_actor(CHAT))
+        assert logged.actor not in (f"member:{member_id}", chat_actor(CHAT))
     # From now on the chat is a stranger.
     assert "non è collegata a nessun socio" in (await bot.send(CHAT, "/bandi")).text
 

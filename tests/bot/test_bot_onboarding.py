@@ -6,7 +6,8 @@ from datetime import timedelta
 
 import pytest
 
-from storage import members
+from storage.audit import audit_log
+from storage.invitations import list_invitations
 from tests.bot.harness import Harness
 
 pytestmark = pytest.mark.integration
@@ -32,7 +33,7 @@ async def test_good_code_binds_the_chat_and_opens_the_topics(bot: Harness) -> No
     # The second message is the topic picker: one toggle per topic of the vocabulary.
     data = [d for _, d in replies.buttons()]
     assert "pf:t:packaging" in data and data[-1] == "pf:m"
-    [entry] = [e for e in members.audit_log(bot.db) if e.action == "invitation.redeem"]
+    [entry] = [e for e in audit_log(bot.db) if e.action == "invitation.redeem"]
     assert entry.detail["member_id"] == member.id
 
 
@@ -59,7 +60,7 @@ async def test_expired_code(bot: Harness) -> None:
     assert "scaduto" in replies.text
     assert bot.member(CHAT) is None
     # An expired code stays unused: nothing was consumed.
-    [invitation] = members.list_invitations(bot.db, now=bot.clock(), include_spent=True)
+    [invitation] = list_invitations(bot.db, now=bot.clock(), include_spent=True)
     assert invitation.used_at is None
 
 
@@ -106,7 +107,7 @@ async def test_registered_member_is_greeted_again(bot: Harness) -> None:
     replies = await bot.send(CHAT, f"/start {code}")
     assert "Sei già registrato/a come <b>Laura &lt;Bianchi&gt;</b>" in replies.text
     # The code was not spent on a chat that needed none.
-    assert members.list_invitations(bot.db, now=bot.clock())
+    assert list_invitations(bot.db, now=bot.clock())
 
 
 async def test_suspended_member_comes_back_with_a_new_code(bot: Harness) -> None:
@@ -167,7 +168,7 @@ async def test_a_member_who_blocked_the_bot_and_comes_back_gets_telegram_again(b
     # Admins hear what recovered, not the problem again.
     [told] = notices.pending_notices(bot.db)
     assert not told.active and "ha riattivato il bot" in said(told.message)
-    assert any(e.action == "member.telegram_back" for e in members.audit_log(bot.db))
+    assert any(e.action == "member.telegram_back" for e in audit_log(bot.db))
     # Once back, /start is the usual answer.
     again = await bot.send(CHAT, "/start")
     assert "già registrato" in again.text

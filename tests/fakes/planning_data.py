@@ -21,6 +21,7 @@ from notifier.matching.profiles import Profile
 from storage import members
 from storage.calls import CallView, list_calls
 from storage.db import Database
+from storage.feedback import set_feedback  # noqa: F401 (the tests' helper)
 from storage.ingest import ingest
 from storage.models import AlertOutbox, Member
 from storage.records import ROME, CallRecord, CallStatus, Precision
@@ -68,10 +69,6 @@ def add_member(
     if profile is not None:
         members.set_profile(db, member_id, Profile.model_validate(profile).model_dump(mode="json"), now=now)
     return member_id
-
-
-def set_feedback(db: Database, member_id: int, group_id: int, kind: str, *, now: datetime) -> None:
-    members.set_feedback(db, member_id, group_id, kind, now=now)
 
 
 def packaging_call(

@@ -15,6 +15,7 @@ from decimal import Decimal
 from storage import members, outbox, sources
 from storage.calls import CallView, list_calls
 from storage.db import Database
+from storage.feedback import set_feedback
 from storage.ingest import ingest
 from storage.records import CallRecord, CallStatus, Precision
 
@@ -125,8 +126,8 @@ def populate(db: Database, now: datetime) -> Board:
         if row.channel == "telegram":
             outbox.mark_sent(db, row.id, now=now - timedelta(hours=20), receipt=f"{row.member_id}:1")
     assert packaging.group_id is not None and research.group_id is not None
-    members.set_feedback(db, member.id, packaging.group_id, "interested", now=now - timedelta(hours=10))
-    members.set_feedback(db, other.id, packaging.group_id, "not_for_us", now=now - timedelta(hours=9))
+    set_feedback(db, member.id, packaging.group_id, "interested", now=now - timedelta(hours=10))
+    set_feedback(db, other.id, packaging.group_id, "not_for_us", now=now - timedelta(hours=9))
     for name, outcome, report in (
         ("lombardia", "ok", {}),
         ("sedia", "failed", {"reason": "HTTP 503 dal portale SEDIA (sintetico)"}),

@@ -43,7 +43,7 @@ async def test_console_dispatch_prints_scraped_text_verbatim(sqlite_db: Database
 
 
 async def test_not_for_us_silences_alerts_already_queued(sqlite_db: Database, now: datetime) -> None:
-    from storage.members import set_feedback
+    from storage.feedback import set_feedback
 
     db = sqlite_db
     member = add_member(db, now=now, name="Laura", chat_id=5, email="laura@example.com")

@@ -11,6 +11,7 @@ from pydantic import ValidationError
 
 from notifier.matching.profiles import MAX_TERMS, Profile, describe_errors, import_members, validate_members
 from storage import members
+from storage.audit import audit_log
 from storage.db import Database
 
 RELEVANCE = Path(__file__).resolve().parents[1] / "data" / "relevance"
@@ -143,7 +144,7 @@ def test_import_is_idempotent_and_updates_by_email_or_chat_id(db: Database, now:
     [member] = members.list_members(db)
     assert member.email == "laura.bianchi@example.com"
     assert members.get_profile(db, member.id)["topics"] == ["energia"]  # type: ignore[index]
-    assert [e.action for e in members.audit_log(db)] == ["members.import", "members.import"]
+    assert [e.action for e in audit_log(db)] == ["members.import", "members.import"]
 
 
 def test_import_keeps_good_entries_and_reports_conflicts(db: Database, now: datetime) -> None:

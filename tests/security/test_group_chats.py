@@ -13,7 +13,8 @@ from datetime import timedelta
 import pytest
 
 from notifier.bot.member import MAX_BAD_CODES, MAX_BAD_CODES_OVERALL
-from storage import members
+from storage.audit import audit_log
+from storage.invitations import list_invitations
 from tests.bot.harness import Harness
 
 pytestmark = pytest.mark.integration
@@ -42,12 +43,12 @@ async def test_admin_bound_to_a_group_gives_nobody_there_admin_powers(bot: Harne
         seen += replies.texts
     # One refusal for the whole burst; nothing else said, no member data, no invitation link.
     assert len(seen) == 1 and REFUSAL in seen[0]
-    assert not members.list_invitations(bot.db, now=bot.clock(), include_spent=True)
+    assert not list_invitations(bot.db, now=bot.clock(), include_spent=True)
     assert bot.crawler.calls == []
     member = bot.member(GROUP)
     assert member is not None and member.active and not member.paused  # /pausa did nothing
     # Each refused admin command is audited, marked as coming from a group.
-    refused = [e for e in members.audit_log(bot.db) if e.detail.get("refused")]
+    refused = [e for e in audit_log(bot.db) if e.detail.get("refused")]
     assert refused and all(e.detail.get("group") for e in refused)
     # A day later the group is told once more, not at every message.
     bot.clock.advance(timedelta(hours=25))

@@ -9,8 +9,11 @@ import pytest
 from sqlalchemy import select
 
 from storage import members
+from storage.audit import DELETED_ACTOR, MAX_AUDIT_TEXT, audit, audit_log, chat_actor, member_actor
 from storage.db import Database
+from storage.feedback import clear_feedback, get_feedback, list_feedback, set_feedback
 from storage.ingest import ingest
+from storage.invitations import InvitationError, create_invitation, list_invitations, redeem_invitation
 from storage.models import Invitation
 from storage.records import CallRecord
 
@@ -141,23 +144,23 @@ def test_profile_of_an_unknown_member_is_refused(db: Database, now: datetime) ->
 
 
 def test_invitation_creates_a_member_and_works_once(db: Database, now: datetime) -> None:
-    code = members.create_invitation(db, role="staff", now=now, ttl=timedelta(days=2), created_by="admin:1")
+    code = create_invitation(db, role="staff", now=now, ttl=timedelta(days=2), created_by="admin:1")
     assert len(code) >= 20 and code.replace("-", "").replace("_", "").isalnum()  # fits a /start deep link
-    member = members.redeem_invitation(
+    member = redeem_invitation(
         db, code, chat_id=555, now=now + timedelta(hours=1), name="Paolo", language="en"
     )
     assert member.role == "staff" and member.telegram_chat_id == 555 and member.language == "en"
-    with pytest.raises(members.InvitationError) as used:
-        members.redeem_invitation(db, code, chat_id=556, now=now + timedelta(hours=2), name="Other")
+    with pytest.raises(InvitationError) as used:
+        redeem_invitation(db, code, chat_id=556, now=now + timedelta(hours=2), name="Other")
     assert used.value.kind == "used"
-    [entry] = members.audit_log(db)
+    [entry] = audit_log(db)
     assert entry.action == "invitation.redeem"
     # Named by member id: the chat id never reaches the audit log.
     assert entry.actor == f"staff:{member.id}" and "555" not in repr(entry)
 
 
 def test_only_the_hash_of_a_code_is_stored(db: Database, now: datetime) -> None:
-    code = members.create_invitation(db, role="member", now=now, ttl=timedelta(hours=1), created_by="cli")
+    code = create_invitation(db, role="member", now=now, ttl=timedelta(hours=1), created_by="cli")
     with db.session() as session:
         stored = session.scalars(select(Invitation.code_hash)).all()
     assert stored == [hashlib.sha256(code.encode()).hexdigest()]
@@ -165,53 +168,53 @@ def test_only_the_hash_of_a_code_is_stored(db: Database, now: datetime) -> None:
 
 
 def test_unknown_and_expired_codes(db: Database, now: datetime) -> None:
-    with pytest.raises(members.InvitationError) as unknown:
-        members.redeem_invitation(db, "forged-code", chat_id=1, now=now, name="X")
+    with pytest.raises(InvitationError) as unknown:
+        redeem_invitation(db, "forged-code", chat_id=1, now=now, name="X")
     assert unknown.value.kind == "unknown"
-    code = members.create_invitation(db, role="member", now=now, ttl=timedelta(hours=1), created_by="cli")
-    with pytest.raises(members.InvitationError) as expired:
-        members.redeem_invitation(db, code, chat_id=1, now=now + timedelta(hours=1), name="X")
+    code = create_invitation(db, role="member", now=now, ttl=timedelta(hours=1), created_by="cli")
+    with pytest.raises(InvitationError) as expired:
+        redeem_invitation(db, code, chat_id=1, now=now + timedelta(hours=1), name="X")
     assert expired.value.kind == "expired"
     assert members.list_members(db) == []  # nothing created
 
 
 def test_code_for_a_known_member_binds_the_chat(db: Database, now: datetime) -> None:
     known = _member(db, now, email="laura@example.com")
-    code = members.create_invitation(
+    code = create_invitation(
         db, role="member", now=now, ttl=timedelta(days=1), created_by="admin", member_id=known.id
     )
-    bound = members.redeem_invitation(db, code, chat_id=777, now=now, name="ignored")
+    bound = redeem_invitation(db, code, chat_id=777, now=now, name="ignored")
     assert bound.id == known.id and bound.telegram_chat_id == 777 and bound.name == "Laura Bianchi"
 
 
 def test_code_for_a_member_cannot_steal_another_members_chat(db: Database, now: datetime) -> None:
     known = _member(db, now, email="laura@example.com")
     _member(db, now, email="other@example.com", telegram_chat_id=777)
-    code = members.create_invitation(
+    code = create_invitation(
         db, role="member", now=now, ttl=timedelta(days=1), created_by="admin", member_id=known.id
     )
-    with pytest.raises(members.InvitationError) as conflict:
-        members.redeem_invitation(db, code, chat_id=777, now=now, name="X")
+    with pytest.raises(InvitationError) as conflict:
+        redeem_invitation(db, code, chat_id=777, now=now, name="X")
     assert conflict.value.kind == "conflict"
-    assert members.list_invitations(db, now=now)  # not consumed
+    assert list_invitations(db, now=now)  # not consumed
 
 
 def test_a_bound_chat_redeeming_a_code_gets_its_role(db: Database, now: datetime) -> None:
     existing = _member(db, now, telegram_chat_id=900)
-    code = members.create_invitation(db, role="admin", now=now, ttl=timedelta(days=1), created_by="admin")
-    again = members.redeem_invitation(db, code, chat_id=900, now=now, name="X")
+    code = create_invitation(db, role="admin", now=now, ttl=timedelta(days=1), created_by="admin")
+    again = redeem_invitation(db, code, chat_id=900, now=now, name="X")
     assert again.id == existing.id and again.role == "admin"
 
 
 def test_list_invitations(db: Database, now: datetime) -> None:
-    members.create_invitation(db, role="member", now=now, ttl=timedelta(hours=1), created_by="a")
-    used = members.create_invitation(db, role="member", now=now, ttl=timedelta(hours=1), created_by="b")
-    members.redeem_invitation(db, used, chat_id=3, now=now, name="X")
-    assert [i.created_by for i in members.list_invitations(db, now=now)] == ["a"]
-    assert len(members.list_invitations(db, now=now, include_spent=True)) == 2
-    assert members.list_invitations(db, now=now + timedelta(hours=2)) == []
+    create_invitation(db, role="member", now=now, ttl=timedelta(hours=1), created_by="a")
+    used = create_invitation(db, role="member", now=now, ttl=timedelta(hours=1), created_by="b")
+    redeem_invitation(db, used, chat_id=3, now=now, name="X")
+    assert [i.created_by for i in list_invitations(db, now=now)] == ["a"]
+    assert len(list_invitations(db, now=now, include_spent=True)) == 2
+    assert list_invitations(db, now=now + timedelta(hours=2)) == []
     with pytest.raises(ValueError):
-        members.create_invitation(db, role="member", now=now, ttl=timedelta(0), created_by="a")
+        create_invitation(db, role="member", now=now, ttl=timedelta(0), created_by="a")
 
 
 # --- feedback and audit -----------------------------------------------------------------------
@@ -220,46 +223,44 @@ def test_list_invitations(db: Database, now: datetime) -> None:
 def test_feedback_latest_answer_wins(db: Database, now: datetime) -> None:
     member = _member(db, now)
     group = _group(db, now)
-    assert members.get_feedback(db, member.id, group) is None
-    members.set_feedback(db, member.id, group, "interested", now=now)
-    members.set_feedback(db, member.id, group, "not_for_us", now=now + timedelta(minutes=1))
-    assert members.get_feedback(db, member.id, group) == "not_for_us"
-    assert [(f.group_id, f.kind) for f in members.list_feedback(db, member_id=member.id)] == [
-        (group, "not_for_us")
-    ]
-    assert members.list_feedback(db, kind="interested") == []
-    assert members.clear_feedback(db, member.id, group) is True
+    assert get_feedback(db, member.id, group) is None
+    set_feedback(db, member.id, group, "interested", now=now)
+    set_feedback(db, member.id, group, "not_for_us", now=now + timedelta(minutes=1))
+    assert get_feedback(db, member.id, group) == "not_for_us"
+    assert [(f.group_id, f.kind) for f in list_feedback(db, member_id=member.id)] == [(group, "not_for_us")]
+    assert list_feedback(db, kind="interested") == []
+    assert clear_feedback(db, member.id, group) is True
     with pytest.raises(ValueError):
-        members.set_feedback(db, member.id, group, "maybe", now=now)
+        set_feedback(db, member.id, group, "maybe", now=now)
 
 
 def test_audit_actors_carry_no_chat_id() -> None:
-    assert members.member_actor(12) == "member:12"
-    assert members.member_actor(12, "admin") == "admin:12"
-    hashed = members.chat_actor(123456789)
+    assert member_actor(12) == "member:12"
+    assert member_actor(12, "admin") == "admin:12"
+    hashed = chat_actor(123456789)
     assert hashed.startswith("chat:") and len(hashed) == len("chat:") + 12 and "123456789" not in hashed
-    assert hashed == members.chat_actor(123456789) != members.chat_actor(123456780)
+    assert hashed == chat_actor(123456789) != chat_actor(123456780)
 
 
 def test_deleting_a_member_anonymises_their_audit_entries(db: Database, now: datetime) -> None:
     other = _member(db, now, email="other@example.com", telegram_chat_id=4242)
-    code = members.create_invitation(db, role="admin", now=now, ttl=timedelta(days=1), created_by="cli")
-    laura = members.redeem_invitation(db, code, chat_id=555, now=now, name="Laura")
-    admin = members.member_actor(laura.id, "admin")
+    code = create_invitation(db, role="admin", now=now, ttl=timedelta(days=1), created_by="cli")
+    laura = redeem_invitation(db, code, chat_id=555, now=now, name="Laura")
+    admin = member_actor(laura.id, "admin")
     # What the bot writes for her (before she joined, as member, as admin), and older forms.
-    members.audit(db, members.chat_actor(555), "crawl", {"refused": True, "args": ["Laura Bianchi"]}, now=now)
-    members.audit(db, admin, "invite", {"role": "member", "note": "per Laura Bianchi"}, now=now)
-    members.audit(db, f"telegram:555:member:{laura.id}", "status", {}, now=now)
-    members.audit(db, "chat:555", "invitation.redeem", {"member_id": laura.id}, now=now)
-    members.create_invitation(db, role="member", now=now, ttl=timedelta(days=1), created_by=admin)
+    audit(db, chat_actor(555), "crawl", {"refused": True, "args": ["Laura Bianchi"]}, now=now)
+    audit(db, admin, "invite", {"role": "member", "note": "per Laura Bianchi"}, now=now)
+    audit(db, f"telegram:555:member:{laura.id}", "status", {}, now=now)
+    audit(db, "chat:555", "invitation.redeem", {"member_id": laura.id}, now=now)
+    create_invitation(db, role="member", now=now, ttl=timedelta(days=1), created_by=admin)
     # Someone else's entries stay as they are.
-    members.audit(db, members.member_actor(other.id), "digest", {"telegram": True}, now=now)
-    members.audit(db, "cli", "members.disable", {"member": other.id}, now=now)
+    audit(db, member_actor(other.id), "digest", {"telegram": True}, now=now)
+    audit(db, "cli", "members.disable", {"member": other.id}, now=now)
 
     assert members.delete_member(db, laura.id) is True
 
-    log = members.audit_log(db, limit=100)
-    mine = [e for e in log if e.actor == members.DELETED_ACTOR]
+    log = audit_log(db, limit=100)
+    mine = [e for e in log if e.actor == DELETED_ACTOR]
     assert sorted(e.action for e in mine) == [
         "crawl",
         "invitation.redeem",
@@ -271,19 +272,19 @@ def test_deleting_a_member_anonymises_their_audit_entries(db: Database, now: dat
     for entry in log:
         assert "555" not in entry.actor and "Laura" not in repr(entry.detail)
         assert entry.actor not in (admin, f"member:{laura.id}")
-    assert {(e.actor, e.action) for e in log if e.actor != members.DELETED_ACTOR} == {
+    assert {(e.actor, e.action) for e in log if e.actor != DELETED_ACTOR} == {
         (f"member:{other.id}", "digest"),
         ("cli", "members.disable"),
     }
-    creators = {i.created_by for i in members.list_invitations(db, now=now, include_spent=True)}
-    assert creators == {"cli", members.DELETED_ACTOR}
+    creators = {i.created_by for i in list_invitations(db, now=now, include_spent=True)}
+    assert creators == {"cli", DELETED_ACTOR}
     assert members.delete_member(db, laura.id) is False
 
 
 def test_audit_log_newest_first_and_capped(db: Database, now: datetime) -> None:
-    members.audit(db, "admin:1", "crawl.start", {"source": "sedia"}, now=now)
-    members.audit(db, "admin:1", "members.invite", {"note": "x" * 10_000}, now=now + timedelta(seconds=1))
-    log = members.audit_log(db)
+    audit(db, "admin:1", "crawl.start", {"source": "sedia"}, now=now)
+    audit(db, "admin:1", "members.invite", {"note": "x" * 10_000}, now=now + timedelta(seconds=1))
+    log = audit_log(db)
     assert [e.action for e in log] == ["members.invite", "crawl.start"]
-    assert len(log[0].detail["note"]) == members.MAX_AUDIT_TEXT
-    assert [e.action for e in members.audit_log(db, action="crawl.start")] == ["crawl.start"]
+    assert len(log[0].detail["note"]) == MAX_AUDIT_TEXT
+    assert [e.action for e in audit_log(db, action="crawl.start")] == ["crawl.start"]

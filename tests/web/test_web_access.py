@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from storage import members
+from storage.audit import audit_log
 from storage.db import Database
 from tests.bot.harness import Clock
 from tests.fakes.web_data import Board
@@ -48,7 +49,7 @@ async def test_a_member_link_signs_nobody_in(
     assert response.status_code == 403
     for path in BOARD_PAGES:
         assert (await client.get(path)).status_code == 303
-    entry = members.audit_log(sqlite_db, action="web-signin")[0]
+    entry = audit_log(sqlite_db, action="web-signin")[0]
     assert entry.detail == {"refused": True}
 
 

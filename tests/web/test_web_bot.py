@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 import httpx
 
 from notifier.bot import BotServices, build_application
-from storage import members
+from storage.audit import audit_log
 from storage.db import Database
 from tests.bot.harness import ADMIN_CHAT, Clock, FakeCrawler, Harness, make_config
 from tests.fakes.telegram_server import FakeBotAPI
@@ -32,7 +32,7 @@ async def test_web_gives_staff_a_link_that_signs_in_once(
     page = await client.get(path)
     assert (await client.post(path, data={"csrf": csrf_of(page.text)})).status_code == 303
     assert "Stefano Staff" in (await client.get("/bandi")).text
-    entry = members.audit_log(sqlite_db, action="web-link")[0]
+    entry = audit_log(sqlite_db, action="web-link")[0]
     assert entry.actor == f"staff:{board.staff.id}" and "expires" in entry.detail
 
 
@@ -69,7 +69,7 @@ async def test_calendario_gives_and_rotates_the_members_feed(
     assert rotated != first and "non funziona più" in rotated_reply.text
     assert (await client.get(first.removeprefix(BASE))).status_code == 404
     assert (await client.get(rotated.removeprefix(BASE))).status_code == 200
-    assert members.audit_log(sqlite_db, action="calendar-rotate")[0].actor == f"member:{board.member.id}"
+    assert audit_log(sqlite_db, action="calendar-rotate")[0].actor == f"member:{board.member.id}"
     usage = await web_bot.send(2001, "/calendario boh")
     assert "/calendario nuovo" in usage.text and BASE not in usage.text
     stranger = await web_bot.send(777, "/calendario")

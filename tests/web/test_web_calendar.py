@@ -11,6 +11,7 @@ from icalendar import Calendar
 
 from storage import members
 from storage.db import Database
+from storage.feedback import set_feedback
 from storage.ingest import ingest
 from storage.records import ROME
 from tests.bot.harness import Clock
@@ -116,7 +117,7 @@ async def test_a_moved_deadline_moves_the_event_and_not_for_us_removes_it(
 
     research = board.calls["SYN2"].group_id
     assert research is not None
-    members.set_feedback(sqlite_db, board.member.id, research, "not_for_us", now=clock())
+    set_feedback(sqlite_db, board.member.id, research, "not_for_us", now=clock())
     remaining = events((await client.get(path)).content)
     assert f"{research}-deadline@testserver" not in remaining and uid in remaining
 

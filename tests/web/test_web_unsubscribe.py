@@ -18,6 +18,7 @@ from notifier.messages.digest import digest_email
 from notifier.messages.unsubscribe import make_token, read_token
 from scheduler.settings import load_settings
 from storage import members
+from storage.audit import audit_log
 from storage.db import Database
 from tests.bot.harness import Clock
 from tests.fakes.web_data import SECRET, Board
@@ -95,7 +96,7 @@ async def test_one_click_from_a_sent_alert_turns_off_that_recipients_email_alert
     profile = members.get_profile(sqlite_db, board.member.id)
     assert profile is not None and profile["channels"] == ["telegram"]
     assert profile["topics"] == ["packaging"]  # nothing else changed
-    entry = members.audit_log(sqlite_db, action="unsubscribe")[0]
+    entry = audit_log(sqlite_db, action="unsubscribe")[0]
     assert entry.actor == f"member:{board.member.id}"
     assert entry.detail == {"scope": "alerts", "via": "one-click", "changed": True}
     other = members.get_profile(sqlite_db, board.other.id)
@@ -130,7 +131,7 @@ async def test_the_page_asks_first_and_the_form_needs_its_token(
         assert page.headers["referrer-policy"] == "no-referrer"
         # Opening the page (a link scanner does) changes nothing, and is recorded.
         assert "email" in (members.get_profile(sqlite_db, board.member.id) or {})["channels"]
-        seen = members.audit_log(sqlite_db, action="unsubscribe-page")[0]
+        seen = audit_log(sqlite_db, action="unsubscribe-page")[0]
         assert seen.actor == f"member:{board.member.id}" and seen.detail == {"scope": "alerts"}
         assert (await client.post(path, data={})).status_code == 403
         assert (await client.post(path, data={"csrf": "forged"})).status_code == 403
@@ -138,7 +139,7 @@ async def test_the_page_asks_first_and_the_form_needs_its_token(
         done = await client.post(path, data={"csrf": csrf_of(page.text)})
     assert done.status_code == 200 and "non riceverai più segnalazioni" in done.text
     assert (members.get_profile(sqlite_db, board.member.id) or {})["channels"] == ["telegram"]
-    assert members.audit_log(sqlite_db, action="unsubscribe")[0].detail["via"] == "page"
+    assert audit_log(sqlite_db, action="unsubscribe")[0].detail["via"] == "page"
 
 
 async def test_forged_and_foreign_tokens_do_nothing(
@@ -154,7 +155,7 @@ async def test_forged_and_foreign_tokens_do_nothing(
             assert page.status_code == 404, token
             post = await client.post(f"/disiscrizione/{token}", data={"List-Unsubscribe": "One-Click"})
             assert post.status_code == 404, token
-    assert members.audit_log(sqlite_db, action="unsubscribe") == []
+    assert audit_log(sqlite_db, action="unsubscribe") == []
 
 
 async def test_the_digest_link_turns_off_only_the_email_digest(
