@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from telegram import Bot, BotCommand, BotCommandScopeDefault, Update
 from telegram.error import TelegramError
@@ -45,6 +46,9 @@ from storage.db import Database
 
 #: Commands in the Telegram menu (their descriptions are ``menu.<command>`` texts); staff and
 #: admin commands stay out of it and are listed by /aiuto to those who may use them.
+#: The bot's application (python-telegram-bot's generics, left open).
+App = Application[Any, Any, Any, Any, Any, Any]
+
 MENU = (
     "bandi", "cerca", "scadenze", "profilo", "calendario", "pausa", "riprendi", "lingua", "aiuto", "cancellami",
 )  # fmt: skip
@@ -127,7 +131,7 @@ def build_application(
     config: TelegramConfig,
     clock: Callable[[], datetime],
     services: BotServices,
-) -> Application:
+) -> App:
     """The bot, built and wired, not started.
 
     The daemon, in its event loop::
@@ -151,7 +155,7 @@ def build_application(
     updates_request = bot_request(config, pool_size=1)
     # The same pace as the alert channel's bot (they may be one bot; see notifier.delivery.channels).
     limiter = bot_rate_limiter(config)
-    builder: ApplicationBuilder = (
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
         Application.builder()
         .token(config.token.get_secret_value())
         .base_url(config.base_url)
@@ -167,7 +171,7 @@ def build_application(
     return app
 
 
-async def cancel_background(app: Application) -> int:
+async def cancel_background(app: App) -> int:
     """Cancel work handlers started in the background (a /crawl still running) and wait for it
     to end; call before ``app.stop()``, which would otherwise wait for a crawl to finish.
     Returns how many tasks were cancelled."""

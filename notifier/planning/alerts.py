@@ -68,6 +68,7 @@ from notifier.matching.profiles import Profile, member_profile
 from notifier.planning.changes import ChangeFact, changes_json, significant_changes
 from storage import planning
 from storage.calls import CallView, EventView, canonical_call, events_after, get_calls
+from storage.db import Database
 from storage.members import all_profiles
 from storage.outbox import OutboxItem, enqueue
 
@@ -158,7 +159,7 @@ def member_channels(member: Any, profile: Profile) -> tuple[str, ...]:
     return tuple(dict.fromkeys(out))
 
 
-def load_recipients(db: Any, report: PlanReport | None = None) -> dict[int, Recipient]:
+def load_recipients(db: Database, report: PlanReport | None = None) -> dict[int, Recipient]:
     """Active, unpaused members with a valid profile, by id (shared with the reminders)."""
     out: dict[int, Recipient] = {}
     for member, data in all_profiles(db, active=True):
@@ -182,7 +183,7 @@ def default_matcher(profiles: Sequence[tuple[int, Profile]], config: MatchingCon
 
 
 def plan_alerts(
-    db: Any,
+    db: Database,
     *,
     now: datetime,
     config: MatchingConfig,
@@ -229,7 +230,7 @@ def plan_alerts(
 class _Planner:
     def __init__(
         self,
-        db: Any,
+        db: Database,
         *,
         now: datetime,
         config: MatchingConfig,

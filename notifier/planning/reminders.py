@@ -38,6 +38,7 @@ from notifier.config import RemindersConfig, parse_offset
 from notifier.planning.alerts import load_recipients
 from storage import planning
 from storage.calls import CallView, canonical_call
+from storage.db import Database
 from storage.outbox import OutboxItem, enqueue
 from storage.records import Precision, effective_deadline
 
@@ -150,7 +151,7 @@ def due_reminders(call: CallView, *, now: datetime, config: RemindersConfig) -> 
     return out
 
 
-def plan_reminders(db: Any, *, now: datetime, config: RemindersConfig) -> int:
+def plan_reminders(db: Database, *, now: datetime, config: RemindersConfig) -> int:
     """Enqueue the reminders due now; return how many outbox rows were inserted."""
     if not config.enabled:
         return 0
