@@ -131,14 +131,14 @@ async def notify_admins(
         for address, lang in mails.items():
             attempted += 1
             message = EmailMessage()
-            message["Subject"] = "Sentinella: " + (
-                "avvisi per gli amministratori" if lang == "it" else "admin notices"
-            )
+            message["Subject"] = catalogue.text(lang, "admin.subject")
             message["From"] = email.from_address
             message["To"] = address
             message["Date"] = formatdate(now.timestamp(), localtime=False)
-            message["Message-ID"] = make_msgid(domain="sentinella.local")
+            message["Message-ID"] = make_msgid(domain=email.from_address.rsplit("@", 1)[-1] or "localhost")
+            message["Auto-Submitted"] = "auto-generated"
             message.set_content(redact(notice_batch(batch, lang)[0]))
+            message["Content-Language"] = catalogue.language(lang)
             try:
                 await mail.send_message(message, address)
                 delivered += 1

@@ -543,9 +543,10 @@ def compose_email(
     msg["Message-ID"] = msgid or make_msgid(domain=_domain(config.from_address))
     msg["Auto-Submitted"] = "auto-generated"
     set_unsubscribe_headers(msg, config, unsubscribe)
-    msg["Content-Language"] = lang
     msg.set_content(text_part)
     msg.add_alternative(html_part, subtype="html")
+    # After the parts: set_content() clears every Content-* header set before it.
+    msg["Content-Language"] = lang
     return msg
 
 

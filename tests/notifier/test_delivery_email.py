@@ -265,3 +265,37 @@ async def test_login_without_tls_to_a_local_relay(db: Database, now: datetime) -
     finally:
         controller.stop()
     assert report.sent == 1 and logins == [("relay", "local")]
+
+
+async def test_admin_notices_by_email_in_each_admins_language(
+    db: Database, smtp: tuple[Controller, Recorder], now: datetime
+) -> None:
+    from notifier import catalogue
+    from notifier.config import TelegramConfig
+    from notifier.delivery.admin import notify_admins
+    from storage import members, notices
+
+    controller, handler = smtp
+    members.upsert_member(db, now=now, name="Ada", role="admin", email="ada@cluster.example", language="it")
+    members.upsert_member(db, now=now, name="Bob", role="admin", email="bob@cluster.example", language="en")
+    notices.raise_notice(
+        db,
+        "source:sedia",
+        catalogue.notice("notice.source_failing", source="sedia", outcome="failed", reason=""),
+        now=now,
+    )
+    config = email_config(controller.port)
+    channel = EmailChannel(config)
+    assert await notify_admins(db, {"email": channel}, telegram=TelegramConfig(), email=config, now=now) == 1
+    by_to = {}
+    for raw in handler.messages:
+        parsed = email.message_from_bytes(raw, policy=email.policy.default)
+        by_to[str(parsed["To"])] = parsed
+    ada, bob = by_to["ada@cluster.example"], by_to["bob@cluster.example"]
+    assert str(ada["Subject"]) == "Sentinella: avvisi per gli amministratori"
+    assert ada["Content-Language"] == "it" and ada["Auto-Submitted"] == "auto-generated"
+    assert "La fonte sedia continua a non funzionare (failed)" in ada.get_content()
+    assert str(bob["Subject"]) == "Sentinella: admin notices"
+    assert bob["Content-Language"] == "en"
+    assert "Source sedia keeps failing (failed)" in bob.get_content()
+    assert bob["Message-ID"].endswith("@cluster.example>")

@@ -354,3 +354,14 @@ def test_every_email_says_how_to_unsubscribe(
 def test_subject_cannot_inject_headers() -> None:
     assert clean_subject("Oggetto\r\nBcc: victim@example.com") == "Oggetto Bcc: victim@example.com"
     assert len(clean_subject("x" * 1000)) == 150
+
+
+@pytest.mark.parametrize("lang", ["it", "en"])
+def test_every_email_says_its_language(now: datetime, lang: str) -> None:
+    # Content-Language survives the parts being set (set_content() clears Content-* headers).
+    config = EmailConfig(host="127.0.0.1", from_address="avvisi@cluster.example")
+    alert = render_email(make_alert(now, lang=lang), config)
+    digest = digest_email(_empty_digest(now), to="staff@cluster.example", email=config, language=lang)
+    for message in (alert, digest):
+        parsed = email.message_from_bytes(message.as_bytes(), policy=email.policy.default)
+        assert parsed.get_all("Content-Language") == [lang]
