@@ -44,13 +44,16 @@ in plain dicts (safe under the GIL).
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from itertools import repeat
 from operator import itemgetter
 from typing import Any, NamedTuple, cast
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import ValidationError
 
 from notifier.config import MatchingConfig
@@ -200,12 +203,6 @@ class _Compiled:
     region: str
     province: str | None
     ateco: tuple[str, ...]
-    #: Small ints naming each eligibility dimension (territory, types, sectors, ATECO), and their
-    #: combination, so a call decides each distinct value once.
-    rule_keys: tuple[int, int, int, int] = (0, 0, 0, 0)
-    class_key: int = 0
-    #: Whether the profile filters by source or budget.
-    own_filters: bool = False
 
 
 @dataclass(slots=True)
@@ -278,6 +275,16 @@ def applicant_types(profile: Profile) -> frozenset[str]:
     return types
 
 
+def _alike(
+    profiles: Sequence[_Compiled], read: Callable[[_Compiled], Hashable]
+) -> list[tuple[int, npt.NDArray[np.intp]]]:
+    """Profiles grouped by what ``read`` gives: ``(first profile, every profile)`` per value."""
+    by_value: dict[Hashable, list[int]] = {}
+    for n, c in enumerate(profiles):
+        by_value.setdefault(read(c), []).append(n)
+    return [(members[0], np.array(members, dtype=np.intp)) for members in by_value.values()]
+
+
 class Matcher:
     """Profiles compiled for matching many calls (build once, call :meth:`match` per call)."""
 
@@ -300,11 +307,6 @@ class Matcher:
         self._keyword_terms: dict[str, int] = {}
         self._exclude_terms: dict[str, int] = {}
         self.profiles: list[_Compiled] = []
-        interned: dict[tuple[str, Any], int] = {}
-
-        def intern(kind: str, value: Any) -> int:
-            return interned.setdefault((kind, value), len(interned))
-
         for member_id, profile in profiles:
             types = applicant_types(profile)
             c = _Compiled(
@@ -332,15 +334,24 @@ class Matcher:
         for c in self.profiles:
             if "cluster" in c.types:
                 c.sectors = every_sector
-        for c in self.profiles:
-            c.rule_keys = (
-                intern("territory", (c.region, c.province)),
-                intern("types", c.types),
-                intern("sectors", c.sectors),
-                intern("ateco", c.ateco),
-            )
-            c.class_key = intern("class", c.rule_keys)
-            c.own_filters = bool(c.sources) or c.min_budget is not None
+        #: The eligibility rules in the order :meth:`_eligibility` asks them. Each reads one
+        #: dimension of a profile (territory, applicant types, sectors, ATECO codes), and the
+        #: profile's own filters read its sources and minimum budget: profiles that share what a
+        #: rule reads share its verdict, so the fast path asks each rule once per distinct value,
+        #: of one profile that stands for the others (``(that profile, all of them)``).
+        self._rules = (self._territory_rule, self._applicant_rule, self._sector_rule, self._ateco_rule)
+        readers: tuple[Callable[[_Compiled], Hashable], ...] = (
+            lambda c: (c.region, c.province),
+            lambda c: c.types,
+            lambda c: c.sectors,
+            lambda c: c.ateco,
+        )
+        self._rule_values = [_alike(self.profiles, read) for read in readers]
+        self._filter_values = [
+            (n, members)
+            for n, members in _alike(self.profiles, lambda c: (c.sources, c.min_budget))
+            if self.profiles[n].sources or self.profiles[n].min_budget is not None
+        ]
         # Profiles with the same topics share their topic score: one addition per group.
         groups: dict[frozenset[str], int] = {}
         self._group_members: list[list[int]] = []
@@ -358,6 +369,19 @@ class Matcher:
         for g, topics in enumerate(self._group_topics):
             for t in topics:
                 self._groups_of_topic.setdefault(t, []).append(g)
+        # The fast path's arrays: which groups have each topic, each profile's group and member
+        # id; a topic set as bits (vocabulary order) names a group's share of a call's topics.
+        n_groups = len(self._group_topics)
+        self._topic_bit = {t: 1 << i for i, t in enumerate(self.vocab.topics)}
+        self._group_bits = [sum(self._topic_bit[t] for t in topics) for topics in self._group_topics]
+        self._group_bits_array = np.array(
+            self._group_bits, dtype=np.int64 if len(self._topic_bit) < 63 else np.object_
+        )
+        self._topic_groups = {
+            t: np.isin(np.arange(n_groups), groups) for t, groups in self._groups_of_topic.items()
+        }
+        self._profile_groups = np.array(self._profile_group, dtype=np.intp)
+        self._member_ids = np.array([c.member_id for c in self.profiles], dtype=np.int64)
         #: Keywords that are the name of a programme or instrument ("Horizon Europe", "EIC").
         self._programme_keywords = {
             term_id
@@ -367,12 +391,15 @@ class Matcher:
         #: Profiles that speak for the cluster: they hear of every call a member hears of (B5).
         self._staff = [n for n, c in enumerate(self.profiles) if "cluster" in c.types]
         self._profiles_of_keyword: dict[int, list[int]] = {}
-        self._profiles_of_exclusion: dict[int, list[int]] = {}
+        profiles_of_exclusion: dict[int, list[int]] = {}
         for n, c in enumerate(self.profiles):
             for k in c.keyword_ids:
                 self._profiles_of_keyword.setdefault(k, []).append(n)
             for k in c.exclude_ids:
-                self._profiles_of_exclusion.setdefault(k, []).append(n)
+                profiles_of_exclusion.setdefault(k, []).append(n)
+        self._profiles_of_exclusion = {
+            k: np.array(members, dtype=np.intp) for k, members in profiles_of_exclusion.items()
+        }
 
     # --- per call ---------------------------------------------------------------------------
 
@@ -454,33 +481,44 @@ class Matcher:
     def _total(self, text: float, description: float) -> float:
         return text + min(self.config.description_cap, description)
 
-    def _rule(
-        self, facts: CallFacts, c: _Compiled, call_source: str, memo: dict[int, Refusal | None] | None = None
-    ) -> Refusal | None:
+    def _rule(self, facts: CallFacts, c: _Compiled, call_source: str) -> Refusal | None:
         """The first hard rule (after availability and exclusions) that refuses the call to this
         profile: ``(rule, detail_it, detail_en)``; None when it passes. Each rule is written
-        here once; ``memo`` (one per call, from the fast path) keeps each eligibility rule's
-        verdict per distinct profile value, so 5,000 profiles cost a few dozen decisions."""
+        here once; the fast path (:meth:`_refused`) asks the same methods."""
         refusal = self._own_filters(c, call_source, facts.budget)
         if refusal is not None or not self.config.eligibility_rules:
             return refusal
-        return self._eligibility(facts, c, memo)
+        return self._eligibility(facts, c)
 
-    def _eligibility(
-        self, facts: CallFacts, c: _Compiled, memo: dict[int, Refusal | None] | None = None
-    ) -> Refusal | None:
+    def _eligibility(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
         """The eligibility rules, in order: territory, applicant type, sector, ATECO codes."""
-        rules = (self._territory_rule, self._applicant_rule, self._sector_rule, self._ateco_rule)
-        for key, rule in zip(c.rule_keys, rules, strict=True):
-            if memo is None:
-                refusal = rule(facts, c)
-            elif key in memo:
-                refusal = memo[key]
-            else:
-                refusal = memo[key] = rule(facts, c)
+        for rule in self._rules:
+            refusal = rule(facts, c)
             if refusal is not None:
                 return refusal
         return None
+
+    def _refused(self, facts: CallFacts, source: str) -> npt.NDArray[np.bool_]:
+        """Per profile, whether a hard rule refuses it the call, whatever its score: its own
+        filters, its exclusions, the eligibility rules (:meth:`_rule`'s rules, each asked once
+        per distinct value of what it reads)."""
+        refused = np.zeros(len(self.profiles), dtype=np.bool_)
+        profiles = self.profiles
+        budget = facts.budget
+        for n, members in self._filter_values:
+            if self._own_filters(profiles[n], source, budget) is not None:
+                refused[members] = True
+        if len(self._exclude_index):
+            for term_id in self._term_hits(facts, self._exclude_index, self.config.exclusion_fields):
+                excluded = self._profiles_of_exclusion.get(term_id)
+                if excluded is not None:
+                    refused[excluded] = True
+        if self.config.eligibility_rules:
+            for rule, values in zip(self._rules, self._rule_values, strict=True):
+                for n, members in values:
+                    if rule(facts, profiles[n]) is not None:
+                        refused[members] = True
+        return refused
 
     def _staff_reasons(self, members: int, best: Sequence[Reason]) -> tuple[Reason, ...]:
         """Why staff get a call members got: how many members, then the best member's reasons."""
@@ -557,9 +595,11 @@ class Matcher:
         """The profiles this call matches, best score first.
 
         Same outcome as :meth:`explain` for every profile, computed the fast way: topic scores
-        are added per group of profiles with the same topics, only groups over the threshold
-        and profiles whose own keywords were found are looked at, and each eligibility rule is
-        decided once per distinct value (territory, types, sectors, ATECO) per call.
+        are added once per group of profiles with the same topics (arrays over the groups, in
+        the call's topic order as :meth:`_explain_own` adds them), the hard rules are asked once
+        per distinct value of what they read (:meth:`_refused`), the profiles of the groups that
+        reach the threshold are picked out as arrays, and only profiles whose own keywords were
+        found are scored one by one.
         """
         facts = self.facts(call, now=now)
         if facts.unavailable or not self.profiles:
@@ -567,151 +607,156 @@ class Matcher:
         config = self.config
         threshold = config.threshold
         desc_cap = config.description_cap
+        max_reasons = config.max_reasons
         topic_scores, _silenced, purpose = self._topic_scores(facts)
+        topic_bit = self._topic_bit
+        n_groups = len(self._group_topics)
 
-        # Topic scores per group: floats only; reasons are built for groups that match. When
-        # the title says the call's purpose, groups none of whose topics it is get no topic score.
-        group_acc: dict[int, list[float]] = {}
-        groups_of_topic = self._groups_of_topic
-        on_purpose: set[int] | None = None
+        # When the title says the call's purpose, a cross-cutting theme counts only for groups
+        # with a purpose topic; what a member makes (a chain topic) always counts.
+        purpose_bits = sum(topic_bit[t] for t in purpose)
+        on_purpose: npt.NDArray[np.bool_] | None = None
         if purpose:
-            on_purpose = {g for t in purpose for g in groups_of_topic.get(t, ())}
+            on_purpose = np.zeros(n_groups, dtype=np.bool_)
+            for t in purpose:
+                if t in self._topic_groups:
+                    on_purpose |= self._topic_groups[t]
+        text = np.zeros(n_groups)
+        description = np.zeros(n_groups)
+        scored = np.zeros(n_groups, dtype=np.bool_)
+        scored_bits = theme_bits = 0
         for topic, part in topic_scores.items():
-            t, d = part.text, part.description
-            # What a member makes (a chain topic) always counts; a theme only on purpose.
-            allowed = on_purpose if self.vocab.topics[topic].kind == "theme" else None
-            for g in groups_of_topic.get(topic, ()):
-                if allowed is not None and g not in allowed:
-                    continue
-                acc = group_acc.get(g)
-                if acc is None:
-                    group_acc[g] = [t, d]
-                else:
-                    acc[0] += t
-                    acc[1] += d
-        # Profiles whose own keywords were found: [text score, description score, evidence].
-        extra: dict[int, list[Any]] = {}
+            groups = self._topic_groups.get(topic)
+            scored_bits |= topic_bit[topic]
+            if self.vocab.topics[topic].kind == "theme":
+                theme_bits |= topic_bit[topic]
+                if groups is not None and on_purpose is not None:
+                    groups = groups & on_purpose
+            if groups is not None:
+                np.add(text, part.text, out=text, where=groups)
+                np.add(description, part.description, out=description, where=groups)
+                scored |= groups
+        # Profiles whose own keywords were found: their (weight, reason) in the order found.
+        extra: dict[int, list[tuple[float, Reason]]] = {}
         if len(self._keyword_index):
             kw_weight = config.keyword_weight
             for term_id, (w, reason) in self._keyword_hits(facts).items():
-                weight = w * kw_weight
-                in_description = reason.field == "description"
+                item = (w * kw_weight, reason)
                 for n in self._profiles_of_keyword.get(term_id, ()):
                     own = extra.get(n)
                     if own is None:
-                        own = extra[n] = [0.0, 0.0, []]
-                    own[1 if in_description else 0] += weight
-                    own[2].append((weight, reason))
-        excluded: set[int] = set()
-        if len(self._exclude_index):
-            for term_id in self._term_hits(facts, self._exclude_index, config.exclusion_fields):
-                excluded.update(self._profiles_of_exclusion.get(term_id, ()))
-
-        # Every rule is _rule's; the memo decides each distinct profile value once per call.
-        source = call.source
-        budget = facts.budget
-        memo: dict[int, Refusal | None] = {}
-        by_class: dict[int, bool] = {}
-        profiles = self.profiles
-        own_filters = self._own_filters
-        rules_on = config.eligibility_rules
-
-        def eligible(c: _Compiled) -> bool:
-            # _rule's decision, with each eligibility class decided once per call.
-            if c.own_filters and own_filters(c, source, budget) is not None:
-                return False
-            if not rules_on:
-                return True
-            ok = by_class.get(c.class_key)
-            if ok is None:
-                ok = by_class[c.class_key] = self._eligibility(facts, c, memo) is None
-            return ok
-
-        max_reasons = config.max_reasons
-        group_top: dict[int, list[tuple[float, Reason]]] = {}
-        group_reasons: dict[int, tuple[Reason, ...]] = {}
+                        extra[n] = [item]
+                    else:
+                        own.append(item)
+        # A score is rounded before the threshold, as explain does; rounding moves it by 0.005 at
+        # most, so only groups at most 0.01 under the threshold are rounded, each distinct total once.
+        total = text + np.minimum(description, desc_cap)
+        near = np.flatnonzero(scored & (total >= threshold - 0.01))
+        if not len(near) and not extra:
+            return []
+        group_score = np.full(n_groups, -1.0)
+        if len(near):
+            distinct, which = np.unique(total[near], return_inverse=True)
+            group_score[near] = np.array([round(x, 2) for x in distinct.tolist()])[which]
+        refused = self._refused(facts, call.source)
 
         # A topic shows once, with its best words: one candidate per topic, chosen once per call.
-        topic_best = {t: max(part.evidence, key=_weight) for t, part in topic_scores.items() if part.evidence}
+        # Which of a group's topics count (as bits) decides its reasons: once per distinct set.
+        topic_best = [(topic_bit[t], max(part.evidence, key=_weight)) for t, part in topic_scores.items()]
+        top_of_bits: dict[int, list[tuple[float, Reason]]] = {}
 
-        def top_of(g: int) -> list[tuple[float, Reason]]:
-            top = group_top.get(g)
+        def top_of(bits: int) -> list[tuple[float, Reason]]:
+            top = top_of_bits.get(bits)
             if top is None:
-                evidence = [topic_best[t] for t in self._group_topics[g] if t in topic_best] if g >= 0 else []
-                evidence.sort(key=_weight, reverse=True)
-                top = group_top[g] = evidence[:max_reasons]
+                top = [ev for bit, ev in topic_best if bit & bits]
+                top.sort(key=_weight, reverse=True)
+                top = top_of_bits[bits] = top[:max_reasons]
             return top
 
-        def reasons_of(g: int) -> tuple[Reason, ...]:
-            found = group_reasons.get(g)
-            if found is None:
-                found = group_reasons[g] = tuple(map(_reason, top_of(g)))
-            return found
+        def counted(bits: Any) -> Any:
+            """The bits of the topics that count for groups with these topic bits."""
+            bits = bits & scored_bits
+            if purpose:
+                return np.where(bits & purpose_bits, bits, bits & ~theme_bits)
+            return bits
 
-        def reasons_with(g: int, own: list[tuple[float, Reason]]) -> tuple[Reason, ...]:
-            top = group_top.get(g)
-            merged = (top_of(g) if top is None else top) + own
-            return tuple(map(_reason, best_reasons(merged, max_reasons)))
-
-        out: list[Match] = []
-        append = out.append
-        group_members = self._group_members
-        # Profiles with keywords found are scored in the second loop; excluded ones never.
-        skip: set[int] | dict[int, Any] = excluded.union(extra) if excluded else extra
-        for g, (t, d) in group_acc.items():
-            total = t + (d if d < desc_cap else desc_cap)
-            if total < threshold:
-                continue
-            score = round(total, 2)
-            reasons: tuple[Reason, ...] | None = None  # built for the first eligible member
-            for n in group_members[g]:
-                if n in skip:
-                    continue
-                c = profiles[n]
-                if not eligible(c):
-                    continue
-                if reasons is None:
-                    reasons = reasons_of(g)
-                append(Match(c.member_id, score, reasons))
-        for n, (own_text, own_description, own_evidence) in extra.items():
-            if n in excluded:
+        # Profiles of the groups over the threshold, but those refused and those with keywords
+        # found (scored below); every array operation is over all profiles at once.
+        passing = np.flatnonzero(group_score >= threshold)
+        picked = (group_score >= threshold)[self._profile_groups] & ~refused
+        if extra:
+            picked[list(extra)] = False
+        chosen = np.flatnonzero(picked)
+        sets, set_of_passing = np.unique(counted(self._group_bits_array[passing]), return_inverse=True)
+        set_of_group = np.zeros(n_groups, dtype=np.intp)
+        set_of_group[passing] = set_of_passing
+        reasons_of_set = [tuple(map(_reason, top_of(bits))) for bits in sets.tolist()]
+        groups_chosen = self._profile_groups[chosen]
+        ids = self._member_ids[chosen].tolist()
+        scores = group_score[groups_chosen].tolist()
+        reasons = list(map(reasons_of_set.__getitem__, set_of_group[groups_chosen].tolist()))
+        profiles = self.profiles
+        if extra:
+            texts, descriptions, has = text.tolist(), description.tolist(), scored.tolist()
+        for n, own in extra.items():
+            if refused[n]:
                 continue
             g = self._profile_group[n]
-            t, d = group_acc.get(g, (0.0, 0.0))
-            t += own_text
-            d += own_description
-            total = t + (d if d < desc_cap else desc_cap)
-            if total < threshold:
+            t, d = (texts[g], descriptions[g]) if has[g] else (0.0, 0.0)
+            for w, reason in own:
+                if reason.field == "description":
+                    d += w
+                else:
+                    t += w
+            score = round(t + (d if d < desc_cap else desc_cap), 2)
+            if score < threshold:
                 continue
-            c = profiles[n]
-            if eligible(c):
-                append(
-                    Match(
-                        c.member_id, round(total, 2), reasons_with(g if g in group_acc else -1, own_evidence)
-                    )
-                )
+            ids.append(profiles[n].member_id)
+            scores.append(score)
+            bits = self._group_bits[g] & scored_bits
+            if purpose and not bits & purpose_bits:
+                bits &= ~theme_bits
+            top = top_of(bits)
+            reasons.append(tuple(map(_reason, best_reasons(top + own, max_reasons))))
+        # Best score first, then member id.
+        order = np.lexsort((np.array(ids, dtype=np.int64), -np.array(scores))).tolist()
+        out = list(
+            map(
+                tuple.__new__,
+                repeat(Match),
+                zip(
+                    map(ids.__getitem__, order),
+                    map(scores.__getitem__, order),
+                    map(reasons.__getitem__, order),
+                    strict=True,
+                ),
+            )
+        )
         if self._staff and out:
-            self._add_staff(out, source, budget)
-        # Best score first, then member id: two sorts with C-level keys (stable).
-        out.sort(key=_member)
-        out.sort(key=_score, reverse=True)
+            out = self._with_staff(out, call.source, facts.budget)
+            out.sort(key=_member)
+            out.sort(key=_score, reverse=True)
         return out
 
-    def _add_staff(self, out: list[Match], source: str, budget: Decimal | None) -> None:
-        """Staff profiles not matched on their own get the call when a member got it: the
-        best member match's score, the number of members and its first reasons."""
-        staff = {self.profiles[n].member_id for n in self._staff}
+    def _with_staff(self, out: list[Match], source: str, budget: Decimal | None) -> list[Match]:
+        """Staff profiles get the call when a member got it, as :meth:`_explain` says: with the
+        best member match's score (the first member's among equals), the number of members and
+        its first reasons, unless their own match scores as much."""
+        staff = {self.profiles[n].member_id: n for n in self._staff}
         members = [m for m in out if m.member_id not in staff]
         if not members:
-            return
-        best = max(members, key=_score)
-        have = {m.member_id for m in out}
+            return out
+        order = {c.member_id: n for n, c in reversed(list(enumerate(self.profiles)))}
+        best = max(members, key=lambda m: (m.score, -order[m.member_id]))
         why = self._staff_reasons(len(members), best.reasons)
+        kept = [m for m in out if m.member_id not in staff or m.score >= best.score]
+        have = {m.member_id for m in kept}
         for n in self._staff:
             c = self.profiles[n]
             if c.member_id in have or self._own_filters(c, source, budget) is not None:
                 continue
-            out.append(Match(c.member_id, best.score, why))
+            kept.append(Match(c.member_id, best.score, why))
+        return kept
 
     def explain(self, call: CallView, member_id: int, *, now: datetime) -> Explanation:
         """Why this call matched the member's profile, or the first rule that excluded it."""
@@ -762,13 +807,14 @@ class Matcher:
         total = _Part()
         #: Evidence the purpose rule set aside: shown when the call is refused, never scored.
         aside: list[tuple[float, Reason]] = []
-        for topic in c.topics:
-            if topic in topic_scores:
+        # In the call's topic order, so that scores and ties come out the same in the fast path.
+        for topic, part in topic_scores.items():
+            if topic in c.topics:
                 if off_purpose and self.vocab.topics[topic].kind == "theme":
                     silenced.add(topic)
-                    aside.extend(topic_scores[topic].evidence)
+                    aside.extend(part.evidence)
                 else:
-                    total.merge(topic_scores[topic])
+                    total.merge(part)
         kw_weight = self.config.keyword_weight
         for term_id, (w, reason) in self._keyword_hits(facts).items():
             if term_id in c.keyword_ids:
