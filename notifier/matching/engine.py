@@ -696,8 +696,9 @@ class Matcher:
         scores = group_score[groups_chosen].tolist()
         reasons = list(map(reasons_of_set.__getitem__, set_of_group[groups_chosen].tolist()))
         profiles = self.profiles
-        if extra:
-            texts, descriptions, has = text.tolist(), description.tolist(), scored.tolist()
+        texts: list[float] = text.tolist() if extra else []
+        descriptions: list[float] = description.tolist() if extra else []
+        has: list[bool] = scored.tolist() if extra else []
         for n, own in extra.items():
             if refused[n]:
                 continue
