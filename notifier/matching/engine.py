@@ -618,9 +618,9 @@ class Matcher:
         on_purpose: npt.NDArray[np.bool_] | None = None
         if purpose:
             on_purpose = np.zeros(n_groups, dtype=np.bool_)
-            for t in purpose:
-                if t in self._topic_groups:
-                    on_purpose |= self._topic_groups[t]
+            for said in purpose:
+                if said in self._topic_groups:
+                    on_purpose |= self._topic_groups[said]
         text = np.zeros(n_groups)
         description = np.zeros(n_groups)
         scored = np.zeros(n_groups, dtype=np.bool_)
