@@ -113,11 +113,13 @@ _member = itemgetter(0)
 _score = itemgetter(1)
 
 
-@dataclass(frozen=True, slots=True)
-class Reason:
+class Reason(NamedTuple):
     """Why a call matched: ``kind`` is ``topic`` or ``keyword``; ``term`` what the call says;
     ``field`` where; ``topic`` the topic id (None for a member's keyword). For the cluster's
-    staff, ``members``: ``term`` is how many members the call matched."""
+    staff, ``members``: ``term`` is how many members the call matched.
+
+    A named tuple of strings, like :class:`Match`: the garbage collector stops tracking such
+    tuples, so the hundreds of thousands of matches of a run never burden its full collections."""
 
     kind: str
     term: str
@@ -601,7 +603,9 @@ class Matcher:
         reach the threshold are picked out as arrays, and only profiles whose own keywords were
         found are scored one by one.
         """
-        facts = self.facts(call, now=now)
+        return self._matches(self.facts(call, now=now), call)
+
+    def _matches(self, facts: CallFacts, call: CallView) -> list[Match]:
         if facts.unavailable or not self.profiles:
             return []
         config = self.config
@@ -719,24 +723,12 @@ class Matcher:
                 bits &= ~theme_bits
             top = top_of(bits)
             reasons.append(tuple(map(_reason, best_reasons(top + own, max_reasons))))
-        # Best score first, then member id.
-        order = np.lexsort((np.array(ids, dtype=np.int64), -np.array(scores))).tolist()
-        out = list(
-            map(
-                tuple.__new__,
-                repeat(Match),
-                zip(
-                    map(ids.__getitem__, order),
-                    map(scores.__getitem__, order),
-                    map(reasons.__getitem__, order),
-                    strict=True,
-                ),
-            )
-        )
+        out = list(map(tuple.__new__, repeat(Match), zip(ids, scores, reasons, strict=True)))
         if self._staff and out:
             out = self._with_staff(out, call.source, facts.budget)
-            out.sort(key=_member)
-            out.sort(key=_score, reverse=True)
+        # Best score first, then member id: two sorts with C-level keys (stable).
+        out.sort(key=_member)
+        out.sort(key=_score, reverse=True)
         return out
 
     def _with_staff(self, out: list[Match], source: str, budget: Decimal | None) -> list[Match]:
