@@ -65,6 +65,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from functools import lru_cache
 from typing import cast
 
 from notifier.matching.text import BOUNDARY, Hit, Token, analyse, fold
@@ -673,6 +674,7 @@ def call_ateco(call: CallView, fields: Mapping[str, FieldText]) -> tuple[str, ..
     return normalised_ateco(call.ateco_codes) or ateco_in_text(fields["_beneficiaries"].text)
 
 
+@lru_cache(maxsize=65_536)
 def ateco_agrees(a: str, b: str) -> bool:
     """Codes agree when one contains the other ("20" and "20.42", "20.4" and "20.42")."""
     pa, pb = a.split("."), b.split(".")

@@ -108,6 +108,7 @@ RULES = (
 )
 _MAX_TERM_CHARS = 60
 _weight = itemgetter(0)
+_MISSING: Any = object()
 _reason = itemgetter(1)
 _member = itemgetter(0)
 _score = itemgetter(1)
@@ -703,26 +704,33 @@ class Matcher:
         texts: list[float] = text.tolist() if extra else []
         descriptions: list[float] = description.tolist() if extra else []
         has: list[bool] = scored.tolist() if extra else []
+        # Profiles with the same topics and the same keywords found score alike: once each.
+        own_memo: dict[tuple[int, tuple[int, ...]], tuple[float, tuple[Reason, ...]] | None] = {}
         for n, own in extra.items():
             if refused[n]:
                 continue
             g = self._profile_group[n]
-            t, d = (texts[g], descriptions[g]) if has[g] else (0.0, 0.0)
-            for w, reason in own:
-                if reason.field == "description":
-                    d += w
-                else:
-                    t += w
-            score = round(t + (d if d < desc_cap else desc_cap), 2)
-            if score < threshold:
-                continue
-            ids.append(profiles[n].member_id)
-            scores.append(score)
-            bits = self._group_bits[g] & scored_bits
-            if purpose and not bits & purpose_bits:
-                bits &= ~theme_bits
-            top = top_of(bits)
-            reasons.append(tuple(map(_reason, best_reasons(top + own, max_reasons))))
+            key = (g, tuple(map(id, own)))
+            found = own_memo.get(key, _MISSING)
+            if found is _MISSING:
+                found = own_memo[key] = None
+                t, d = (texts[g], descriptions[g]) if has[g] else (0.0, 0.0)
+                for w, reason in own:
+                    if reason.field == "description":
+                        d += w
+                    else:
+                        t += w
+                score = round(t + (d if d < desc_cap else desc_cap), 2)
+                if score >= threshold:
+                    bits = self._group_bits[g] & scored_bits
+                    if purpose and not bits & purpose_bits:
+                        bits &= ~theme_bits
+                    why = tuple(map(_reason, best_reasons(top_of(bits) + own, max_reasons)))
+                    found = own_memo[key] = (score, why)
+            if found is not None:
+                ids.append(profiles[n].member_id)
+                scores.append(found[0])
+                reasons.append(found[1])
         out = list(map(tuple.__new__, repeat(Match), zip(ids, scores, reasons, strict=True)))
         if self._staff and out:
             out = self._with_staff(out, call.source, facts.budget)
