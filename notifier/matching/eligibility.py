@@ -68,7 +68,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import cast
 
-from notifier.matching.text import BOUNDARY, Hit, Token, analyse, fold
+from notifier.matching.text import BOUNDARY, Hit, PhraseIndex, Token, analyse, fold, search
 from notifier.matching.vocabulary import Vocabulary
 from storage.calls import CallView
 
@@ -181,7 +181,15 @@ def availability(call: CallView, now: datetime) -> str | None:
     return None
 
 
-def field_texts(call: CallView, *, max_description: int) -> dict[str, FieldText]:
+def field_texts(
+    call: CallView,
+    *,
+    max_description: int,
+    vocab: Vocabulary | None = None,
+    indexes: Mapping[str, Sequence[PhraseIndex]] | None = None,
+) -> dict[str, FieldText]:
+    """The call's fields as text and tokens. With ``vocab``, each field is read once for all
+    the vocabulary's indexes the rules search it with (and ``indexes``, more per field)."""
     values = {
         "title": call.title,
         "summary": call.summary,
@@ -192,11 +200,31 @@ def field_texts(call: CallView, *, max_description: int) -> dict[str, FieldText]
     # Read by the eligibility rules only (never scored): analysed once here.
     values["_beneficiaries"] = " ; ".join(call.beneficiaries)
     values["_granting_body"] = call.granting_body or ""
+    read = _indexes_of_fields(vocab) if vocab is not None else {}
+    more = indexes or {}
     out: dict[str, FieldText] = {}
     for name, value in values.items():
         text, toks = analyse(value or "", limit=max_description if name == "description" else None)
+        search(toks, (*read.get(name, ()), *more.get(name, ())))
         out[name] = FieldText(text, toks)
     return out
+
+
+def _indexes_of_fields(vocab: Vocabulary) -> dict[str, tuple[PhraseIndex, ...]]:
+    """The vocabulary's indexes each field is searched with below (an index asked of a field not
+    listed here still finds the same, reading the field once more)."""
+    v = vocab
+    return {
+        "title": (
+            v.topic_index, v.anchor_index, v.sector_index, v.applicant_index, v.place_index, v.purpose_index
+        ),
+        "summary": (v.topic_index, v.anchor_index, v.applicant_index, v.place_index),
+        "keywords": (v.topic_index, v.anchor_index, v.sector_index),
+        "programme": (v.anchor_index, v.purpose_index),
+        "description": (v.topic_index, v.anchor_index, v.heading_index, v.applicant_index, v.place_index),
+        "_beneficiaries": (v.applicant_index, v.place_index, v.purpose_index),
+        "_granting_body": (v.place_index,),
+    }  # fmt: skip
 
 
 # --- helpers on token sequences ---------------------------------------------------------------
@@ -425,7 +453,7 @@ def _applicant_hits(
     (a section may start right after "non sono ammesse")."""
     window = toks[start:end]
     out = []
-    for h in vocab.applicant_index.find(window):
+    for h in vocab.applicant_index.find(toks, start, end):
         if _denied(toks, Hit(h.payload, h.start + start, h.end + start)):
             continue
         if _example(text, toks, h.start + start):
@@ -806,8 +834,11 @@ def call_facts(
     weak_weight: float,
     max_description: int,
     repeat_weight: float = 0.0,
+    indexes: Mapping[str, Sequence[PhraseIndex]] | None = None,
 ) -> CallFacts:
-    fields = field_texts(call, max_description=max_description)
+    """What ``call`` says of itself; ``indexes``: more phrase indexes to read each field with
+    in the same pass (a matcher's keywords and exclusions)."""
+    fields = field_texts(call, max_description=max_description, vocab=vocab, indexes=indexes)
     kinds = programme_kind(fields, vocab)
     budget = call.contribution_max if call.contribution_max is not None else call.budget_total
     ateco = call_ateco(call, fields)

@@ -391,6 +391,16 @@ class Matcher:
             for term, term_id in self._keyword_terms.items()
             if any(surface.casefold() == term for _p, surface in find_in(self.vocab.purpose_index, term))
         }
+        #: The members' keywords and exclusions, read in the same pass over a field as the
+        #: vocabulary (the fields :meth:`_term_hits` searches).
+        self._field_indexes: dict[str, tuple[PhraseIndex, ...]] = {}
+        for index, fields in (
+            (self._keyword_index, FIELDS),
+            (self._exclude_index, self.config.exclusion_fields),
+        ):
+            for name in fields:
+                if len(index) and self.weights[name]:
+                    self._field_indexes[name] = (*self._field_indexes.get(name, ()), index)
         #: Profiles that speak for the cluster: they hear of every call a member hears of (B5).
         self._staff = [n for n, c in enumerate(self.profiles) if "cluster" in c.types]
         self._profiles_of_keyword: dict[int, list[int]] = {}
@@ -415,6 +425,7 @@ class Matcher:
             weak_weight=self.config.weak_term_weight,
             max_description=self.config.max_description_chars,
             repeat_weight=self.config.repeat_weight,
+            indexes=self._field_indexes,
         )
 
     def _topic_scores(self, facts: CallFacts) -> tuple[dict[str, _Part], set[str], dict[str, str]]:

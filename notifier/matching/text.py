@@ -26,6 +26,7 @@ import unicodedata
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import accumulate, repeat
 from typing import Any, NamedTuple
 
 #: Marks a sentence boundary in a token sequence; no term can match across it.
@@ -36,6 +37,8 @@ _TAG = re.compile(r"<[^>]{0,2000}>")
 #: "-" or "&" ("e-commerce", "R&S"); the rest of the pattern are sentence boundaries.
 _WORD = re.compile(r"\d+(?:[.,]\d+)+|[^\W_]+(?:[-&][^\W_]+)*|[.;:!?|\n]", re.UNICODE)
 _BOUNDARY_CHARS = frozenset(".;:!?|\n")
+#: The same words, captured: ``split`` gives gap, word, gap, word ... gap.
+_SPLIT = re.compile(f"({_WORD.pattern})", re.UNICODE)
 
 
 def _raw_words(text: str) -> Iterable[tuple[str, int, int]]:
@@ -320,34 +323,36 @@ def _parts(raw: str) -> tuple[tuple[str, str, int, int], ...] | None:
     return result
 
 
-def tokens(text: str, *, limit: int | None = None) -> list[Token]:
+def tokens(text: str, *, limit: int | None = None) -> Tokens:
     """The token sequence of ``text`` (already :func:`clean`), at most ``limit`` characters read."""
     if limit is not None and len(text) > limit:
         text = text[:limit]
-    out: list[Token] = []
+    # One split gives the words and the gaps between them, so offsets are running lengths.
+    pieces = _SPLIT.split(text)
+    words = pieces[1::2]
+    starts = list(accumulate(map(len, pieces)))[:-1:2]
+    out = Tokens()
     append = out.append
+    new = tuple.__new__
     last_boundary = True
     cache_get = _RAW_CACHE.get
     missing = _MISSING
-    for m in _WORD.finditer(text):
-        raw = m.group()
-        parts = cache_get(raw, missing)
+    for raw, parts, base in zip(words, map(cache_get, words, repeat(missing)), starts, strict=True):
         if parts is missing:
             parts = _parts(raw)
         if parts is None:
             if not last_boundary:
-                append(Token(BOUNDARY, BOUNDARY, m.start(), m.end()))
+                append(new(Token, (BOUNDARY, BOUNDARY, base, base + len(raw))))
                 last_boundary = True
             continue
         if parts:
-            base = m.start()
             for stem_, word, start, end in parts:
-                append(Token(stem_, word, base + start, base + end))
+                append(new(Token, (stem_, word, base + start, base + end)))
             last_boundary = False
     return out
 
 
-def analyse(text: str, *, limit: int | None = None) -> tuple[str, list[Token]]:
+def analyse(text: str, *, limit: int | None = None) -> tuple[str, Tokens]:
     """``(cleaned text, tokens)``: the cleaned text is what token offsets point into."""
     cleaned = clean(text)
     return cleaned, tokens(cleaned, limit=limit)
@@ -417,6 +422,24 @@ class Hit(NamedTuple):
         return text[toks[self.start].start : toks[self.end - 1].end]
 
 
+#: A term as a phrase index keeps it: payload, number of words, and the matchers after the
+#: first as ``(value, is a prefix)``.
+_Entry = tuple[Hashable, int, tuple[tuple[str, bool], ...]]
+
+
+class Tokens(list[Token]):
+    """A token sequence (:func:`tokens`) that keeps what each phrase index found in it, so
+    every index reads a text once however many times it is asked (:meth:`PhraseIndex.find`
+    with a window filters the whole text's hits), and :func:`search` reads it once for
+    several indexes."""
+
+    __slots__ = ("found",)
+
+    def __init__(self, items: Iterable[Token] = ()) -> None:
+        super().__init__(items)
+        self.found: dict[PhraseIndex, list[Hit]] = {}
+
+
 class PhraseIndex:
     """Many terms, each with a payload, found in a token sequence in one pass.
 
@@ -426,13 +449,16 @@ class PhraseIndex:
     """
 
     def __init__(self) -> None:
-        self._exact: dict[str, list[tuple[Term, Hashable]]] = {}
-        self._prefix: dict[int, dict[str, list[tuple[Term, Hashable]]]] = {}
+        self._exact: dict[str, list[_Entry]] = {}
+        self._prefix: dict[int, dict[str, list[_Entry]]] = {}
         self._seen: set[tuple[Term, Hashable]] = set()
         self._size = 0
+        #: Changes with every term added: searches over several indexes (:func:`search`)
+        #: forget what they memoised.
+        self.version = 0
         #: folded word → candidate terms (the stem is a function of the word): words repeat a
         #: lot, so the dict and prefix probes are paid once per word, not once per occurrence.
-        self._memo: dict[str, tuple[tuple[Term, Hashable], ...]] = {}
+        self._memo: dict[str, tuple[_Entry, ...]] = {}
 
     def __len__(self) -> int:
         return self._size
@@ -443,57 +469,68 @@ class PhraseIndex:
             return
         self._seen.add((term, payload))
         self._memo.clear()
+        self.version += 1
         first = term[0]
+        entry = (payload, len(term), tuple((m.value, m.prefix) for m in term[1:]))
         if first.prefix:
             bucket = self._prefix.setdefault(len(first.value), {})
-            bucket.setdefault(first.value, []).append((term, payload))
+            bucket.setdefault(first.value, []).append(entry)
         else:
-            self._exact.setdefault(first.value, []).append((term, payload))
+            self._exact.setdefault(first.value, []).append(entry)
         self._size += 1
 
-    def _candidates(self, token: Token) -> tuple[tuple[Term, Hashable], ...]:
+    def _candidates(self, token: Token) -> tuple[_Entry, ...]:
         key = token.word
         found = self._memo.get(key)
         if found is not None:
             return found
-        out: list[tuple[Term, Hashable]] = list(self._exact.get(token.stem, ()))
-        word = token.word
-        for length, bucket in self._prefix.items():
-            if len(word) >= length:
-                more = bucket.get(word[:length])
-                if more:
-                    out.extend(more)
+        out: list[_Entry] = []
+        if token.stem != BOUNDARY:
+            out.extend(self._exact.get(token.stem, ()))
+            word = token.word
+            for length, bucket in self._prefix.items():
+                if len(word) >= length:
+                    more = bucket.get(word[:length])
+                    if more:
+                        out.extend(more)
         if len(self._memo) > 100_000:
             self._memo.clear()
         result = self._memo[key] = tuple(out)
         return result
 
-    def find_all(self, toks: Sequence[Token]) -> list[Hit]:
-        """Every occurrence of every term, overlapping ones included."""
+    def _scan(self, toks: Sequence[Token]) -> list[Hit]:
         hits: list[Hit] = []
-        n = len(toks)
         memo = self._memo
         for i, token in enumerate(toks):
             found = memo.get(token.word)
             if found is None:
-                if token.stem == BOUNDARY:
-                    continue
                 found = self._candidates(token)
-            for term, payload in found:
-                size = len(term)
-                if i + size > n:
-                    continue
-                if size > 1 and not all(term[k].accepts(toks[i + k]) for k in range(1, size)):
-                    continue
-                hits.append(Hit(payload, i, i + size))
+            if found:
+                _check(found, toks, i, hits)
         return hits
 
-    def find(self, toks: Sequence[Token]) -> list[Hit]:
+    def find_all(self, toks: Sequence[Token], start: int = 0, end: int | None = None) -> list[Hit]:
+        """Every occurrence of every term, overlapping ones included; with ``start``/``end``,
+        those in ``toks[start:end]``, at positions in that window."""
+        found = getattr(toks, "found", None)
+        if found is None:
+            return self._scan(toks[start:end] if start or end is not None else toks)
+        hits = found.get(self)
+        if hits is None:
+            hits = found[self] = self._scan(toks)
+        if not start and end is None:
+            return list(hits)
+        stop = len(toks) if end is None else end
+        new = tuple.__new__
+        return [new(Hit, (h[0], h[1] - start, h[2] - start)) for h in hits if h[1] >= start and h[2] <= stop]
+
+    def find(self, toks: Sequence[Token], start: int = 0, end: int | None = None) -> list[Hit]:
         """Occurrences resolved leftmost-longest: a hit inside a longer hit is dropped.
 
         Every payload of the winning term is kept (one term may belong to several topics).
+        ``start``/``end`` as for :meth:`find_all`.
         """
-        hits = self.find_all(toks)
+        hits = self.find_all(toks, start, end)
         if not hits:
             return hits
         hits.sort(key=lambda h: (h.start, -(h.end - h.start)))
@@ -510,6 +547,60 @@ class PhraseIndex:
             span = (hit.start, hit.end)
             covered_until = hit.end
         return kept
+
+
+def _check(entries: tuple[_Entry, ...], toks: Sequence[Token], i: int, hits: list[Hit]) -> None:
+    """Append to ``hits`` the terms of ``entries`` that start at ``toks[i]`` (their first word
+    matches there) and whose further words follow."""
+    n = len(toks)
+    new = tuple.__new__
+    for payload, size, tail in entries:
+        if size > 1:
+            if i + size > n:
+                continue
+            k = i
+            for value, prefix in tail:
+                k += 1
+                # A boundary's stem and word ("\x00") match no term.
+                if not (toks[k][1].startswith(value) if prefix else toks[k][0] == value):
+                    break
+            else:
+                hits.append(new(Hit, (payload, i, i + size)))
+        else:
+            hits.append(new(Hit, (payload, i, i + 1)))
+
+
+#: indexes searched together → (their versions, folded word → (index number, candidates) ...).
+_SEARCH_MEMO: dict[tuple[PhraseIndex, ...], tuple[tuple[int, ...], dict[str, Any]]] = {}
+
+
+def search(toks: Sequence[Token], indexes: Sequence[PhraseIndex]) -> None:
+    """Read ``toks`` once for all ``indexes``: what :meth:`PhraseIndex.find` then gives for
+    each is kept in the token sequence (a :class:`Tokens`; other sequences are left alone)."""
+    found = getattr(toks, "found", None)
+    if found is None:
+        return
+    todo = tuple(dict.fromkeys(index for index in indexes if index not in found))
+    if len(todo) < 2:
+        return
+    versions = tuple(index.version for index in todo)
+    cached = _SEARCH_MEMO.get(todo)
+    if cached is None or cached[0] != versions or len(cached[1]) > 100_000:
+        if len(_SEARCH_MEMO) > 64:
+            _SEARCH_MEMO.clear()
+        cached = _SEARCH_MEMO[todo] = (versions, {})
+    memo = cached[1]
+    out: list[list[Hit]] = [[] for _ in todo]
+    for i, token in enumerate(toks):
+        per_index = memo.get(token.word)
+        if per_index is None:
+            per_index = memo[token.word] = tuple(
+                (k, entries) for k, index in enumerate(todo) if (entries := index._candidates(token))
+            )
+        for k, entries in per_index:
+            _check(entries, toks, i, out[k])
+    for index, hits in zip(todo, out, strict=True):
+        found[index] = hits
 
 
 def find_in(index: PhraseIndex, text: str, *, limit: int | None = None) -> list[tuple[Hashable, str]]:
