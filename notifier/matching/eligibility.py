@@ -699,7 +699,13 @@ def ateco_in_text(text: str) -> tuple[str, ...]:
 
 def call_ateco(call: CallView, fields: Mapping[str, FieldText]) -> tuple[str, ...]:
     """The call's admitted ATECO codes: the source's field, else those its eligibility text lists."""
-    return normalised_ateco(call.ateco_codes) or ateco_in_text(fields["_beneficiaries"].text)
+    return _normalised_field(tuple(call.ateco_codes)) or ateco_in_text(fields["_beneficiaries"].text)
+
+
+@lru_cache(maxsize=4096)
+def _normalised_field(codes: tuple[str, ...]) -> tuple[str, ...]:
+    """:func:`normalised_ateco` of a source's field: sources repeat the same lists."""
+    return normalised_ateco(codes)
 
 
 @lru_cache(maxsize=65_536)

@@ -230,6 +230,7 @@ STOPWORDS = frozenset(
 )
 
 
+@lru_cache(maxsize=100_000)
 def fold(text: str) -> str:
     """Lower case without accents: ``"Attività"`` → ``"attivita"``."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())

@@ -123,6 +123,8 @@ class Vocabulary:
     """Everything matching needs to know about words, built from the two TOML documents."""
 
     def __init__(self, topics_doc: Mapping[str, Any], places_doc: Mapping[str, Any]) -> None:
+        #: Region names as sources write them → the canonical region (sources repeat a few).
+        self._regions_named: dict[str, str | None] = {}
         self.topics: dict[str, Topic] = {}
         for i, entry in enumerate(topics_doc.get("topic", []), 1):
             where = f"topic #{i}"
@@ -269,8 +271,13 @@ class Vocabulary:
 
     def region_named(self, text: str) -> str | None:
         """The canonical region for a name as sources write it ("Trentino-Alto Adige/Südtirol")."""
+        if text in self._regions_named:
+            return self._regions_named[text]
         hits = self._places(text, "region")
-        return hits[0] if hits else None
+        if len(self._regions_named) > 10_000:
+            self._regions_named.clear()
+        found = self._regions_named[text] = hits[0] if hits else None
+        return found
 
     def province_named(self, text: str) -> str | None:
         """The province code for a code ("BG") or a name ("Bergamo", "Monza e Brianza")."""
