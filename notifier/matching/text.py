@@ -26,7 +26,7 @@ import unicodedata
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from itertools import accumulate, repeat
+from itertools import accumulate
 from typing import Any, NamedTuple
 
 #: Marks a sentence boundary in a token sequence; no term can match across it.
@@ -320,8 +320,18 @@ def _parts(raw: str) -> tuple[tuple[str, str, int, int], ...] | None:
         result = tuple(parts)
     if len(_RAW_CACHE) > 200_000:
         _RAW_CACHE.clear()
+        _SIMPLE.clear()
     _RAW_CACHE[raw] = result
+    if result == ():
+        _SIMPLE[raw] = ()
+    elif result is not None and len(result) == 1 and result[0][2:] == (0, len(raw)):
+        _SIMPLE[raw] = (result[0][0], result[0][1], len(raw))
     return result
+
+
+#: The usual raw words, told apart at one probe: a word that is one token as a whole →
+#: ``(stem, word, length)``; a stop word → ``()``. Others (boundaries, compounds) are absent.
+_SIMPLE: dict[str, tuple[str, str, int] | tuple[()]] = {}
 
 
 def tokens(text: str, *, limit: int | None = None) -> Tokens:
@@ -338,7 +348,14 @@ def tokens(text: str, *, limit: int | None = None) -> Tokens:
     last_boundary = True
     cache_get = _RAW_CACHE.get
     missing = _MISSING
-    for raw, parts, base in zip(words, map(cache_get, words, repeat(missing)), starts, strict=True):
+    for raw, simple, base in zip(words, map(_SIMPLE.get, words), starts, strict=True):
+        if simple:
+            append(new(Token, (simple[0], simple[1], base, base + simple[2])))
+            last_boundary = False
+            continue
+        if simple is not None:
+            continue  # a stop word
+        parts = cache_get(raw, missing)
         if parts is missing:
             parts = _parts(raw)
         if parts is None:
@@ -571,7 +588,7 @@ def _check(entries: tuple[_Entry, ...], toks: Sequence[Token], i: int, hits: lis
             hits.append(new(Hit, (payload, i, i + 1)))
 
 
-#: indexes searched together → (their versions, folded word → (index number, candidates) ...).
+#: indexes searched together → (their versions, folded word → ``(index number, *entry)`` ...).
 _SEARCH_MEMO: dict[tuple[PhraseIndex, ...], tuple[tuple[int, ...], dict[str, Any]]] = {}
 
 
@@ -592,14 +609,28 @@ def search(toks: Sequence[Token], indexes: Sequence[PhraseIndex]) -> None:
         cached = _SEARCH_MEMO[todo] = (versions, {})
     memo = cached[1]
     out: list[list[Hit]] = [[] for _ in todo]
+    n = len(toks)
+    new = tuple.__new__
+    # What _check does, for the terms of every index at once.
     for i, token in enumerate(toks):
-        per_index = memo.get(token.word)
-        if per_index is None:
-            per_index = memo[token.word] = tuple(
-                (k, entries) for k, index in enumerate(todo) if (entries := index._candidates(token))
+        entries = memo.get(token.word)
+        if entries is None:
+            entries = memo[token.word] = tuple(
+                (k, *entry) for k, index in enumerate(todo) for entry in index._candidates(token)
             )
-        for k, entries in per_index:
-            _check(entries, toks, i, out[k])
+        for k, payload, size, tail in entries:
+            if size > 1:
+                if i + size > n:
+                    continue
+                j = i
+                for value, prefix in tail:
+                    j += 1
+                    if not (toks[j][1].startswith(value) if prefix else toks[j][0] == value):
+                        break
+                else:
+                    out[k].append(new(Hit, (payload, i, i + size)))
+            else:
+                out[k].append(new(Hit, (payload, i, i + 1)))
     for index, hits in zip(todo, out, strict=True):
         found[index] = hits
 
