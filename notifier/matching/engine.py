@@ -29,13 +29,17 @@ Every match carries :class:`Reason` objects, one per topic or keyword, three at 
 which rule (:data:`RULES`) excluded it. :meth:`Matcher.match` is the fast path of the same
 computation: the same rule methods, and a test checks on the relevance sets that both agree.
 
-Speed: the vocabulary is one phrase index searched once per call, whatever the number of
-profiles; the members' keywords and exclusions are two more. Profiles with the same topics form
-a group whose topic score is added once; only groups over the threshold and profiles whose own
-keywords were found are looked at; each eligibility rule is decided once per distinct value
-(territory, types, sectors, ATECO codes) and each combination once per call.
+Speed: a call's fields are tokenised once and each field is read once for every phrase index
+searched in it, the vocabulary's and the members' keywords and exclusions together
+(:func:`~notifier.matching.text.search`). Profiles with the same topics form a group; a call's
+topic scores are added per group in arrays (numpy) in the order :meth:`Matcher._explain_own`
+adds them, each hard rule is asked once per distinct value of what it reads (territory, types,
+sectors, ATECO codes, sources and budget), the profiles of the groups that reach the threshold
+are picked out as arrays, and only profiles whose own keywords were found are scored one by one.
+The collector is paused while a call is matched (:func:`_collector_paused`).
 ``benchmarks/matching.py`` prints the time for 5,000 profiles against 2,000 calls beside an
-estimate of the pair-by-pair time.
+estimate of the pair-by-pair time; ``tests/notifier/test_matching_fast_path.py`` checks that
+both give the same matches, scores and reasons.
 
 A :class:`Matcher` holds no per-call state and may be shared; the phrase indexes memoise words
 in plain dicts (safe under the GIL).
