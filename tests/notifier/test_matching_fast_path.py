@@ -17,7 +17,7 @@ import pytest
 from notifier.config import MatchingConfig
 from notifier.matching.engine import Match, Matcher
 from notifier.matching.evaluation import load_relevance_set
-from notifier.profiles import Profile, member_profile, validate_members
+from notifier.matching.profiles import Profile, member_profile, validate_members
 from storage.calls import CallView
 from tests.fakes.matching_data import NOW
 
