@@ -36,7 +36,7 @@ topic scores are added per group in arrays (numpy) in the order :meth:`Matcher._
 adds them, each hard rule is asked once per distinct value of what it reads (territory, types,
 sectors, ATECO codes, sources and budget), the profiles of the groups that reach the threshold
 are picked out as arrays, and only profiles whose own keywords were found are scored one by one.
-The collector is paused while a call is matched (:func:`_collector_paused`).
+The collector is paused while a call is matched (:meth:`Matcher.match`).
 ``benchmarks/matching.py`` prints the time for 5,000 profiles against 2,000 calls beside an
 estimate of the pair-by-pair time; ``tests/notifier/test_matching_fast_path.py`` checks that
 both give the same matches, scores and reasons.
@@ -49,8 +49,7 @@ from __future__ import annotations
 
 import gc
 import logging
-from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -292,25 +291,6 @@ def _alike(
     for n, c in enumerate(profiles):
         by_value.setdefault(read(c), []).append(n)
     return [(members[0], np.array(members, dtype=np.intp)) for members in by_value.values()]
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The cyclic garbage collector paused while one call is matched. A call makes thousands of
-    short-lived objects that form no cycles (tokens, hits, matches); a collection in the middle
-    would move the live ones to the old generation, and every few dozen calls that triggers a
-    pass over the whole heap (most of the time a run spent, with 5,000 profiles). Paused, the
-    objects are freed by reference counting when the call is done; the collector runs as usual
-    between calls. Another thread's pause never leaves it disabled: only the thread that paused
-    it resumes it."""
-    if not gc.isenabled():
-        yield
-        return
-    gc.disable()
-    try:
-        yield
-    finally:
-        gc.enable()
 
 
 class Matcher:
@@ -640,8 +620,20 @@ class Matcher:
         reach the threshold are picked out as arrays, and only profiles whose own keywords were
         found are scored one by one.
         """
-        with _collector_paused():
+        # The collector is paused while the call is matched: it makes thousands of short-lived
+        # objects that form no cycles (tokens, hits, matches); a collection in the middle would
+        # move the live ones to the old generation, and every few dozen calls that triggers a
+        # pass over the whole heap (most of the time a run spent, with 5,000 profiles). Paused,
+        # they are freed by reference counting; the collector runs as usual between calls. Only
+        # the thread that paused it resumes it, so another thread's pause never leaves it off.
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
             return self._matches(self.facts(call, now=now), call)
+        finally:
+            if paused:
+                gc.enable()
 
     def _matches(self, facts: CallFacts, call: CallView) -> list[Match]:
         if facts.unavailable or not self.profiles:
