@@ -5,6 +5,7 @@ with the rules switched off)."""
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import random
 import sys
@@ -98,3 +99,18 @@ def test_on_generated_profiles(config: MatchingConfig) -> None:
     ]
     calls = bench.make_calls(50, rng)
     assert assert_agree(Matcher(profiles, config=config), calls) > 500
+
+
+def test_the_collector_is_left_as_it_was() -> None:
+    rs = load_relevance_set(ROOT / "tests" / "data" / "relevance", now=NOW)
+    matcher = Matcher(list(rs.profiles.values()))
+    call = rs.calls[0].call
+    assert gc.isenabled()
+    matcher.match(call, now=NOW)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        matcher.match(call, now=NOW)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
