@@ -124,8 +124,8 @@ class Reason(NamedTuple):
     ``field`` where; ``topic`` the topic id (None for a member's keyword). For the cluster's
     staff, ``members``: ``term`` is how many members the call matched.
 
-    A named tuple of strings, like :class:`Match`: the garbage collector stops tracking such
-    tuples, so the hundreds of thousands of matches of a run never burden its full collections."""
+    A named tuple, like :class:`Match` and :class:`~notifier.matching.text.Token`: a run makes
+    many, and tuples are built faster than frozen dataclasses."""
 
     kind: str
     term: str
