@@ -68,6 +68,7 @@ from decimal import Decimal
 from functools import lru_cache
 from typing import cast
 
+from notifier import catalogue
 from notifier.matching.text import BOUNDARY, Hit, PhraseIndex, Token, analyse, fold, search
 from notifier.matching.vocabulary import Vocabulary
 from storage.calls import CallView
@@ -366,41 +367,33 @@ def territory_ok(territory: Territory, region: str, province: str | None, vocab:
 
 def describe_territory(territory: Territory, vocab: Vocabulary, lang: str) -> str:
     """``provincia di Brescia («Camera di Commercio di Brescia»)`` / ``regione Veneto (…)``."""
-    words = _territory_words(territory, vocab, lang)
-    if words is None:
-        return "anywhere" if lang == "en" else "nessuna restrizione"
-    return words[0] + said(territory.evidence, lang)
+    places = _territory_words(territory, vocab, lang)
+    if places is None:
+        return catalogue.text(lang, "explain.anywhere")
+    return places + said(territory.evidence, lang)
 
 
 def restricted_to(territory: Territory, vocab: Vocabulary, lang: str) -> str:
     """``riservato alla provincia di Brescia (…)`` / ``riservato alle province di …`` /
     ``restricted to the regions …``: the article agrees with the number of places."""
-    words = _territory_words(territory, vocab, lang)
-    if words is None:
-        return "no territorial restriction" if lang == "en" else "nessuna restrizione territoriale"
-    text, plural = words
-    if lang == "en":
-        return "restricted to the " + text + said(territory.evidence, lang)
-    head = "riservato alle " if plural else "riservato alla "
-    return head + text + said(territory.evidence, lang)
+    places = _territory_words(territory, vocab, lang)
+    if places is None:
+        return catalogue.text(lang, "explain.no_territory")
+    plural = len(territory.provinces or territory.regions or ()) > 1
+    key = "explain.restricted_many" if plural else "explain.restricted_one"
+    return catalogue.text(lang, key, places=places) + said(territory.evidence, lang)
 
 
-def _territory_words(territory: Territory, vocab: Vocabulary, lang: str) -> tuple[str, bool] | None:
-    """``("province di Cremona, Mantova", True)``; None when the call is not restricted."""
+def _territory_words(territory: Territory, vocab: Vocabulary, lang: str) -> str | None:
+    """``province di Cremona, Mantova``; None when the call is not restricted."""
     if territory.provinces:
         names = sorted(vocab.provinces[p].name for p in territory.provinces)
-        if lang == "en":
-            kind = "province of " if len(names) == 1 else "provinces of "
-        else:
-            kind = "provincia di " if len(names) == 1 else "province di "
-        return kind + ", ".join(names), len(names) > 1
+        key = "explain.provinces" if len(names) > 1 else "explain.province"
+        return catalogue.text(lang, key, names=", ".join(names))
     if territory.regions:
         names = sorted(territory.regions)
-        if lang == "en":
-            kind = "region " if len(names) == 1 else "regions "
-        else:
-            kind = "regione " if len(names) == 1 else "regioni "
-        return kind + ", ".join(names), len(names) > 1
+        key = "explain.regions" if len(names) > 1 else "explain.region"
+        return catalogue.text(lang, key, names=", ".join(names))
     return None
 
 
@@ -409,7 +402,7 @@ def said(evidence: str, lang: str) -> str:
     evidence = evidence.strip()
     if not evidence:
         return ""
-    return f" (“{evidence}”)" if lang == "en" else f" («{evidence}»)"
+    return " (" + catalogue.text(lang, "format.quoted", words=evidence) + ")"
 
 
 # --- applicants ---------------------------------------------------------------------------------

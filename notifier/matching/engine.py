@@ -61,6 +61,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import ValidationError
 
+from notifier import catalogue
 from notifier.config import MatchingConfig
 from notifier.matching.eligibility import (
     COMPANY_TYPES,
@@ -81,20 +82,17 @@ from storage.calls import CallView
 
 log = logging.getLogger(__name__)
 
-FIELD_IT = {
-    "title": "nel titolo",
-    "summary": "nella sintesi",
-    "description": "nella descrizione",
-    "keywords": "nelle parole chiave",
-    "programme": "nel programma",
-}
-FIELD_EN = {
-    "title": "in the title",
-    "summary": "in the summary",
-    "description": "in the description",
-    "keywords": "in the keywords",
-    "programme": "in the programme",
-}
+#: Where a term was found, said in words (catalogue ``field.*``): title, summary, …
+FIELD_NAMES = ("title", "summary", "description", "keywords", "programme")
+
+
+def field_words(name: str, lang: str) -> str:
+    """``nel titolo`` / ``in the title``; an unknown field as ``in <name>``."""
+    if name in FIELD_NAMES:
+        return catalogue.text(lang, f"field.{name}")
+    return catalogue.text(lang, "field.other", name=name)
+
+
 #: The rules a match can be refused by, in the order they are checked.
 RULES = (
     "closed",
@@ -138,20 +136,13 @@ class Reason(NamedTuple):
         if len(term) > _MAX_TERM_CHARS:
             term = term[: _MAX_TERM_CHARS - 1] + "…"
         if self.kind == "members":
-            if term == "1":
-                return "1 cluster member gets it" if lang == "en" else "lo riceve 1 membro del cluster"
-            return (
-                f"{term} cluster members get it" if lang == "en" else f"lo ricevono {term} membri del cluster"
-            )
-        if lang == "en":
-            where = FIELD_EN.get(self.field, f"in {self.field}")
-            if self.kind == "topic" and self.topic:
-                return f"topic {default_vocabulary().topic_label(self.topic, 'en')}: “{term}” {where}"
-            return f"keyword “{term}” {where}"
-        where = FIELD_IT.get(self.field, f"in {self.field}")
+            return catalogue.text(lang, "reason.member" if term == "1" else "reason.members", n=term)
+        where = field_words(self.field, lang)
+        quoted = catalogue.text(lang, "format.quoted", words=term)
         if self.kind == "topic" and self.topic:
-            return f"argomento {default_vocabulary().topic_label(self.topic, 'it')}: «{term}» {where}"
-        return f"parola chiave «{term}» {where}"
+            label = default_vocabulary().topic_label(self.topic, lang)
+            return catalogue.text(lang, "reason.topic", topic=label, words=quoted, where=where)
+        return catalogue.text(lang, "reason.keyword", words=quoted, where=where)
 
     def to_json(self) -> dict[str, Any]:
         return {"kind": self.kind, "term": self.term, "field": self.field, "topic": self.topic}
@@ -159,6 +150,18 @@ class Reason(NamedTuple):
 
 #: A rule's refusal: ``(rule, detail_it, detail_en)``.
 Refusal = tuple[str, str, str]
+
+
+def both(key: str, **values: str | tuple[str, str]) -> tuple[str, str]:
+    """A refusal's detail, the catalogue text ``explain.<key>`` in Italian and in English; a value
+    given as an ``(it, en)`` pair is said in each language."""
+
+    def said_in(i: int) -> dict[str, str]:
+        return {name: (v[i] if isinstance(v, tuple) else v) for name, v in values.items()}
+
+    return catalogue.text("it", f"explain.{key}", **said_in(0)), catalogue.text(
+        "en", f"explain.{key}", **said_in(1)
+    )
 
 
 class Match(NamedTuple):
@@ -189,8 +192,9 @@ class Explanation:
     def lines(self, lang: str = "it") -> list[str]:
         out = [r.line(lang) for r in self.reasons]
         if self.excluded_by:
-            label = "excluded by" if lang == "en" else "escluso dalla regola"
-            out.append(f"{label} {self.excluded_by}: {self.detail(lang)}")
+            out.append(
+                catalogue.text(lang, "explain.excluded_by", rule=self.excluded_by, detail=self.detail(lang))
+            )
         return out
 
 
@@ -547,14 +551,11 @@ class Matcher:
     def _own_filters(c: _Compiled, source: str, budget: Decimal | None) -> Refusal | None:
         """The profile's own filters, whatever the call says: its sources, its minimum budget."""
         if c.sources and source not in c.sources:
-            return "source", f"fonte {source} non seguita", f"source {source} not followed"
+            return "source", *both("source", source=source)
         if c.min_budget is not None and budget is not None and budget < c.min_budget:
-            amount = f"{budget:,.0f}".replace(",", ".")
-            return (
-                "budget",
-                f"importo € {amount} sotto il minimo del profilo",
-                f"amount € {amount} below the profile's minimum",
-            )
+            whole = f"{budget:,.0f}"  # as notifier.messages.formats.fmt_money writes whole euros
+            amount = ("€ " + whole.replace(",", "."), "€" + whole)
+            return "budget", *both("budget", amount=amount)
         return None
 
     def _territory_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
@@ -562,11 +563,8 @@ class Matcher:
         if not territory.restricted or territory_ok(territory, c.region, c.province, self.vocab):
             return None
         where = c.province or c.region
-        return (
-            "territory",
-            f"{restricted_to(territory, self.vocab, 'it')}; il membro è in {where}",
-            f"{restricted_to(territory, self.vocab, 'en')}; the member is in {where}",
-        )
+        places = (restricted_to(territory, self.vocab, "it"), restricted_to(territory, self.vocab, "en"))
+        return "territory", *both("territory", places=places, where=where)
 
     def _applicant_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
         applicants = facts.applicants
@@ -578,11 +576,8 @@ class Matcher:
         words = next(
             (applicants.evidence[t] for t in sorted(applicants.admits) if applicants.evidence.get(t)), ""
         )
-        return (
-            "beneficiary",
-            f"riservato a: {', '.join(b.label('it') for b in admitted)}{said(words, 'it')}",
-            f"only for: {', '.join(b.label('en') for b in admitted)}{said(words, 'en')}",
-        )
+        who = tuple(", ".join(b.label(lang) for b in admitted) + said(words, lang) for lang in ("it", "en"))
+        return "beneficiary", *both("beneficiary", who=(who[0], who[1]))
 
     def _sector_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
         applicants = facts.applicants
@@ -594,21 +589,14 @@ class Matcher:
             lang: ", ".join(self.vocab.applicant_sectors[s].label(lang) for s in sectors)
             for lang in ("it", "en")
         }
-        return (
-            "applicant-sector",
-            f"riservato a {labels['it']}{said(words, 'it')}",
-            f"only for {labels['en']}{said(words, 'en')}",
-        )
+        who = (labels["it"] + said(words, "it"), labels["en"] + said(words, "en"))
+        return "applicant-sector", *both("applicant_sector", who=who)
 
     def _ateco_rule(self, facts: CallFacts, c: _Compiled) -> Refusal | None:
         if not (facts.ateco and c.ateco) or any(ateco_agrees(a, b) for a in facts.ateco for b in c.ateco):
             return None
         shown = ", ".join(facts.ateco[:6]) + ("…" if len(facts.ateco) > 6 else "")
-        return (
-            "ateco",
-            f"codici ATECO ammessi {shown}; il membro ha {', '.join(c.ateco)}",
-            f"admitted ATECO codes {shown}; the member has {', '.join(c.ateco)}",
-        )
+        return "ateco", *both("ateco", shown=shown, own=", ".join(c.ateco))
 
     def match(self, call: CallView, *, now: datetime) -> list[Match]:
         """The profiles this call matches, best score first.
@@ -859,14 +847,14 @@ class Matcher:
         score = round(self._total(total.text, total.description), 2)
         notes = self._notes(facts)
 
-        def refuse(rule: str, it: str, en: str) -> Explanation:
+        def refuse(rule: str, it: str, en: str) -> Explanation:  # the detail in both languages
             shown = best_reasons(total.evidence + aside, self.config.max_reasons)
             return Explanation(False, score, tuple(r for _w, r in shown), rule, it, en, notes)
 
         if facts.unavailable == "closed":
-            return refuse("closed", "il bando è chiuso", "the call is closed")
+            return refuse("closed", *both("closed"))
         if facts.unavailable == "deadline-passed":
-            return refuse("deadline-passed", "la scadenza è passata", "the deadline has passed")
+            return refuse("deadline-passed", *both("deadline_passed"))
         rule = self._rule(facts, c, call.source)
         if rule is not None and rule[0] in ("source", "budget"):
             return refuse(*rule)
@@ -874,52 +862,36 @@ class Matcher:
             facts, self._exclude_index, self.config.exclusion_fields
         ).items():
             if term_id in c.exclude_ids:
-                where_it = FIELD_IT.get(reason.field, reason.field)
-                where_en = FIELD_EN.get(reason.field, reason.field)
-                return refuse(
-                    "exclusion",
-                    f"parola esclusa «{reason.term}» {where_it}",
-                    f"excluded word “{reason.term}” {where_en}",
+                words = tuple(
+                    catalogue.text(lang, "format.quoted", words=reason.term) for lang in ("it", "en")
                 )
+                where = (field_words(reason.field, "it"), field_words(reason.field, "en"))
+                return refuse("exclusion", *both("exclusion", words=(words[0], words[1]), where=where))
         if rule is not None:
             return refuse(*rule)
         threshold = self.config.threshold
         if score < threshold:
             lost = silenced & c.topics
             if lost and facts.thematic is not None and self.config.sector_rule:
-                return refuse(
-                    "thematic",
-                    f"è un tema di ricerca su un ambito preciso{said(facts.thematic, 'it')}: contano i termini "
-                    "della filiera e le parole chiave del membro, non temi trasversali come energia o digitale",
-                    f"it is a research topic on one domain{said(facts.thematic, 'en')}: chain terms and the "
-                    "member's own keywords count, not cross-cutting themes such as energy or digital",
-                )
+                quoted = (said(facts.thematic, "it"), said(facts.thematic, "en"))
+                return refuse("thematic", *both("thematic", said=quoted))
             if lost and off_purpose:
-                labels_it = ", ".join(self.vocab.topic_label(t, "it") for t in sorted(purpose))
-                labels_en = ", ".join(self.vocab.topic_label(t, "en") for t in sorted(purpose))
-                words = next(iter(purpose.values()))
-                return refuse(
-                    "purpose",
-                    f"il titolo dice lo scopo del bando ({labels_it}{said(words, 'it')}) e non è tra gli "
-                    "argomenti del membro: le altre parole della sintesi non bastano",
-                    f"the title says what the call is for ({labels_en}{said(words, 'en')}), which is not "
-                    "among the member's topics: other words of the summary are not enough",
+                title_words = next(iter(purpose.values()))
+                topics = tuple(
+                    ", ".join(self.vocab.topic_label(t, lang) for t in sorted(purpose))
+                    + said(title_words, lang)
+                    for lang in ("it", "en")
                 )
+                return refuse("purpose", *both("purpose", topics=(topics[0], topics[1])))
             if lost and facts.other_sector is not None:
-                sector_id, words = facts.other_sector
+                sector_id, sector_words = facts.other_sector
                 sector = self.vocab.sectors[sector_id]
-                return refuse(
-                    "other-sector",
-                    f"il bando riguarda {sector.label('it')}{said(words, 'it')}: contano solo i termini della "
-                    "filiera cosmetica e le parole chiave del membro",
-                    f"the call is about {sector.label('en')}{said(words, 'en')}: only cosmetics-chain terms "
-                    "and the member's own keywords count",
+                about = (
+                    sector.label("it") + said(sector_words, "it"),
+                    sector.label("en") + said(sector_words, "en"),
                 )
-            return refuse(
-                "threshold",
-                f"punteggio {score:g} sotto la soglia {threshold:g}",
-                f"score {score:g} below the threshold {threshold:g}",
-            )
+                return refuse("other-sector", *both("other_sector", about=about))
+            return refuse("threshold", *both("threshold", score=f"{score:g}", threshold=f"{threshold:g}"))
         return Explanation(True, score, reasons, None, "", "", notes)
 
     def _notes(self, facts: CallFacts) -> tuple[str, ...]:

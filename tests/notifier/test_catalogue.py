@@ -40,12 +40,17 @@ def test_both_languages_hold_the_same_texts_with_the_same_placeholders() -> None
 
 def test_every_text_named_in_code_exists() -> None:
     """Every ``catalogue.text(lang, "id")`` and ``catalogue.template(lang, "id")`` written in the code."""
-    pattern = re.compile(r"catalogue\.(?:text|template|notice)\(\s*(?:[\w.]+\s*,\s*)?f?[\"']([\w.\-]+)[\"']")
+    patterns = (
+        re.compile(r"catalogue\.(?:text|template)\(\s*(?:[\w.]+|\"[a-z]{2}\")\s*,\s*f?[\"']([\w.\-]+)[\"']"),
+        re.compile(r"catalogue\.notice\(\s*f?[\"']([\w.\-]+)[\"']"),
+    )
     used = set()
     for path in [*ROOT.glob("notifier/**/*.py"), *ROOT.glob("scheduler/**/*.py"), *ROOT.glob("web/**/*.py")]:
-        for m in pattern.finditer(path.read_text(encoding="utf-8")):
-            if not m.group(1).endswith("."):
-                used.add(m.group(1))
+        source = path.read_text(encoding="utf-8")
+        for pattern in patterns:
+            for m in pattern.finditer(source):
+                if not m.group(1).endswith((".", "_")):  # f"field.{name}": a family
+                    used.add(m.group(1))
     assert used, "no catalogue use found"
     known = catalogue.message_ids()
     assert used <= known, sorted(used - known)
