@@ -129,7 +129,7 @@ _TEXT = {
         "status": "Stato",
         "applicants": "Chi può partecipare",
         "any_company": "Imprese di ogni dimensione",
-        "sectors": "settore",
+        "sectors": "solo {sectors}",
         "according_to": "secondo {source}",
         "topic_reason": "{topic}: {term} {where}",
         "keyword_reason": "la vostra parola chiave {term} {where}",
@@ -164,7 +164,7 @@ _TEXT = {
         "status": "Status",
         "applicants": "Who may apply",
         "any_company": "Companies of any size",
-        "sectors": "sector",
+        "sectors": "only {sectors}",
         "according_to": "according to {source}",
         "topic_reason": "{topic}: {term} {where}",
         "keyword_reason": "your keyword {term} {where}",
@@ -423,7 +423,8 @@ def applicants_line(call: CallLike, payload: Mapping[str, Any], lang: str) -> st
     line = ", ".join(words)
     labels = [vocab.applicant_sectors[s].label(lang) if s in vocab.applicant_sectors else s for s in sectors]
     if labels:
-        line = f"{line} ({_TEXT[lang]['sectors']}: {', '.join(labels)})" if line else ", ".join(labels)
+        only = _TEXT[lang]["sectors"].format(sectors=", ".join(labels))
+        line = f"{line} ({only})" if line else only[:1].upper() + only[1:]
     return shorten(line, APPLICANTS_LIMIT)
 
 
@@ -495,8 +496,8 @@ def facts(alert: Alert) -> AlertFacts:
             if acts:
                 headline_key = "ranking" if acts[0].get("kind") == "graduatoria" else "act"
         repeated = [t[headline_key]]
-        if headline_key in ("act", "ranking"):
-            repeated += [words[1] if lang == "en" else words[0] for words in ACT_WORDS.values()]
+        if headline_key == "ranking":  # "Graduatoria pubblicata" says what the act is
+            repeated.append(ACT_WORDS["graduatoria"][1 if lang == "en" else 0])
         change_lines = "\n".join(_without_headline(one_line(change_line(f, lang)), repeated) for f in found)
     elif kind == "new" and getattr(call, "kind", "call") == "partner_search":
         headline_key = "partner"
