@@ -144,6 +144,7 @@ _TEXT = {
         "interested": "Mi interessa",
         "not_for_us": "Non per noi",
         "footer": "Ricevi questo avviso perché il bando corrisponde al profilo della tua organizzazione.",
+        "footer_reminder": "Ricevi questo promemoria perché hai segnato il bando con «Mi interessa».",
         "unsubscribe": "Per non ricevere più questi messaggi",
     },
     "en": {
@@ -179,6 +180,7 @@ _TEXT = {
         "interested": "Interested",
         "not_for_us": "Not for us",
         "footer": "You receive this alert because the call matches your organisation's profile.",
+        "footer_reminder": "You receive this reminder because you marked the call “Interested”.",
         "unsubscribe": "To stop these messages",
     },
 }
