@@ -115,6 +115,7 @@ _TEXT = {
         "new": "Nuovo bando",
         "changed": "Bando aggiornato",
         "reopened": "Bando riaperto",
+        "reopened_word": "Riaperto",
         "closed_early": "Bando chiuso in anticipo",
         "deadline": "Scadenza spostata",
         "act": "Nuovo atto sul bando",
@@ -151,6 +152,7 @@ _TEXT = {
         "new": "New call",
         "changed": "Call updated",
         "reopened": "Call reopened",
+        "reopened_word": "Reopened",
         "closed_early": "Call closed early",
         "deadline": "Deadline moved",
         "act": "New act on the call",
@@ -473,9 +475,10 @@ def _without_headline(line: str, prefixes: Sequence[str]) -> str:
     """A change line without the words the headline already says ("Scadenza spostata: a → b"
     under the headline "Scadenza spostata" says "a → b")."""
     for prefix in prefixes:
-        if prefix and line.casefold().startswith(prefix.casefold() + ": "):
-            rest = line[len(prefix) + 2 :]
-            return rest[:1].upper() + rest[1:]
+        for sep in (": ", ", "):
+            if prefix and line.casefold().startswith(prefix.casefold() + sep):
+                rest = line[len(prefix) + len(sep) :]
+                return rest[:1].upper() + rest[1:]
     return line
 
 
@@ -500,6 +503,8 @@ def facts(alert: Alert) -> AlertFacts:
         repeated = [t[headline_key]]
         if headline_key == "ranking":  # "Graduatoria pubblicata" says what the act is
             repeated.append(ACT_WORDS["graduatoria"][1 if lang == "en" else 0])
+        elif headline_key == "reopened":  # "Riaperto, scade …" under "Bando riaperto"
+            repeated.append(t["reopened_word"])
         change_lines = "\n".join(_without_headline(one_line(change_line(f, lang)), repeated) for f in found)
     elif kind == "new" and getattr(call, "kind", "call") == "partner_search":
         headline_key = "partner"

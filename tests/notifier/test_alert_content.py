@@ -15,6 +15,8 @@ import email
 import email.policy
 import os
 import re
+import shutil
+import subprocess
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -307,6 +309,9 @@ def test_change_alert_does_not_repeat_its_headline(now: datetime) -> None:
         assert text.startswith(f"{headline}\n{line}\n")
         assert text.count("Scadenza spostata") + text.count("Deadline moved") == 1
         assert "Perché" not in text and "Why" not in text
+    reopened = {"changes": [{"kind": "reopened", "old": None, "new": "2026-10-15T12:00:00+02:00"}]}
+    text = render_text(alert(now, lang="it", reason="changed:6", payload=reopened))
+    assert text.startswith("🔓 Bando riaperto\nScade 15 ottobre 2026, ore 12:00\n")
 
 
 def test_summary_sentences() -> None:
@@ -392,3 +397,37 @@ def test_call_context_prefers_the_calls_own_values(db: Database, now: datetime) 
     context = call_context(canonical, group_calls(db, canonical.group_id or 0))
     assert context["group"] == {}
     assert context["applicants"]["admits"] == ["micro", "pmi", "startup"]
+
+
+# --- the e-mail fits a phone and a desktop ----------------------------------------------------
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def _scroll_width(html_text: str, width: int, tmp_path: Path) -> int:
+    """The page's width as Chromium lays it out in ``width`` CSS pixels (more: it overflows)."""
+    probe = (
+        f'<script>document.body.style.width="{width}px";document.body.style.overflow="hidden";'
+        'document.body.setAttribute("data-scroll", String(document.body.scrollWidth));</script></body>'
+    )
+    page = tmp_path / f"alert-{width}.html"
+    page.write_text(html_text.replace("</body>", probe), encoding="utf-8")
+    assert CHROMIUM is not None
+    dom = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},900",
+         "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120, check=True,
+    ).stdout  # fmt: skip
+    found = re.search(r'data-scroll="(\d+)"', dom)
+    assert found, dom[:500]
+    return int(found.group(1))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+def test_email_fits_375_and_1200_pixels(now: datetime, tmp_path: Path) -> None:
+    long_title = "Bando<b>x</b> " + "Supercalifragilistichespiralidoso" * 8 + " con una parola lunga" * 20
+    item = alert(now, lang="it", reason="new", payload={"matched": MATCHED}, title=long_title,
+                 url="https://www.example.org/" + "a" * 400)  # fmt: skip
+    for html_text in (email_html(item), email_html(change_alert(now, "en"))):
+        for width in (375, 1200):
+            assert _scroll_width(html_text, width, tmp_path) <= width
