@@ -66,14 +66,14 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
+from notifier import catalogue
 from notifier.config import EmailConfig
 from notifier.matching.eligibility import COMPANY_TYPES
 from notifier.matching.engine import FIELD_EN, FIELD_IT, Reason
 from notifier.matching.vocabulary import default_vocabulary
-from notifier.messages.changes import ACT_WORDS, change_line
+from notifier.messages.changes import change_line
 from notifier.messages.formats import (
     CONTROL,
-    SOURCE_LABELS,
     countdown,
     fmt_day,
     fmt_money,
@@ -388,7 +388,7 @@ def publisher(call: CallLike, payload: Mapping[str, Any], lang: str) -> str:
         body = one_line(found[0]) if found else ""
     if body:
         return shorten(body, 120)
-    if call.source in SOURCE_LABELS and call.source not in _NOT_A_PORTAL:
+    if f"source.{call.source}" in catalogue.message_ids(lang) and call.source not in _NOT_A_PORTAL:
         return one_line(source_label(call.source, lang))
     url = safe_url(call.url)
     host = (urlsplit(url).hostname or "") if url else ""
@@ -502,7 +502,7 @@ def facts(alert: Alert) -> AlertFacts:
                 headline_key = "ranking" if acts[0].get("kind") == "graduatoria" else "act"
         repeated = [t[headline_key]]
         if headline_key == "ranking":  # "Graduatoria pubblicata" says what the act is
-            repeated.append(ACT_WORDS["graduatoria"][1 if lang == "en" else 0])
+            repeated.append(catalogue.text(lang, "act.kind.graduatoria"))
         elif headline_key == "reopened":  # "Riaperto, scade …" under "Bando riaperto"
             repeated.append(t["reopened_word"])
         change_lines = "\n".join(_without_headline(one_line(change_line(f, lang)), repeated) for f in found)
