@@ -6,9 +6,34 @@ environment (templates in ``notifier/messages/templates/``) for e-mail, nothing 
 values are never pasted into markup unescaped, and single-line fields (the title) have their
 newlines folded, so a title such as ``</a><b>x`` shows as those characters.
 
+What an alert says, in this order (changes and reminders leave out the summary, who may apply
+and "Perché": the member knows the call already):
+
+* the headline (a change alert's headline is not repeated in its change lines);
+* what changed, old → new (change alerts);
+* the title, cut at a word boundary with "…" after :data:`TITLE_LIMIT` characters;
+* who publishes it: the granting body (the call's, else one another portal of its duplicate
+  group gives), else the portal; for a call added by hand with no granting body, the host name
+  of its link ("Inserito a mano" is an internal label, never shown); and the status;
+* who may apply, in one line: the call's beneficiaries field, else what
+  :func:`notifier.matching.eligibility.applicants_of` read (the payload's ``applicants``);
+* one or two sentences of summary (the call's, else another portal's of its group);
+* the opening date, only while it lies ahead; the deadline with its countdown; the budget (the
+  call's, else the first portal of its group that gives one, named);
+* "Perché": at most :data:`MAX_WHY` plain reasons;
+* one link: the "open the call" button (Telegram's inline keyboard; the e-mail's button; the
+  plain-text console message, which has no button, shows the URL once).
+
 What the outbox payload may carry (written by the planners; every key optional):
 
-* ``reasons`` — why the call matched, plain strings (a list, or ``{"it": [...], "en": [...]}``);
+* ``matched`` — why the call matched, as data (``[{"kind", "term", "field", "topic"}]``, see
+  ``notifier.matching.engine.Reason``), worded here;
+* ``reasons`` — the same as plain strings (a list, or ``{"it": [...], "en": [...]}``): read when
+  ``matched`` is absent (rows planned before it existed);
+* ``applicants`` — ``{"admits": [beneficiary ids], "sectors": [applicant sector ids]}``;
+* ``group`` — ``{"budget_total" | "summary" | "granting_body": {"value", "source"}}``: what
+  another portal of the call's duplicate group gives and the call lacks
+  (:func:`notifier.planning.alerts.call_context`);
 * ``changes`` — for ``changed:<event>`` alerts: the facts of :func:`notifier.planning.changes.changes_json`
   (``[{"kind", "old", "new"}]``) or a raw event diff ``{field: {"old", "new"}}`` (read with
   :func:`notifier.planning.changes.significant_changes`, ``event_kind`` giving the event kind);
@@ -28,7 +53,7 @@ from __future__ import annotations
 import html
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from email.message import EmailMessage
@@ -41,7 +66,11 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
+from notifier import catalogue
 from notifier.config import EmailConfig
+from notifier.matching.eligibility import COMPANY_TYPES
+from notifier.matching.engine import FIELD_EN, FIELD_IT, Reason
+from notifier.matching.vocabulary import default_vocabulary
 from notifier.messages.changes import change_line
 from notifier.messages.formats import (
     CONTROL,
@@ -51,6 +80,8 @@ from notifier.messages.formats import (
     one_line,
     pick_lang,
     safe_url,
+    sentences,
+    shorten,
     source_label,
     tg_len,
 )
@@ -67,12 +98,24 @@ SUBJECT_LIMIT = 150
 #: Callback data of the feedback buttons: ``fb:i:<group id>`` (interested), ``fb:n:<group id>``.
 FEEDBACK_PREFIX = "fb"
 FEEDBACK_KINDS = {"i": "interested", "n": "not_for_us"}
+#: Longest title shown (longer ones end with "…" at a word boundary).
+TITLE_LIMIT = 300
+#: Longest summary (one or two sentences) and "who may apply" line.
+SUMMARY_LIMIT = 320
+APPLICANTS_LIMIT = 200
+#: Most reasons shown after "Perché", and the longest term quoted in one.
+MAX_WHY = 3
+MAX_TERM = 60
+#: Sources that are no portal ("manual", like any source name an import file gives, is an
+#: internal label): their calls show the host name of their link instead.
+_NOT_A_PORTAL = frozenset({"manual"})
 
 _TEXT = {
     "it": {
         "new": "Nuovo bando",
         "changed": "Bando aggiornato",
         "reopened": "Bando riaperto",
+        "reopened_word": "Riaperto",
         "closed_early": "Bando chiuso in anticipo",
         "deadline": "Scadenza spostata",
         "act": "Nuovo atto sul bando",
@@ -83,8 +126,15 @@ _TEXT = {
         "reminder-open": "Promemoria: il bando apre a breve",
         "reminder-close": "Promemoria: scadenza vicina",
         "reminder": "Promemoria",
-        "source": "Fonte",
+        "publisher": "Pubblicato da",
         "status": "Stato",
+        "applicants": "Chi può partecipare",
+        "any_company": "Imprese di ogni dimensione",
+        "sectors": "solo {sectors}",
+        "according_to": "secondo {source}",
+        "topic_reason": "{topic}: {term} {where}",
+        "keyword_reason": "la vostra parola chiave {term} {where}",
+        "quote": "«{term}»",
         "opens": "Apertura",
         "closes": "Scadenza",
         "next_deadline": "Prossima scadenza",
@@ -95,12 +145,14 @@ _TEXT = {
         "interested": "Mi interessa",
         "not_for_us": "Non per noi",
         "footer": "Ricevi questo avviso perché il bando corrisponde al profilo della tua organizzazione.",
+        "footer_reminder": "Ricevi questo promemoria perché hai segnato il bando con «Mi interessa».",
         "unsubscribe": "Per non ricevere più questi messaggi",
     },
     "en": {
         "new": "New call",
         "changed": "Call updated",
         "reopened": "Call reopened",
+        "reopened_word": "Reopened",
         "closed_early": "Call closed early",
         "deadline": "Deadline moved",
         "act": "New act on the call",
@@ -111,8 +163,15 @@ _TEXT = {
         "reminder-open": "Reminder: the call opens soon",
         "reminder-close": "Reminder: deadline approaching",
         "reminder": "Reminder",
-        "source": "Source",
+        "publisher": "Published by",
         "status": "Status",
+        "applicants": "Who may apply",
+        "any_company": "Companies of any size",
+        "sectors": "only {sectors}",
+        "according_to": "according to {source}",
+        "topic_reason": "{topic}: {term} {where}",
+        "keyword_reason": "your keyword {term} {where}",
+        "quote": "“{term}”",
         "opens": "Opens",
         "closes": "Deadline",
         "next_deadline": "Next deadline",
@@ -123,6 +182,7 @@ _TEXT = {
         "interested": "Interested",
         "not_for_us": "Not for us",
         "footer": "You receive this alert because the call matches your organisation's profile.",
+        "footer_reminder": "You receive this reminder because you marked the call “Interested”.",
         "unsubscribe": "To stop these messages",
     },
 }
@@ -210,8 +270,10 @@ class AlertFacts:
     icon: str
     title: str
     changes: str
-    source: str
+    publisher: str
     status: str
+    applicants: str
+    summary: str
     opens: str
     closes: str
     budget: str
@@ -261,21 +323,139 @@ def change_facts(payload: Mapping[str, Any], *, now: datetime) -> list[ChangeFac
     return []
 
 
+def _group_value(payload: Mapping[str, Any], name: str) -> tuple[str, str] | None:
+    """``(value, source)`` another portal of the group gives for ``name`` (payload ``group``)."""
+    group = payload.get("group")
+    item = group.get(name) if isinstance(group, Mapping) else None
+    if not isinstance(item, Mapping) or not str(item.get("value") or "").strip():
+        return None
+    return str(item["value"]), str(item.get("source") or "")
+
+
 def reasons_line(payload: Mapping[str, Any], lang: str) -> str:
-    """The "why it matched" line from the payload's plain-string reasons."""
+    """The "why it matched" line: at most :data:`MAX_WHY` plain reasons, one per topic, from the
+    payload's ``matched`` data (else its plain-string ``reasons``, rows planned before)."""
+    t = _TEXT[lang]
+    lines: list[str] = []
+    matched = payload.get("matched")
+    if isinstance(matched, list) and matched:
+        vocab = default_vocabulary()
+        topics: set[str] = set()
+        for item in matched:
+            if not isinstance(item, Mapping):
+                continue
+            kind, topic = str(item.get("kind") or ""), item.get("topic")
+            term = t["quote"].format(term=shorten(str(item.get("term") or ""), MAX_TERM))
+            where = (FIELD_EN if lang == "en" else FIELD_IT).get(str(item.get("field") or ""), "")
+            if kind == "topic" and isinstance(topic, str):
+                if topic in topics:
+                    continue
+                topics.add(topic)
+                text = t["topic_reason"].format(topic=vocab.topic_label(topic, lang), term=term, where=where)
+            elif kind == "keyword":
+                text = t["keyword_reason"].format(term=term, where=where)
+            else:
+                text = Reason(kind, str(item.get("term") or ""), str(item.get("field") or "")).line(lang)
+            text = one_line(text)
+            if text and text not in lines:
+                lines.append(text)
+            if len(lines) >= MAX_WHY:
+                break
+        return "; ".join(lines)
     raw: Any = payload.get("reasons") or payload.get("why") or ()
     if isinstance(raw, Mapping):
         raw = raw.get(lang) or raw.get("it") or next(iter(raw.values()), ())
     if isinstance(raw, str):
         raw = [raw]
-    lines: list[str] = []
     for item in raw if isinstance(raw, Sequence) else ():
         if isinstance(item, Mapping):
             item = item.get(lang) or item.get("it") or ""
         text = one_line(str(item))
         if text and text not in lines:
             lines.append(text)
+        if len(lines) >= MAX_WHY:
+            break
     return "; ".join(lines)
+
+
+def publisher(call: CallLike, payload: Mapping[str, Any], lang: str) -> str:
+    """Who publishes the call: its granting body (else one another portal of its group gives),
+    else the portal; a call added by hand (or imported under a source name of its own) with
+    neither shows its link's host name, or nothing."""
+    body = one_line(str(getattr(call, "granting_body", "") or ""))
+    if not body:
+        found = _group_value(payload, "granting_body")
+        body = one_line(found[0]) if found else ""
+    if body:
+        return shorten(body, 120)
+    if f"source.{call.source}" in catalogue.message_ids(lang) and call.source not in _NOT_A_PORTAL:
+        return one_line(source_label(call.source, lang))
+    url = safe_url(call.url)
+    host = (urlsplit(url).hostname or "") if url else ""
+    return host.removeprefix("www.")
+
+
+def applicants_line(call: CallLike, payload: Mapping[str, Any], lang: str) -> str:
+    """Who may apply, in one line: the call's beneficiaries field as written; else the applicant
+    types eligibility read (payload ``applicants``) in the fewest vocabulary labels; "" when the
+    call does not say."""
+    written = "; ".join(p for p in (one_line(str(b)) for b in getattr(call, "beneficiaries", ()) or ()) if p)
+    if written:
+        return shorten(written, APPLICANTS_LIMIT)
+    data = payload.get("applicants")
+    if not isinstance(data, Mapping):
+        return ""
+    admits = {str(a) for a in data.get("admits") or ()}
+    sectors = [str(s) for s in data.get("sectors") or ()]
+    vocab = default_vocabulary()
+    words: list[str] = []
+    covered: set[str] = set()
+    if admits >= COMPANY_TYPES:
+        words.append(_TEXT[lang]["any_company"])
+        covered |= COMPANY_TYPES
+    # The widest labels first ("PMI" says micro, small and medium firms and start-ups at once).
+    chosen = []
+    for entry in sorted(vocab.beneficiaries.values(), key=lambda b: -len(b.admits)):
+        if entry.admits <= admits and entry.admits - covered:
+            chosen.append(entry)
+            covered |= entry.admits
+    order = list(vocab.beneficiaries)
+    words.extend(b.label(lang) for b in sorted(chosen, key=lambda b: order.index(b.id)))
+    words.extend(sorted(admits - covered - set(vocab.beneficiaries)))
+    if not words and not sectors:
+        return ""
+    line = ", ".join(words)
+    labels = [vocab.applicant_sectors[s].label(lang) if s in vocab.applicant_sectors else s for s in sectors]
+    if labels:
+        only = _TEXT[lang]["sectors"].format(sectors=", ".join(labels))
+        line = f"{line} ({only})" if line else only[:1].upper() + only[1:]
+    return shorten(line, APPLICANTS_LIMIT)
+
+
+def summary_text(call: CallLike, payload: Mapping[str, Any]) -> str:
+    """One or two sentences: the call's summary, else another portal's of its group."""
+    own = str(getattr(call, "summary", "") or "")
+    if not one_line(own):
+        found = _group_value(payload, "summary")
+        own = found[0] if found else ""
+    return sentences(own, SUMMARY_LIMIT)
+
+
+def budget_text(call: CallLike, payload: Mapping[str, Any], lang: str) -> str:
+    """The call's budget; else the first figure another portal of its group gives, naming it."""
+    if call.budget_total is not None:
+        return fmt_money(call.budget_total, lang)
+    found = _group_value(payload, "budget_total")
+    if found is None:
+        return ""
+    try:
+        amount = Decimal(found[0])
+    except (InvalidOperation, ValueError):
+        return ""
+    text = fmt_money(amount, lang)
+    if found[1] and found[1] != call.source:
+        text += f" ({_TEXT[lang]['according_to'].format(source=source_label(found[1], lang))})"
+    return text
 
 
 def alert_kind(reason: str) -> str:
@@ -291,15 +471,26 @@ def alert_kind(reason: str) -> str:
     return "new"
 
 
+def _without_headline(line: str, prefixes: Sequence[str]) -> str:
+    """A change line without the words the headline already says ("Scadenza spostata: a → b"
+    under the headline "Scadenza spostata" says "a → b")."""
+    for prefix in prefixes:
+        for sep in (": ", ", "):
+            if prefix and line.casefold().startswith(prefix.casefold() + sep):
+                rest = line[len(prefix) + len(sep) :]
+                return rest[:1].upper() + rest[1:]
+    return line
+
+
 def facts(alert: Alert) -> AlertFacts:
     """Gather what the alert says, in the member's language, as plain strings."""
-    lang, call, now = alert.lang, alert.call, alert.now
+    lang, call, now, payload = alert.lang, alert.call, alert.now, alert.payload
     t = _TEXT[lang]
     kind = alert_kind(alert.reason)
     headline_key = kind
     change_lines = ""
     if kind == "changed":
-        found = change_facts(alert.payload, now=now)
+        found = change_facts(payload, now=now)
         kinds = [f.kind for f in found]
         for special in ("reopened", "closed_early", "deadline"):
             if special in kinds:
@@ -309,20 +500,25 @@ def facts(alert: Alert) -> AlertFacts:
             acts = [f.new for f in found if f.kind == "act" and isinstance(f.new, Mapping)]
             if acts:
                 headline_key = "ranking" if acts[0].get("kind") == "graduatoria" else "act"
-        change_lines = "\n".join(one_line(change_line(f, lang)) for f in found)
+        repeated = [t[headline_key]]
+        if headline_key == "ranking":  # "Graduatoria pubblicata" says what the act is
+            repeated.append(catalogue.text(lang, "act.kind.graduatoria"))
+        elif headline_key == "reopened":  # "Riaperto, scade …" under "Bando riaperto"
+            repeated.append(t["reopened_word"])
+        change_lines = "\n".join(_without_headline(one_line(change_line(f, lang)), repeated) for f in found)
     elif kind == "new" and getattr(call, "kind", "call") == "partner_search":
         headline_key = "partner"
         t = {**t, "open": t["open_partner"], "closes": t["expires"]}
     status = _STATUS[lang].get(str(call.status), "")
     opens = ""
-    if call.opens is not None:
+    if call.opens is not None and call.opens > now:
+        # Only while it lies ahead: a past opening tells the member nothing to act on.
         opens = f"{t['opens']}: {fmt_day(call.opens, lang, call.opens_precision)}"
-        if call.opens > now:
-            opens += f" ({countdown(call.opens, now, lang, verb='opens', precision=call.opens_precision)})"
+        opens += f" ({countdown(call.opens, now, lang, verb='opens', precision=call.opens_precision)})"
     closes = ""
-    deadline = parse_datetime(alert.payload.get("deadline"))
+    deadline = parse_datetime(payload.get("deadline"))
     if kind.startswith("reminder") and deadline is not None and deadline != call.closes:
-        label = one_line(str(alert.payload.get("deadline_label") or ""))
+        label = one_line(str(payload.get("deadline_label") or ""))
         closes = f"{t['next_deadline']}: {fmt_day(deadline, lang)}"
         closes += f" ({countdown(deadline, now, lang, verb='closes', precision=None)})"
         if label:
@@ -333,20 +529,23 @@ def facts(alert: Alert) -> AlertFacts:
         closes += f" ({countdown(final, now, lang, verb='closes', precision=call.closes_precision)})"
     elif call.sportello:
         closes = t["sportello"]
-    budget = fmt_money(call.budget_total, lang) if call.budget_total is not None else ""
+    # A new alert tells the call; a change or a reminder is about a call the member knows.
+    first = kind == "new"
     return AlertFacts(
         lang=lang,
         kind=kind,
         headline=t[headline_key],
         icon=_ICONS[headline_key],
-        title=one_line(call.title) or "—",
+        title=shorten(call.title, TITLE_LIMIT) or "—",
         changes=change_lines,
-        source=one_line(source_label(call.source, lang)),
+        publisher=publisher(call, payload, lang),
         status=status,
+        applicants=applicants_line(call, payload, lang) if first else "",
+        summary=summary_text(call, payload) if first else "",
         opens=opens,
         closes=closes,
-        budget=budget,
-        why=reasons_line(alert.payload, lang),
+        budget=budget_text(call, payload, lang),
+        why=reasons_line(payload, lang) if first else "",
         url=safe_url(call.url),
         labels=t,
     )
@@ -356,44 +555,50 @@ def facts(alert: Alert) -> AlertFacts:
 
 #: Fields cut, longest first, when a message is over the limit (all of them scraped or derived
 #: from scraped text; the fixed labels are short).
-_CUTTABLE = ("title", "why", "changes", "source", "closes")
+_CUTTABLE = ("title", "summary", "why", "changes", "applicants", "publisher", "closes")
 
 
-def _compose(f: AlertFacts, *, markup: bool) -> str:
+def _compose(f: AlertFacts, *, markup: bool, link: bool) -> str:
+    """The message: ``markup`` for Telegram HTML; ``link`` writes the URL in the text (only for
+    the console, which has no button: on Telegram the button is the one link)."""
     esc: Callable[[str], str] = html.escape if markup else (lambda s: s)
 
     def bold(s: str) -> str:
         return f"<b>{s}</b>" if markup else s
 
     t = f.labels
-    lines = [f"{f.icon} {bold(esc(f.headline))}"]
+    blocks: list[list[str]] = [[f"{f.icon} {bold(esc(f.headline))}"]]
     if f.changes:
-        lines.append(esc(f.changes))
-    lines.append(bold(esc(f.title)))
-    source = f"{esc(t['source'])}: {esc(f.source)}"
+        blocks[0].append(esc(f.changes))
+    about = [bold(esc(f.title))]
+    who = f"{esc(t['publisher'])}: {esc(f.publisher)}" if f.publisher else ""
     if f.status:
-        source += f" · {esc(t['status'])}: {esc(f.status)}"
-    lines.append(source)
-    for extra in (f.opens, f.closes):
-        if extra:
-            lines.append(esc(extra))
+        who += (" · " if who else "") + f"{esc(t['status'])}: {esc(f.status)}"
+    if who:
+        about.append(who)
+    if f.applicants:
+        about.append(f"{esc(t['applicants'])}: {esc(f.applicants)}")
+    blocks.append(about)
+    if f.summary:
+        blocks.append([esc(f.summary)])
+    dates = [esc(x) for x in (f.opens, f.closes) if x]
     if f.budget:
-        lines.append(f"{esc(t['budget'])}: {esc(f.budget)}")
+        dates.append(f"{esc(t['budget'])}: {esc(f.budget)}")
     if f.why:
-        lines.append(f"{esc(t['why'])}: {esc(f.why)}")
-    if f.url:
-        if markup:
-            lines.append(f'🔗 <a href="{html.escape(f.url, quote=True)}">{esc(t["open"])}</a>')
-        else:
-            lines.append(f"🔗 {t['open']}: {f.url}")
-    return "\n".join(lines)
+        dates.append(f"{esc(t['why'])}: {esc(f.why)}")
+    if dates:
+        blocks.append(dates)
+    if link and f.url:
+        blocks.append([f"🔗 {esc(t['open'])}: {esc(f.url)}"])
+    return "\n\n".join("\n".join(block) for block in blocks)
 
 
-def _fit(f: AlertFacts, *, markup: bool, limit: int) -> str:
-    """Compose, cutting the longest untrusted field until the message fits ``limit``."""
+def _fit(f: AlertFacts, *, markup: bool, link: bool, limit: int) -> str:
+    """Compose, cutting the longest untrusted field (at a word boundary, with "…") until the
+    message fits ``limit``. ``f`` is not changed."""
     esc: Callable[[str], str] = html.escape if markup else (lambda s: s)
     for _ in range(len(_CUTTABLE) * 4):
-        out = _compose(f, markup=markup)
+        out = _compose(f, markup=markup, link=link)
         over = tg_len(out) - limit
         if over <= 0:
             return out
@@ -411,12 +616,15 @@ def _fit(f: AlertFacts, *, markup: bool, limit: int) -> str:
                 lo = mid
             else:
                 hi = mid - 1
-        setattr(f, name, raw[:lo].rstrip() + "…")
-    if f.url and tg_len(_compose(f, markup=markup)) > limit:
-        f.url = None
-    out = _compose(f, markup=markup)
+        # The changes keep their lines (only their end is cut); the rest end at a word boundary.
+        cut = raw[:lo].rstrip() + "…" if name == "changes" else shorten(raw, lo + 1)
+        shorter: dict[str, Any] = {name: cut if cut and cut != raw else "…"}
+        f = replace(f, **shorter)
+    if f.url and link and tg_len(_compose(f, markup=markup, link=link)) > limit:
+        f = replace(f, url=None)
+    out = _compose(f, markup=markup, link=link)
     if tg_len(out) > limit:  # only with absurd limits; never split markup
-        out = _compose(f, markup=False)[: limit // 2]
+        out = _compose(f, markup=False, link=False)[: limit // 2]
     return out
 
 
@@ -454,14 +662,16 @@ def parse_feedback(data: str | None) -> tuple[str, int] | None:
 def render_telegram(alert: Alert, *, limit: int = TELEGRAM_LIMIT) -> TelegramMessage:
     """The alert as Telegram HTML, its plain-text twin (the fallback) and the inline keyboard."""
     f = facts(alert)
-    html_text = _fit(f, markup=True, limit=limit)
-    text = _fit(facts(alert), markup=False, limit=limit)
+    # The button is the one link: the text does not repeat it.
+    html_text = _fit(f, markup=True, link=False, limit=limit)
+    text = _fit(f, markup=False, link=False, limit=limit)
     return TelegramMessage(html=html_text, text=text, keyboard=keyboard(alert, f.url))
 
 
 def render_text(alert: Alert, *, limit: int = TELEGRAM_LIMIT) -> str:
-    """The alert as plain text (console channel, Telegram fallback)."""
-    return _fit(facts(alert), markup=False, limit=limit)
+    """The alert as plain text for the console channel, which has no button: the link is written
+    once at the end."""
+    return _fit(facts(alert), markup=False, link=True, limit=limit)
 
 
 # --- e-mail ----------------------------------------------------------------------------------
@@ -482,8 +692,7 @@ def email_environment() -> Environment:
 
 def clean_subject(text: str, *, limit: int = SUBJECT_LIMIT) -> str:
     """One line, no control characters (so no header injection), at most ``limit`` characters."""
-    text = one_line(text)
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    return shorten(text, limit)
 
 
 def _domain(address: str) -> str:

@@ -12,7 +12,8 @@ only these:
 
 Dates are shown in Europe/Rome. English follows British usage (day before month), as the
 cluster's partners in EU projects read it. Scraped text is folded to one line
-(:func:`one_line`) and cut at a word boundary with "…" (:func:`shorten`); links are made safe to
+(:func:`one_line`) and cut at a word boundary with "…" (:func:`shorten`) or after its first
+sentences (:func:`sentences`); links are made safe to
 put in markup (:func:`safe_url`).
 """
 
@@ -78,6 +79,32 @@ def shorten(text: str, limit: int) -> str:
         if space >= limit // 2:
             cut = cut[:space]
     return cut.rstrip(" ,;:.-–") + "…"
+
+
+#: A sentence ends at ".", "!" or "?" followed by a space and a capital; not after an
+#: abbreviation ("art.", "n.", "D.G.R.": a single letter, a short word not in capitals, or a word
+#: with a dot inside; "PMI." ends a sentence).
+_SENTENCE_END = re.compile(r"[.!?](?=\s+[«\"“(]?[A-ZÀ-Ý])")
+
+
+def sentences(text: str, limit: int, *, count: int = 2) -> str:
+    """The first ``count`` sentences of ``text`` (on one line) that fit in ``limit`` characters;
+    when even the first does not fit, the text cut at a word boundary (:func:`shorten`)."""
+    text = one_line(text)
+    if not text:
+        return ""
+    ends = []
+    for match in _SENTENCE_END.finditer(text):
+        word = text[: match.start()].rsplit(" ", 1)[-1]
+        if "." not in word and (len(word) > 3 or (len(word) > 1 and word.isupper())):
+            ends.append(match.end())
+    ends.append(len(text))
+    best = ""
+    for end in ends[:count]:
+        if end > limit:
+            break
+        best = text[:end].strip()
+    return best or shorten(text, limit)
 
 
 def tg_len(text: str) -> int:

@@ -31,10 +31,15 @@ delivery (``notifier.delivery.dispatch``) sends them later. The rules:
 * **Channels** are the profile's ``channels`` the member can be reached on: ``telegram`` needs a
   chat id that Telegram has not refused (403), ``email`` an address.
 
-Payloads (what the message needs besides the call; see ``notifier.messages.alerts``): ``reasons`` (plain
-lines in the member's language), ``score``; for changes ``event_id``, ``event_kind``, ``changes``
-(:func:`notifier.planning.changes.changes_json`), ``lines`` (the same, as plain lines in the member's
-language) and ``diff`` (the raw event diff).
+Payloads (what the message needs besides the call; see ``notifier.messages.alerts``), data only,
+rendered at send time: ``matched`` (the match reasons as data, :meth:`Reason.to_json`, at most
+:data:`MAX_MATCHED`), ``reasons`` (the same as plain lines in the member's language, for the web
+board), ``score``; for changes ``event_id``, ``event_kind``, ``changes``
+(:func:`notifier.planning.changes.changes_json`) and ``diff`` (the raw event diff). Every alert
+(and reminder) also carries what :func:`call_context` reads of the call and its duplicate group:
+``applicants`` (whom the call admits, as eligibility reads it) and ``group`` (the budget, summary
+and granting body another portal of the group gives when the call itself lacks them: an Open
+Innovation Lombardia page of a Bandi e Servizi call adds the allocation and a plain summary).
 
 Crash safety: the rows of each batch of events are enqueued first and *then* the cursor is
 advanced (in its own transaction). A crash in between replans the batch on the next run; the
@@ -63,11 +68,13 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from notifier.config import MatchingConfig
+from notifier.matching.eligibility import applicants_of, field_texts
 from notifier.matching.engine import Matcher
 from notifier.matching.profiles import Profile, member_profile
+from notifier.matching.vocabulary import default_vocabulary
 from notifier.planning.changes import ChangeFact, changes_json, significant_changes
 from storage import planning
-from storage.calls import CallView, EventView, canonical_call, events_after, get_calls
+from storage.calls import CallView, EventView, events_after, get_calls, group_calls
 from storage.db import Database
 from storage.members import all_profiles
 from storage.outbox import OutboxItem, enqueue
@@ -80,6 +87,10 @@ PARTNER = "partner"
 #: Reason lines kept in a payload, and their length: a message shows them on one line anyway.
 MAX_REASONS = 8
 MAX_REASON_CHARS = 200
+#: Match reasons kept as data for the message (it shows at most three distinct ones).
+MAX_MATCHED = 8
+#: Longest summary taken from another portal of the group (the message shows two sentences).
+MAX_GROUP_SUMMARY = 1_000
 
 
 class ReasonLike(Protocol):
@@ -244,6 +255,22 @@ class _Planner:
         self.report = report
         self.recipients = load_recipients(db, report)
         self._matchers: dict[str, MatcherLike] = {}
+        self._groups: dict[int, list[CallView]] = {}
+        self._contexts: dict[int, dict[str, Any]] = {}
+
+    def group(self, group_id: int) -> list[CallView]:
+        """The group's calls, canonical first (read once per run)."""
+        if group_id not in self._groups:
+            self._groups[group_id] = group_calls(self.db, group_id)
+        return self._groups[group_id]
+
+    def context(self, call: CallView, group: Sequence[CallView]) -> dict[str, Any]:
+        """:func:`call_context` of ``call``, once per call and run."""
+        if call.id not in self._contexts:
+            self._contexts[call.id] = call_context(
+                call, group, max_description=self.config.max_description_chars
+            )
+        return self._contexts[call.id]
 
     def matcher(self, alert: str) -> MatcherLike:
         """The matcher over the profiles of the members who want ``alert`` ("new", "partners")."""
@@ -308,7 +335,6 @@ class _Planner:
                     best[key] = match
         if not best:
             return
-        canonical: dict[int, int] = {}
         for (member_id, group_id), match in sorted(best.items()):
             recipient = self.recipients.get(member_id)
             if recipient is None:
@@ -322,14 +348,17 @@ class _Planner:
             if not recipient.channels:
                 self.report.unreachable += 1
                 continue
-            if group_id not in canonical:
-                canonical[group_id] = canonical_call(self.db, group_id).id
+            group = self.group(group_id)
+            if not group:
+                continue
             payload = {
                 "reasons": reason_lines(match.reasons, recipient.language),
+                "matched": reason_data(match.reasons),
                 "score": round(float(match.score), 4),
+                **self.context(group[0], group),
             }
             for channel in recipient.channels:
-                item = OutboxItem(member_id, group_id, canonical[group_id], reason, channel, payload)
+                item = OutboxItem(member_id, group_id, group[0].id, reason, channel, payload)
                 items.setdefault((member_id, group_id, reason, channel), item)
 
     def _plan_changes(
@@ -364,10 +393,61 @@ class _Planner:
                     "event_kind": event.kind,
                     "changes": facts_json,
                     "diff": dict(event.changes),
+                    **self.context(call, self.group(group_id)),
                 }
                 for channel in recipient.channels:
                     item = OutboxItem(member_id, group_id, call.id, reason, channel, payload)
                     items.setdefault((member_id, group_id, reason, channel), item)
+
+
+def reason_data(reasons: Iterable[Any]) -> list[dict[str, Any]]:
+    """The match reasons as data (``{"kind", "term", "field", "topic"}``) for the message to word."""
+    out: list[dict[str, Any]] = []
+    for reason in reasons:
+        to_json = getattr(reason, "to_json", None)
+        if to_json is None:
+            continue
+        data = dict(to_json())
+        data["term"] = " ".join(str(data.get("term") or "").split())[:MAX_REASON_CHARS]
+        if data not in out:
+            out.append(data)
+        if len(out) >= MAX_MATCHED:
+            break
+    return out
+
+
+def call_context(
+    call: CallView, group: Sequence[CallView], *, max_description: int = 20_000
+) -> dict[str, Any]:
+    """What an alert about ``call`` needs besides the call row, as data:
+
+    * ``applicants`` — ``{"admits": [beneficiary ids], "sectors": [applicant sector ids]}``, whom
+      the call admits as :func:`notifier.matching.eligibility.applicants_of` reads it (empty lists:
+      the call does not say);
+    * ``group`` — for each of ``budget_total``, ``summary``, ``granting_body`` the call lacks,
+      ``{"value", "source"}`` from the first other call of its duplicate group (canonical first,
+      then by source priority) that gives it, as the digest picks the budget.
+    """
+    fields = field_texts(call, max_description=max_description)
+    found = applicants_of(call, fields, default_vocabulary())
+    fill: dict[str, dict[str, str]] = {}
+    others = [c for c in group if c.id != call.id]
+    if call.budget_total is None:
+        other = next((c for c in others if c.budget_total is not None), None)
+        if other is not None:
+            fill["budget_total"] = {"value": str(other.budget_total), "source": other.source}
+    if not call.summary.strip():
+        other = next((c for c in others if c.summary.strip()), None)
+        if other is not None:
+            fill["summary"] = {"value": other.summary.strip()[:MAX_GROUP_SUMMARY], "source": other.source}
+    if not call.granting_body.strip():
+        other = next((c for c in others if c.granting_body.strip()), None)
+        if other is not None:
+            fill["granting_body"] = {"value": other.granting_body.strip()[:300], "source": other.source}
+    return {
+        "applicants": {"admits": sorted(found.admits), "sectors": sorted(found.sectors)},
+        "group": fill,
+    }
 
 
 def reason_lines(reasons: Iterable[ReasonLike], lang: str) -> list[str]:

@@ -21,6 +21,10 @@ Nothing is sent for a call whose status is closed or whose deadline has passed, 
 paused members, to members whose profile does not ask for ``reminders``, or to members who later
 answered "Non per noi" (a member has one feedback per group). The clock is injected.
 
+The payload carries the opening or deadline it is about and, as every alert's, what
+:func:`notifier.planning.alerts.call_context` reads of the call and its duplicate group (data:
+the message is written at send time).
+
 Known limits: a reminder is due from its moment on, so how close to that moment it goes out
 depends on how often the scheduler runs this (hourly or more often is right); a reminder whose
 moment passed while the planner did not run is still sent, with the countdown it has by then.
@@ -35,9 +39,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from notifier.config import RemindersConfig, parse_offset
-from notifier.planning.alerts import load_recipients
+from notifier.planning.alerts import call_context, load_recipients
 from storage import planning
-from storage.calls import CallView, canonical_call
+from storage.calls import CallView, group_calls
 from storage.db import Database
 from storage.outbox import OutboxItem, enqueue
 from storage.records import Precision, effective_deadline
@@ -160,22 +164,24 @@ def plan_reminders(db: Database, *, now: datetime, config: RemindersConfig) -> i
         return 0
     recipients = load_recipients(db)
     calls: dict[int, CallView | None] = {}
+    contexts: dict[int, dict[str, Any]] = {}
     items: list[OutboxItem] = []
     for member_id, group_id in pairs:
         recipient = recipients.get(member_id)
         if recipient is None or "reminders" not in recipient.profile.alerts or not recipient.channels:
             continue
         if group_id not in calls:
-            try:
-                calls[group_id] = canonical_call(db, group_id)
-            except LookupError:
-                calls[group_id] = None
+            group = group_calls(db, group_id)
+            calls[group_id] = group[0] if group else None
+            if group:
+                contexts[group_id] = call_context(group[0], group)
         call = calls[group_id]
         if call is None:
             continue
         for due in due_reminders(call, now=now, config=config):
+            payload = {**due.payload(), **contexts[group_id]}
             for channel in recipient.channels:
-                items.append(OutboxItem(member_id, group_id, call.id, due.reason, channel, due.payload()))
+                items.append(OutboxItem(member_id, group_id, call.id, due.reason, channel, payload))
     inserted = enqueue(db, items, now=now) if items else 0
     log.info("planned reminders: %d due, %d new outbox rows", len(items), inserted)
     return inserted

@@ -132,3 +132,7 @@ class FakeCall:
     closes_precision: Precision | None = Precision.DATETIME
     sportello: bool = False
     budget_total: Decimal | None = Decimal("1500000")
+    summary: str = ""
+    beneficiaries: tuple[str, ...] = ()
+    granting_body: str = ""
+    kind: str = "call"
