@@ -69,7 +69,7 @@ from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 from notifier import catalogue
 from notifier.config import EmailConfig
 from notifier.matching.eligibility import COMPANY_TYPES
-from notifier.matching.engine import FIELD_EN, FIELD_IT, Reason
+from notifier.matching.engine import FIELD_NAMES, Reason, field_words
 from notifier.matching.vocabulary import default_vocabulary
 from notifier.messages.changes import change_line
 from notifier.messages.formats import (
@@ -110,87 +110,9 @@ MAX_TERM = 60
 #: internal label): their calls show the host name of their link instead.
 _NOT_A_PORTAL = frozenset({"manual"})
 
-_TEXT = {
-    "it": {
-        "new": "Nuovo bando",
-        "changed": "Bando aggiornato",
-        "reopened": "Bando riaperto",
-        "reopened_word": "Riaperto",
-        "closed_early": "Bando chiuso in anticipo",
-        "deadline": "Scadenza spostata",
-        "act": "Nuovo atto sul bando",
-        "ranking": "Graduatoria pubblicata",
-        "partner": "Ricerca partner",
-        "open_partner": "Apri la proposta",
-        "expires": "Scade",
-        "reminder-open": "Promemoria: il bando apre a breve",
-        "reminder-close": "Promemoria: scadenza vicina",
-        "reminder": "Promemoria",
-        "publisher": "Pubblicato da",
-        "status": "Stato",
-        "applicants": "Chi può partecipare",
-        "any_company": "Imprese di ogni dimensione",
-        "sectors": "solo {sectors}",
-        "according_to": "secondo {source}",
-        "topic_reason": "{topic}: {term} {where}",
-        "keyword_reason": "la vostra parola chiave {term} {where}",
-        "quote": "«{term}»",
-        "opens": "Apertura",
-        "closes": "Scadenza",
-        "next_deadline": "Prossima scadenza",
-        "sportello": "A sportello: fino a esaurimento fondi",
-        "budget": "Dotazione",
-        "why": "Perché",
-        "open": "Apri il bando",
-        "interested": "Mi interessa",
-        "not_for_us": "Non per noi",
-        "footer": "Ricevi questo avviso perché il bando corrisponde al profilo della tua organizzazione.",
-        "footer_reminder": "Ricevi questo promemoria perché hai segnato il bando con «Mi interessa».",
-        "unsubscribe": "Per non ricevere più questi messaggi",
-    },
-    "en": {
-        "new": "New call",
-        "changed": "Call updated",
-        "reopened": "Call reopened",
-        "reopened_word": "Reopened",
-        "closed_early": "Call closed early",
-        "deadline": "Deadline moved",
-        "act": "New act on the call",
-        "ranking": "Ranking published",
-        "partner": "Partner search",
-        "open_partner": "Open the proposal",
-        "expires": "Expires",
-        "reminder-open": "Reminder: the call opens soon",
-        "reminder-close": "Reminder: deadline approaching",
-        "reminder": "Reminder",
-        "publisher": "Published by",
-        "status": "Status",
-        "applicants": "Who may apply",
-        "any_company": "Companies of any size",
-        "sectors": "only {sectors}",
-        "according_to": "according to {source}",
-        "topic_reason": "{topic}: {term} {where}",
-        "keyword_reason": "your keyword {term} {where}",
-        "quote": "“{term}”",
-        "opens": "Opens",
-        "closes": "Deadline",
-        "next_deadline": "Next deadline",
-        "sportello": "First come, first served: until funds run out",
-        "budget": "Budget",
-        "why": "Why",
-        "open": "Open the call",
-        "interested": "Interested",
-        "not_for_us": "Not for us",
-        "footer": "You receive this alert because the call matches your organisation's profile.",
-        "footer_reminder": "You receive this reminder because you marked the call “Interested”.",
-        "unsubscribe": "To stop these messages",
-    },
-}
+_TEXT = catalogue.section("alert")
 
-_STATUS = {
-    "it": {"open": "aperto", "forthcoming": "in apertura", "closed": "chiuso"},
-    "en": {"open": "open", "forthcoming": "forthcoming", "closed": "closed"},
-}
+_STATUS = catalogue.section("status")
 
 _ICONS = {
     "new": "🆕",
@@ -346,7 +268,8 @@ def reasons_line(payload: Mapping[str, Any], lang: str) -> str:
                 continue
             kind, topic = str(item.get("kind") or ""), item.get("topic")
             term = t["quote"].format(term=shorten(str(item.get("term") or ""), MAX_TERM))
-            where = (FIELD_EN if lang == "en" else FIELD_IT).get(str(item.get("field") or ""), "")
+            field = str(item.get("field") or "")
+            where = field_words(field, lang) if field in FIELD_NAMES else ""
             if kind == "topic" and isinstance(topic, str):
                 if topic in topics:
                     continue
