@@ -14,6 +14,7 @@ that member's digest off. The digest itself is built as data by :mod:`notifier.p
 from __future__ import annotations
 
 import html
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -222,9 +223,12 @@ class _Entry:
 
 
 def _names(names: Sequence[str], lang: str) -> str:
-    shown = ", ".join(one_line(n) for n in names[:MAX_REACH_NAMES])
-    if len(names) > MAX_REACH_NAMES:
-        shown += " " + _TEXT[lang]["more_names"].format(n=len(names) - MAX_REACH_NAMES)
+    """Members by name, several of one organisation once ("Example srl ×2"), the first few only."""
+    counts = Counter(one_line(n) for n in names)
+    labels = [f"{n} ×{k}" if k > 1 else n for n, k in counts.items()]
+    shown = ", ".join(labels[:MAX_REACH_NAMES])
+    if len(labels) > MAX_REACH_NAMES:
+        shown += " " + _TEXT[lang]["more_names"].format(n=len(labels) - MAX_REACH_NAMES)
     return shown
 
 

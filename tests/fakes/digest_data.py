@@ -105,7 +105,7 @@ def sample_digest() -> Digest:
     horizon = _call(
         3,
         "Horizon Europe: Safe and sustainable by design chemicals <SSbD> & cosmetics "
-        "(HORIZON-CL4-2026-RESILIENCE-01-TWIN-TRANSITION-SUPERLONGIDENTIFIERWITHOUTSPACES-0123456789)",
+        "(HORIZON-CL4-2026-RESILIENCE-01-TWIN-TRANSITION-SUPERLONGIDENTIFIERWITHOUTSPACESORHYPHENS0123456789)",
         source="sedia",
         url="https://ec.europa.eu/info/funding-tenders/opportunities/portal/screen/opportunities/"
         "topic-details/horizon-cl4-2026?order=DESC&pageNumber=1&pageSize=50&sortBy=startDate&x=<y>",

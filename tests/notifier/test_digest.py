@@ -486,3 +486,128 @@ def test_a_call_page_of_another_portal_gives_the_allocation_the_canonical_lacks(
     assert first.group_id == second.group_id  # the page links the call: one group
     [item] = build(db, now).new_calls
     assert (item.source, item.budget_total) == ("lombardia", Decimal("6000000"))
+
+
+def test_each_call_says_who_it_went_to_and_their_feedback(
+    db: Database, now: datetime, scene: dict[str, object]
+) -> None:
+    from storage import members, outbox
+
+    calls = scene["calls"]
+    airless = calls[1]  # type: ignore[index]
+    first = add_member(db, now=now, name="Anna", chat_id=11)
+    second = add_member(db, now=now, name="Bruno", chat_id=12)
+    third = add_member(db, now=now, name="Carla", chat_id=13)
+    items = [
+        outbox.OutboxItem(m, airless.group_id, airless.id, "new", channel)
+        for m, channel in ((first, "telegram"), (first, "email"), (second, "telegram"), (third, "telegram"))
+    ]
+    outbox.enqueue(db, items, now=now)
+    rows = {(r.member_id, r.channel): r.id for r in outbox.list_rows(db)}
+    outbox.mark_sent(db, rows[(first, "telegram")], now=now, receipt="11:1")
+    outbox.mark_dead(db, rows[(third, "telegram")], now=now, error="blocked")
+    members.set_feedback(db, first, airless.group_id, "interested", now=now)
+    members.set_feedback(db, second, airless.group_id, "not_for_us", now=now)
+
+    digest = build(db, now)
+    [item] = [c for c in digest.closing if c.call_id == airless.id]
+    # Every test member is of "Example srl": one organisation, counted per member.
+    assert item.reach.sent == ("Example srl",) and item.reach.queued == ("Example srl",)
+    assert (item.reach.undelivered, item.reach.interested, item.reach.not_for_us) == (1, 1, 1)
+    _, text = render_digest(digest)
+    assert "Inviato a 1: Example srl; in coda per 1: Example srl; non consegnato a 1" in text
+    assert "Mi interessa: 1 · Non per noi: 1" in text
+    telegram = render_digest_telegram(digest)
+    assert "Mi interessa: 1" in telegram
+
+
+def test_a_source_with_errors_is_not_ok(db: Database, now: datetime) -> None:
+    from notifier.planning.digest import health_state
+    from storage.sources import source_health
+
+    run = start_run(db, "lombardia", now=now)
+    finish_run(db, run, now=now, outcome="ok", seen=40, errors=5)
+    run = start_run(db, "sedia", now=now)
+    finish_run(db, run, now=now, outcome="ok", seen=40)
+    run = start_run(db, "sedia", now=now + timedelta(hours=1))
+    finish_run(db, run, now=now + timedelta(hours=1), outcome="ok", seen=0)  # nothing read: degraded
+    run = start_run(db, "unioncamere", now=now)
+    finish_run(db, run, now=now, outcome="ok", seen=12)
+    states = {h.name: health_state(h) for h in source_health(db)}
+    assert states == {"lombardia": "errors", "sedia": "degraded", "unioncamere": "ok"}
+    digest = build(db, now + timedelta(hours=2))
+    assert [h.name for h in digest.unhealthy] == ["lombardia", "sedia"]
+    assert digest.summary()["unhealthy_sources"] == ["lombardia", "sedia"]
+    _, text = render_digest(digest)
+    assert (
+        "! Regione Lombardia – Bandi e Servizi: con errori" in text and "5 errori nell'ultima lettura" in text
+    )
+    assert "Regolari: Unioncamere Lombardia" in text
+
+
+class FakeTelegramChannel:
+    """Stands for TelegramChannel.send_prepared: records, or raises what the channel would."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.sent: list[tuple[int, str, str]] = []
+
+    async def send_prepared(self, chat_id: int, html: str, text: str, **_: object) -> str:
+        if self.error is not None:
+            raise self.error
+        self.sent.append((chat_id, html, text))
+        return f"{chat_id}:1"
+
+
+def test_the_telegram_digest_goes_through_the_channel(
+    db: Database, now: datetime, scene: dict[str, object]
+) -> None:
+    from notifier.delivery.channels import RecipientGone
+    from notifier.delivery.digest import TelegramDigestSender
+    from storage import members
+
+    admin = add_member(db, now=now, name="Admin", role="admin", chat_id=9, digest_telegram=True)
+    channel = FakeTelegramChannel()
+    digest = build(db, now)
+    report = asyncio.run(
+        send_digest(db, digest, now=now, senders={"telegram": TelegramDigestSender(channel)}, config=CONFIG)
+    )
+    assert report.recorded and [(m, c) for m, c, _ in report.sent] == [(admin, "telegram")]
+    [(chat, html, text)] = channel.sent
+    assert chat == 9 and "&lt;script&gt;" in html and "<script>" in text  # the plain-text twin
+    # A 403: as for alerts, the member's Telegram is switched off.
+    gone = FakeTelegramChannel(RecipientGone("Forbidden: bot was blocked by the user"))
+    report = asyncio.run(
+        send_digest(db, digest, now=now, senders={"telegram": TelegramDigestSender(gone)}, config=CONFIG)
+    )
+    assert not report.recorded and report.failed[0][2].startswith("recipient gone")
+    member = members.get_member(db, admin)
+    assert member is not None and not member.telegram_ok
+
+
+@pytest.mark.integration
+def test_the_telegram_digest_falls_back_to_plain_text_like_alerts(
+    server: Any, now: datetime, db: Database, scene: dict[str, object]
+) -> None:
+    from pydantic import SecretStr
+
+    from notifier.delivery.channels import TelegramChannel
+    from notifier.delivery.digest import TelegramDigestSender
+    from tests.fakes.telegram_server import Answer
+
+    server.script("sendMessage", Answer.parse_error())
+    config = TelegramConfig(token=SecretStr(server.token), base_url=server.base_url, per_chat_interval=0)
+    channel = TelegramChannel(config)
+    recipient = DigestRecipient(1, "Admin", "it", None, 42)
+
+    async def go() -> str:
+        try:
+            return await TelegramDigestSender(channel).send_digest(build(db, now), recipient)
+        finally:
+            await channel.aclose()
+
+    receipt = asyncio.run(go())
+    html_try, plain = server.calls("sendMessage")
+    assert html_try.status == 400 and plain.status == 200 and "parse_mode" not in plain.params
+    assert "<script>alert(1)</script>" in plain.text and receipt == "42:1 plain"
+    assert channel.plain_fallbacks == 1
