@@ -432,13 +432,10 @@ def digest_telegram(digest: Digest, *, language: str = "it", limit: int = TELEGR
     if digest.closing:
         heading(ctx["closing_title"])
         for item in digest.closing:
-            when = countdown(item.deadline, now, lang, verb="closes", precision=item.closes_precision)
-            line(
-                item,
-                f"{t['badge_new']}, {when}"
-                if item.new and item.deadline
-                else (when if item.deadline else ""),
-            )
+            when = ""
+            if item.deadline is not None:
+                when = countdown(item.deadline, now, lang, verb="closes", precision=item.closes_precision)
+            line(item, ", ".join(p for p in (t["badge_new"] if item.new else "", when) if p))
     if digest.themes:
         heading(t["new"])
     for section in digest.themes:

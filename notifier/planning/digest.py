@@ -393,7 +393,10 @@ def build_digest(
     )
 
     def reached(items: Iterable[DigestCall]) -> tuple[DigestCall, ...]:
-        return tuple(replace(i, reach=reach.get(i.group_id, _NO_REACH)) for i in items)
+        return tuple(
+            replace(i, reach=reach.get(i.group_id, _NO_REACH) if i.group_id is not None else _NO_REACH)
+            for i in items
+        )
 
     return Digest(
         made_at=now,

@@ -122,7 +122,7 @@ def sample_digest() -> Digest:
     )
     digitale = _call(
         4,
-        "Voucher digitalizzazione 2026",
+        "Voucher per imballaggi compostabili 2026",
         source="unioncamere",
         score=3.0,
         theme="packaging",
