@@ -77,7 +77,9 @@ def test_what_the_snapshots_show(lang: str) -> None:
     notices = text.index("== Notices" if en else "== Avvisi")
     assert text.index("Bando export 2025 (chiuso)") > changes
     assert text.index("Credito agevolato") > changes
-    assert all(text.index(t) < changes for t in ("Contributi per la meccanizzazione", "Voucher per imballaggi"))
+    assert all(
+        text.index(t) < changes for t in ("Contributi per la meccanizzazione", "Voucher per imballaggi")
+    )
     assert "[NEW] Bando export" not in text and "[NUOVO] Bando export" not in text
     assert text.index("Bando export") < notices
     # Reach and feedback.
