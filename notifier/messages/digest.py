@@ -261,7 +261,10 @@ def _fact_line(fact: ChangeFact, lang: str) -> str:
     return one_line(change_line(fact, lang))
 
 
-def _entry(item: DigestCall, lang: str, now: datetime, facts: Sequence[ChangeFact] = ()) -> _Entry:
+def _entry(
+    item: DigestCall, lang: str, now: datetime, facts: Sequence[ChangeFact] = (), *, badge: bool = False
+) -> _Entry:
+    """``badge``: mark a new call "NUOVO" (in the closing list; every other section says it)."""
     t = _TEXT[lang]
     closes = ""
     closed = item.closed(now)
@@ -295,8 +298,7 @@ def _entry(item: DigestCall, lang: str, now: datetime, facts: Sequence[ChangeFac
         changes=[_fact_line(f, lang) for f in facts],
         reach=reach,
         feedback=feedback,
-        # A closed call is listed under changes: it is no news that it is new.
-        new=item.new and not closed,
+        new=badge and item.new and not closed,
         closed=closed,
     )
 
@@ -348,7 +350,7 @@ def _context(digest: Digest, lang: str, unsubscribe_url: str | None = None) -> d
         "counts": _counts(digest, lang),
         "empty": digest.empty,
         "closing_title": t["closing"].format(days=digest.deadline_days),
-        "closing": [_entry(i, lang, now) for i in digest.closing],
+        "closing": [_entry(i, lang, now, badge=True) for i in digest.closing],
         "more_closing": _more(t, digest.more_closing),
         "themes": themes,
         "changes": [_entry(c.call, lang, now, c.facts) for c in digest.changes],
