@@ -491,7 +491,7 @@ def test_a_call_page_of_another_portal_gives_the_allocation_the_canonical_lacks(
 def test_each_call_says_who_it_went_to_and_their_feedback(
     db: Database, now: datetime, scene: dict[str, object]
 ) -> None:
-    from storage import members, outbox
+    from storage import feedback, outbox
 
     calls = scene["calls"]
     airless = calls[1]  # type: ignore[index]
@@ -506,8 +506,8 @@ def test_each_call_says_who_it_went_to_and_their_feedback(
     rows = {(r.member_id, r.channel): r.id for r in outbox.list_rows(db)}
     outbox.mark_sent(db, rows[(first, "telegram")], now=now, receipt="11:1")
     outbox.mark_dead(db, rows[(third, "telegram")], now=now, error="blocked")
-    members.set_feedback(db, first, airless.group_id, "interested", now=now)
-    members.set_feedback(db, second, airless.group_id, "not_for_us", now=now)
+    feedback.set_feedback(db, first, airless.group_id, "interested", now=now)
+    feedback.set_feedback(db, second, airless.group_id, "not_for_us", now=now)
 
     digest = build(db, now)
     [item] = [c for c in digest.closing if c.call_id == airless.id]
