@@ -13,7 +13,7 @@ import re
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 # --- reminders and the staff digest ---------------------------------------------------------
 
@@ -85,8 +85,14 @@ class DigestConfig(BaseModel):
     deadline_days: int = Field(default=14, ge=1, le=90)
     #: The first digest, or one after a long gap, covers at most this many days back.
     max_window_days: int = Field(default=7, ge=1, le=60)
-    #: At most this many new calls and changes listed per source (the rest are counted).
-    max_items_per_source: int = Field(default=50, ge=1, le=1000)
+    #: At most this many entries listed per section (a theme, the changes, the notices...; the rest
+    #: are counted). ``max_items_per_source`` is read as the same setting.
+    max_items_per_section: int = Field(
+        default=50,
+        ge=1,
+        le=1000,
+        validation_alias=AliasChoices("max_items_per_section", "max_items_per_source"),
+    )
     #: Subject line prefix of the e-mail.
     subject_prefix: str = Field(default="Sentinella", max_length=40)
 

@@ -290,7 +290,7 @@ def _run(
         raise DemoError(f"cannot write the digest to {digest_path}: {exc.strerror}") from None
     console.print(
         f"4. Staff digest: {digest.new_count} new call(s), {digest.changed_count} changed, "
-        f"{len(digest.deadlines)} deadline(s) in the next {digest.deadline_days} days.",
+        f"{digest.closing_count} deadline(s) in the next {digest.deadline_days} days.",
         style="bold",
     )
     console.print()

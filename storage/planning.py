@@ -99,6 +99,37 @@ def alerted_members(
     return out
 
 
+#: How far a member's alerts of a group got, best first (``alert_reach``).
+_REACH = {"sent": 0, "pending": 1, "sending": 1, "failed": 1, "dead": 2}
+_REACH_WORD = ("sent", "queued", "undelivered")
+
+
+def alert_reach(db: Database, group_ids: Iterable[int]) -> dict[int, dict[int, str]]:
+    """For each group, the members an alert of it (any reason) was planned for, and how far it
+    got: ``{group_id: {member_id: "sent" | "queued" | "undelivered"}}``. One member's best row
+    counts (sent, else still to send or to retry, else given up)."""
+    ids = sorted(set(group_ids))
+    out: dict[int, dict[int, str]] = {}
+    if not ids:
+        return out
+    best: dict[tuple[int, int], int] = {}
+    with db.session() as session:
+        for chunk in chunks(ids):
+            rows = session.execute(
+                select(AlertOutbox.group_id, AlertOutbox.member_id, AlertOutbox.state)
+                .where(AlertOutbox.group_id.in_(chunk))
+                .distinct()
+            )
+            for group_id, member_id, state in rows:
+                rank = _REACH.get(state, 1)
+                key = (group_id, member_id)
+                if key not in best or rank < best[key]:
+                    best[key] = rank
+    for (group_id, member_id), rank in sorted(best.items()):
+        out.setdefault(group_id, {})[member_id] = _REACH_WORD[rank]
+    return out
+
+
 def feedback_for_groups(db: Database, group_ids: Iterable[int]) -> dict[tuple[int, int], str]:
     """Every member's feedback on these groups: ``{(member_id, group_id): kind}``."""
     ids = sorted(set(group_ids))

@@ -98,6 +98,8 @@ class SourceHealth:
     degraded: bool
     failure_reported: bool
     calls: int
+    #: Errors counted by the latest finished run (pages or items it could not read).
+    last_errors: int = 0
 
 
 @dataclass(frozen=True)
@@ -351,6 +353,13 @@ def source_health(db: Database) -> list[SourceHealth]:
             for source, n in conn.execute(select(_calls.c.source, func.count()).group_by(_calls.c.source))
         }
         rows = {row.name: row for row in conn.execute(select(_sources))}
+        latest = select(func.max(_runs.c.id)).where(_runs.c.outcome != "running").group_by(_runs.c.source)
+        errors: dict[str, int] = {
+            source: int(n or 0)
+            for source, n in conn.execute(
+                select(_runs.c.source, _runs.c.errors).where(_runs.c.id.in_(latest))
+            )
+        }
     health = []
     for name in sorted(set(rows) | set(counts)):
         row = rows.get(name)
@@ -367,6 +376,7 @@ def source_health(db: Database) -> list[SourceHealth]:
                 degraded=state.degraded,
                 failure_reported=state.failure_reported,
                 calls=int(counts.get(name, 0)),
+                last_errors=errors.get(name, 0),
             )
         )
     return health

@@ -42,6 +42,7 @@ from notifier.bot.common import (
 )
 from notifier.messages.formats import fmt_day, one_line
 from notifier.messages.i18n import esc, t
+from notifier.planning.digest import health_state
 from storage import members
 from storage.db import Database
 from storage.invitations import create_invitation
@@ -136,7 +137,8 @@ def _status_text(db: Database, lang: str, extra: Mapping[str, Any]) -> str:
     if not health:
         parts.append(t(lang, "stato.no_sources"))
     for h in health:
-        bad = h.degraded or h.consecutive_failures > 0
+        # The digest's rule: failures, a degraded run or errors in the last run are not "ok".
+        bad = health_state(h) not in ("ok", "never")
         parts.append(
             t(
                 lang,

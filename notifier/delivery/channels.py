@@ -50,7 +50,7 @@ from typing import Any, Protocol, runtime_checkable
 from rich.console import Console
 from rich.panel import Panel
 from rich.text import Text
-from telegram import LinkPreviewOptions, Message
+from telegram import InlineKeyboardMarkup, LinkPreviewOptions, Message
 from telegram.constants import ParseMode
 from telegram.error import (
     BadRequest,
@@ -66,7 +66,7 @@ from telegram.request import HTTPXRequest
 
 from notifier.config import EmailConfig, TelegramConfig
 from notifier.delivery.redaction import Redactor
-from notifier.messages.alerts import Alert, TelegramMessage, render_email, render_telegram, render_text
+from notifier.messages.alerts import Alert, render_email, render_telegram, render_text
 
 log = logging.getLogger(__name__)
 
@@ -183,21 +183,41 @@ class TelegramChannel:
         if chat_id is None:
             raise Permanent("the member has no Telegram chat")
         message = render_telegram(alert)
+        return await self.send_prepared(
+            chat_id,
+            message.html,
+            message.text,
+            keyboard=message.keyboard,
+            what=f"outbox row {alert.outbox_id}",
+        )
+
+    async def send_prepared(
+        self,
+        chat_id: int,
+        html: str,
+        text: str,
+        *,
+        keyboard: InlineKeyboardMarkup | None = None,
+        what: str = "a message",
+    ) -> str:
+        """Send a prepared message (an alert's, the staff digest's) with this channel's pacing,
+        plain-text fallback and error classification; ``text`` is sent when Telegram refuses
+        the HTML. ``what`` names the message in the log."""
         await self._ensure_ready()
         lock = self._chat_locks.setdefault(chat_id, asyncio.Lock())
         async with lock:
             await self._pace(chat_id)
             plain = False
             try:
-                sent = await self._send(chat_id, message, plain=False)
+                sent = await self._send(chat_id, html, keyboard)
             except BadRequest as exc:
                 if "can't parse entities" not in str(exc).lower():
                     raise self._classify(exc) from exc
                 self.plain_fallbacks += 1
                 plain = True
-                log.warning("Telegram refused the HTML of outbox row %s; sending plain text", alert.outbox_id)
+                log.warning("Telegram refused the HTML of %s; sending plain text", what)
                 try:
-                    sent = await self._send(chat_id, message, plain=True)
+                    sent = await self._send(chat_id, text, keyboard, plain=True)
                 except TelegramError as exc2:
                     raise self._classify(exc2) from exc2
             except TelegramError as exc:
@@ -209,12 +229,14 @@ class TelegramChannel:
         # The receipt records how it went out: Telegram's message id, and whether as plain text.
         return f"{chat_id}:{sent.message_id}" + (" plain" if plain else "")
 
-    async def _send(self, chat_id: int, message: TelegramMessage, *, plain: bool) -> Message:
+    async def _send(
+        self, chat_id: int, body: str, keyboard: InlineKeyboardMarkup | None, *, plain: bool = False
+    ) -> Message:
         return await self.bot.send_message(
             chat_id=chat_id,
-            text=message.text if plain else message.html,
+            text=body,
             parse_mode=None if plain else ParseMode.HTML,
-            reply_markup=message.keyboard,
+            reply_markup=keyboard,
             link_preview_options=LinkPreviewOptions(is_disabled=True),
         )
 

@@ -3,8 +3,12 @@
 :func:`send_digest` delivers it to the staff who subscribed (``Member.digest_email``,
 ``Member.digest_telegram`` when ``DigestConfig.telegram`` is on) through :class:`DigestSender` s,
 and records the digest only once at least one recipient got it, so a digest nobody received is
-covered again by the next one. :func:`run_digest` is the scheduled job: window, build, send,
-record, and nothing when the digest of the current slot was already sent.
+covered again by the next one. E-mail goes over the e-mail channel's SMTP connection; Telegram
+through :meth:`TelegramChannel.send_prepared <notifier.delivery.channels.TelegramChannel.send_prepared>`,
+as alerts do (pacing, plain-text fallback, classified errors): a recipient Telegram no longer
+reaches (403, chat gone) has their Telegram switched off, as for alerts. :func:`run_digest` is
+the scheduled job: window, build, send, record, and nothing when the digest of the current slot
+was already sent.
 """
 
 from __future__ import annotations
@@ -21,9 +25,10 @@ from rich.panel import Panel
 from rich.text import Text
 
 from notifier.config import DigestConfig, EmailConfig, MatchingConfig
-from notifier.messages.digest import digest_email, render_digest, render_digest_telegram
+from notifier.delivery.channels import RecipientGone
+from notifier.messages.digest import digest_email, digest_telegram, render_digest
 from notifier.planning.digest import Digest, build_digest, current_slot
-from storage import planning
+from storage import outbox, planning
 from storage.db import Database
 from storage.members import list_members
 
@@ -78,7 +83,9 @@ class EmailDigestSender:
 
 
 class TelegramDigestSender:
-    """The short digest by Telegram, with the Telegram channel's bot (rate limiter included)."""
+    """The short digest by Telegram, through the Telegram channel as alerts go: the same bot
+    (rate limiter and 429 retries), per-chat pacing, plain-text fallback and classified errors
+    (:class:`~notifier.delivery.channels.RecipientGone` for a 403 or a chat that is gone)."""
 
     name = "telegram"
 
@@ -86,26 +93,16 @@ class TelegramDigestSender:
         self.channel = channel
 
     async def send_digest(self, digest: Digest, recipient: DigestRecipient) -> str:
-        from telegram import LinkPreviewOptions
-        from telegram.constants import ParseMode
-
         if recipient.telegram_chat_id is None:
             raise ValueError("no Telegram chat")
-        from telegram.error import TelegramError
-
-        bot = self.channel.bot
-        try:
-            await bot.initialize()  # idempotent
-            sent = await bot.send_message(
-                chat_id=recipient.telegram_chat_id,
-                text=render_digest_telegram(digest, language=recipient.language),
-                parse_mode=ParseMode.HTML,
-                link_preview_options=LinkPreviewOptions(is_disabled=True),
-            )
-        except TelegramError as exc:
-            # The failure is reported and logged: its text must not quote the token.
-            raise RuntimeError(self.channel.redact(f"{type(exc).__name__}: {exc}")) from None
-        return f"{recipient.telegram_chat_id}:{sent.message_id}"
+        message = digest_telegram(digest, language=recipient.language)
+        receipt: str = await self.channel.send_prepared(
+            recipient.telegram_chat_id,
+            message.html,
+            message.text,
+            what=f"the digest to member {recipient.member_id}",
+        )
+        return receipt
 
 
 class ConsoleDigestSender:
@@ -202,6 +199,12 @@ async def send_digest(
                 receipt = await sender.send_digest(digest, recipient)
             except asyncio.CancelledError:
                 raise
+            except RecipientGone as exc:
+                # As for alerts: Telegram no longer reaches the member (bot blocked, chat gone).
+                if channel == "telegram":
+                    outbox.switch_off_telegram(db, recipient.member_id, now=now)
+                report.failed.append((recipient.member_id, channel, f"recipient gone: {exc.reason}"[:300]))
+                continue
             except Exception as exc:  # one recipient's failure must not stop the digest
                 # The reason may quote an address or a chat id: DEBUG only.
                 log.warning(

@@ -1,32 +1,34 @@
-"""The daily staff digest: what came in, what changed, what closes soon, how the sources are.
+"""The daily staff digest as data: what closes soon, what came in, what changed, how the sources are.
 
-:func:`build_digest` gathers, for the window since the last digest sent (``storage.planning``):
+:func:`build_digest` gathers, for the window since the last digest sent (``storage.planning``),
+in the order staff read it:
 
-* **new calls** — duplicate groups first seen in the window, one entry per group (its canonical
-  call, with the other portals it was seen on), grouped by source and, within a source, ordered
-  by relevance to the cluster; in sections of their own, the new **partner searches** (EEN
-  proposals: staff always see them, members only when they opted in) and the new **notices**
-  (BURL acts linked to no call Sentinella holds: an act linked to a call shows as that call's
-  change instead);
-* **changes** — the changes that matter (:mod:`notifier.planning.changes`) of calls already known before
-  the window, one entry per group; smaller edits are only counted;
-* **deadlines** — open calls whose final deadline falls in the next ``deadline_days`` (14);
-* **source health** — one line per source (``storage.sources.source_health``).
+* **closing** — open calls whose final deadline falls in the next ``deadline_days`` (14), soonest
+  first; a call new in the window is listed here (marked new) and not again below;
+* **new calls by theme** — duplicate groups first seen in the window, one entry per group (its
+  canonical call, with the other portals it was seen on). A call's *theme* is its best topic
+  against the cluster profile (the topic of its strongest reason), else ``other``; themes follow
+  the vocabulary's order, ``other`` last; within a theme, the most relevant first;
+* **changes** — the changes that matter (:mod:`notifier.planning.changes`) of calls already known
+  before the window, one entry per group, and the calls first seen already closed (a closed
+  call is never listed as new); smaller edits are only counted;
+* **notices** — BURL acts linked to no call Sentinella holds (an act linked to a call shows as
+  that call's change instead); **partner searches** (EEN proposals) in a section of their own;
+* **source health** — one entry per source (``storage.sources.source_health``), judged by
+  :func:`health_state`: a source with errors in its last run, failures or a degraded run is
+  never "ok".
+
+Each call carries its **reach**: the members its alerts went to or wait to go to (the outbox,
+``storage.planning.alert_reach``) and their feedback ("Mi interessa", "Non per noi").
 
 *Relevance to the cluster* is the score of each call against a "cluster profile": the union of
 the topics and keywords of every active member's profile (what the members actually asked for),
 with no exclusions, filters or minimum budget (staff see everything; relevance only orders it).
 With no member profile yet, it is every topic of the vocabulary. Calls that do not match score 0
-and come after, by deadline; calls already closed come last.
+and come after, by deadline.
 
-:func:`render_digest` makes the HTML (autoescaping Jinja2, ``templates/digest.html.j2``) and the
-plain text (``templates/digest.txt.j2``), Italian or English; :func:`render_digest_telegram` a
-short Telegram HTML version (escaped with ``html.escape``, within Telegram's 4096 characters).
-:func:`send_digest` delivers it to the staff who subscribed (``Member.digest_email``,
-``Member.digest_telegram`` when ``DigestConfig.telegram`` is on) through :class:`DigestSender` s,
-and records the digest only once at least one recipient got it, so a digest nobody received is
-covered again by the next one. :func:`run_digest` is the scheduled job: window, build, send,
-record, and nothing when the digest of the current slot was already sent.
+Rendering is :mod:`notifier.messages.digest`; sending and the scheduled job
+:mod:`notifier.delivery.digest`.
 
 Known limits: the digest window is read by event time; the first digest, or one after a long
 gap, covers at most ``max_window_days``. A call seen on a second portal during the window but
@@ -38,7 +40,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -54,7 +56,7 @@ from storage import planning
 from storage.acts import linked_notices
 from storage.calls import CallView, EventView, events_after, get_calls, group_calls
 from storage.db import Database
-from storage.members import all_profiles
+from storage.members import all_profiles, list_members
 from storage.records import Precision
 from storage.sources import SourceHealth, source_health
 
@@ -64,6 +66,29 @@ log = logging.getLogger(__name__)
 MAX_DIGEST_REASONS = 3
 
 # --- the digest as data ----------------------------------------------------------------------
+
+
+#: The theme of a call that matches none of the cluster's topics.
+OTHER = "other"
+#: Member names shown per call (the rest are counted).
+MAX_REACH_NAMES = 6
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """Who a call's alerts went to, and what they said of it (feedback buttons)."""
+
+    #: Members (organisation, else name) whose alert went out, and whose alert waits to be sent.
+    sent: tuple[str, ...] = ()
+    queued: tuple[str, ...] = ()
+    #: Members whose alert was given up on (blocked bot, refused address).
+    undelivered: int = 0
+    interested: int = 0
+    not_for_us: int = 0
+
+    @property
+    def members(self) -> int:
+        return len(self.sent) + len(self.queued)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +116,14 @@ class DigestCall:
     also_on: tuple[str, ...] = ()
     #: call | notice | partner_search
     kind: str = "call"
+    #: The best topic against the cluster profile (a topic id), else :data:`OTHER`.
+    theme: str = OTHER
+    #: First seen in the digest's window.
+    new: bool = False
+    reach: Reach = field(default_factory=Reach)
+
+    def closed(self, now: datetime) -> bool:
+        return self.status == "closed" or (self.deadline is not None and self.deadline <= now)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,19 +134,13 @@ class DigestChange:
 
 
 @dataclass(frozen=True, slots=True)
-class SourceSection:
-    source: str
-    new: tuple[DigestCall, ...]
-    changes: tuple[DigestChange, ...]
-    #: Entries beyond ``max_items_per_source``, counted but not listed.
-    more_new: int = 0
-    more_changes: int = 0
-    #: What the section's new entries are: call | notice | partner_search.
-    kind: str = "call"
+class ThemeSection:
+    """The new calls of one theme, the most relevant first."""
 
-    @property
-    def key(self) -> str:
-        return self.source if self.kind == "call" else f"{self.source}:{self.kind}"
+    theme: str
+    calls: tuple[DigestCall, ...]
+    #: Entries beyond ``max_items_per_section``, counted but not listed.
+    more: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,48 +148,75 @@ class Digest:
     made_at: datetime
     period_start: datetime
     period_end: datetime
-    sections: tuple[SourceSection, ...]
-    deadlines: tuple[DigestCall, ...]
+    #: Open calls closing within ``deadline_days``, soonest first.
+    closing: tuple[DigestCall, ...]
+    themes: tuple[ThemeSection, ...]
+    changes: tuple[DigestChange, ...]
+    notices: tuple[DigestCall, ...]
+    partner_searches: tuple[DigestCall, ...]
     health: tuple[SourceHealth, ...]
     #: Changes that did not matter enough to list (reworded texts and the like).
     minor_changes: int = 0
     deadline_days: int = 14
+    more_closing: int = 0
+    more_changes: int = 0
+    more_notices: int = 0
+    more_partner_searches: int = 0
+
+    @property
+    def new_calls(self) -> tuple[DigestCall, ...]:
+        """Every new call listed: those closing soon, then those by theme."""
+        return tuple(c for c in self.closing if c.new) + tuple(c for t in self.themes for c in t.calls)
 
     @property
     def new_count(self) -> int:
-        return self.count_new("call")
-
-    def count_new(self, kind: str) -> int:
-        return sum(len(s.new) + s.more_new for s in self.sections if s.kind == kind)
+        return len(self.new_calls) + sum(t.more for t in self.themes)
 
     @property
     def changed_count(self) -> int:
-        return sum(len(s.changes) + s.more_changes for s in self.sections)
+        return len(self.changes) + self.more_changes
+
+    @property
+    def notice_count(self) -> int:
+        return len(self.notices) + self.more_notices
+
+    @property
+    def partner_search_count(self) -> int:
+        return len(self.partner_searches) + self.more_partner_searches
+
+    @property
+    def closing_count(self) -> int:
+        return len(self.closing) + self.more_closing
+
+    @property
+    def unhealthy(self) -> tuple[SourceHealth, ...]:
+        return tuple(h for h in self.health if health_state(h) not in ("ok", "never"))
+
+    @property
+    def empty(self) -> bool:
+        return not (self.closing or self.themes or self.changes or self.notices or self.partner_searches)
 
     def summary(self) -> dict[str, Any]:
         """A JSON-safe summary (kept on the ``digests`` row)."""
         return {
             "new": self.new_count,
-            "notices": self.count_new("notice"),
-            "partner_searches": self.count_new("partner_search"),
+            "notices": self.notice_count,
+            "partner_searches": self.partner_search_count,
             "changed": self.changed_count,
             "minor_changes": self.minor_changes,
-            "deadlines": len(self.deadlines),
-            "sources": {
-                s.key: {"new": len(s.new) + s.more_new, "changed": len(s.changes) + s.more_changes}
-                for s in self.sections
-            },
-            "new_groups": [c.group_id for s in self.sections for c in s.new],
+            "deadlines": self.closing_count,
+            "themes": {t.theme: len(t.calls) + t.more for t in self.themes},
+            "new_groups": [c.group_id for c in self.new_calls]
+            + [c.group_id for c in (*self.notices, *self.partner_searches)],
             "changes": [
                 {
                     "group_id": ch.call.group_id,
                     "events": list(ch.event_ids),
                     "facts": changes_json(list(ch.facts)),
                 }
-                for s in self.sections
-                for ch in s.changes
+                for ch in self.changes
             ],
-            "unhealthy_sources": [h.name for h in self.health if health_state(h) not in ("ok", "never")],
+            "unhealthy_sources": [h.name for h in self.unhealthy],
         }
 
 
@@ -286,9 +340,9 @@ def build_digest(
         if calls[0].kind == "notice":
             notices[calls[0].id] = calls
             continue
-        new_items.append(builder.item(calls))
+        new_items.append(builder.item(calls, new=True))
     linked = linked_notices(db, notices)
-    new_items.extend(builder.item(calls) for cid, calls in notices.items() if cid not in linked)
+    new_items.extend(builder.item(calls, new=True) for cid, calls in notices.items() if cid not in linked)
 
     minor = 0
     change_items: list[DigestChange] = []
@@ -315,18 +369,97 @@ def build_digest(
         if facts:
             change_items.append(DigestChange(builder.item(calls), tuple(used), tuple(facts)))
 
-    sections = _sections(new_items, change_items, config.max_items_per_source)
-    deadlines = _deadlines(db, now=now, days=config.deadline_days, builder=builder)
+    # A call first seen already closed is news of a change, not a new call.
+    for item in [i for i in new_items if i.kind != "notice" and i.closed(now)]:
+        new_items.remove(item)
+        change_items.append(DigestChange(item, (), (ChangeFact(FOUND_CLOSED),)))
+
+    limit = config.max_items_per_section
+    closing = _deadlines(db, now=now, days=config.deadline_days, builder=builder, new=new_ids)
+    listed = {c.group_id for c in closing[:limit]}
+    calls_new = [i for i in new_items if i.kind == "call" and i.group_id not in listed]
+    by_kind = {
+        kind: _sort_by_relevance(i for i in new_items if i.kind == kind)
+        for kind in ("notice", "partner_search")
+    }
+    order = {id(i): n for n, i in enumerate(_sort_by_relevance(c.call for c in change_items))}
+    changes = sorted(change_items, key=lambda c: order[id(c.call)])
+    reach = _reach(
+        db,
+        [c.group_id for c in closing[:limit]]
+        + [c.group_id for c in calls_new]
+        + [c.call.group_id for c in changes[:limit]]
+        + [c.group_id for kind in by_kind.values() for c in kind[:limit]],
+    )
+
+    def reached(items: Iterable[DigestCall]) -> tuple[DigestCall, ...]:
+        return tuple(
+            replace(i, reach=reach.get(i.group_id, _NO_REACH) if i.group_id is not None else _NO_REACH)
+            for i in items
+        )
+
     return Digest(
         made_at=now,
         period_start=start,
         period_end=end,
-        sections=sections,
-        deadlines=deadlines,
+        closing=reached(closing[:limit]),
+        themes=_themes(reached(calls_new), limit),
+        changes=tuple(replace(c, call=reached([c.call])[0]) for c in changes[:limit]),
+        notices=reached(by_kind["notice"][:limit]),
+        partner_searches=reached(by_kind["partner_search"][:limit]),
         health=tuple(source_health(db)),
         minor_changes=minor,
         deadline_days=config.deadline_days,
+        more_closing=max(0, len(closing) - limit),
+        more_changes=max(0, len(changes) - limit),
+        more_notices=max(0, len(by_kind["notice"]) - limit),
+        more_partner_searches=max(0, len(by_kind["partner_search"]) - limit),
     )
+
+
+#: The fact of a call first seen already closed (said by the digest only).
+FOUND_CLOSED = "found_closed"
+_NO_REACH = Reach()
+
+
+def _reach(db: Database, group_ids: Iterable[int | None]) -> dict[int, Reach]:
+    """Each group's :class:`Reach`: members by how far their alerts got, and their feedback."""
+    ids = sorted({g for g in group_ids if g is not None})
+    alerts = planning.alert_reach(db, ids)
+    feedback = planning.feedback_for_groups(db, ids)
+    wanted = {m for by_member in alerts.values() for m in by_member}
+    names = {m.id: one_name(m.organisation, m.name) for m in list_members(db) if m.id in wanted}
+    out: dict[int, Reach] = {}
+    for group_id in ids:
+        by_member = alerts.get(group_id, {})
+
+        def who(state: str, by_member: Mapping[int, str] = by_member) -> tuple[str, ...]:
+            return tuple(sorted(names.get(m, f"#{m}") for m, s in by_member.items() if s == state))
+
+        kinds = [kind for (_member, group), kind in feedback.items() if group == group_id]
+        out[group_id] = Reach(
+            sent=who("sent"),
+            queued=who("queued"),
+            undelivered=sum(1 for s in by_member.values() if s == "undelivered"),
+            interested=kinds.count("interested"),
+            not_for_us=kinds.count("not_for_us"),
+        )
+    return out
+
+
+def one_name(organisation: str, name: str) -> str:
+    """How staff know a member: the organisation, else the person's name."""
+    return " ".join((organisation or name or "").split())
+
+
+def _themes(items: Sequence[DigestCall], limit: int) -> tuple[ThemeSection, ...]:
+    order = {t: n for n, t in enumerate(_all_topic_ids())}
+    themes = sorted({i.theme for i in items}, key=lambda t: (t == OTHER, order.get(t, len(order)), t))
+    out = []
+    for theme in themes:
+        mine = _sort_by_relevance(i for i in items if i.theme == theme)
+        out.append(ThemeSection(theme, tuple(mine[:limit]), max(0, len(mine) - limit)))
+    return tuple(out)
 
 
 def _events_between(db: Database, start: datetime, end: datetime) -> list[EventView]:
@@ -358,7 +491,7 @@ class _Builder:
             self._groups[group_id] = group_calls(self.db, group_id)
         return self._groups[group_id]
 
-    def item(self, calls: Sequence[CallView]) -> DigestCall:
+    def item(self, calls: Sequence[CallView], *, new: bool = False) -> DigestCall:
         call = calls[0]
         score = 0.0
         reasons: dict[str, tuple[str, ...]] = {}
@@ -367,7 +500,9 @@ class _Builder:
             for match in self.matcher.match(candidate, now=self.now):
                 if best is None or match.score > best.score:
                     best = match
+        theme = OTHER
         if best is not None:
+            theme = _theme(best.reasons)
             score = float(best.score)
             reasons = {
                 lang: tuple(reason_lines(best.reasons, lang)[:MAX_DIGEST_REASONS]) for lang in ("it", "en")
@@ -393,6 +528,8 @@ class _Builder:
             reasons=reasons,
             also_on=also,
             kind=call.kind,
+            theme=theme,
+            new=new,
         )
 
 
@@ -405,37 +542,18 @@ def _sort_by_relevance(items: Iterable[DigestCall]) -> list[DigestCall]:
     return sorted(items, key=key)
 
 
-def _sections(
-    new_items: Sequence[DigestCall], change_items: Sequence[DigestChange], limit: int
-) -> tuple[SourceSection, ...]:
-    keys = sorted(
-        {(i.source, i.kind) for i in new_items} | {(c.call.source, c.call.kind) for c in change_items}
-    )
-    # Calls first, then partner searches, then notices; by source within each.
-    keys.sort(key=lambda k: (_KIND_ORDER.get(k[1], 9), k[0]))
-    out = []
-    for source, kind in keys:
-        new = _sort_by_relevance(i for i in new_items if (i.source, i.kind) == (source, kind))
-        mine = [c for c in change_items if (c.call.source, c.call.kind) == (source, kind)]
-        order = {id(i): n for n, i in enumerate(_sort_by_relevance(c.call for c in mine))}
-        changes = sorted(mine, key=lambda c: order[id(c.call)])
-        out.append(
-            SourceSection(
-                source=source,
-                new=tuple(new[:limit]),
-                changes=tuple(changes[:limit]),
-                more_new=max(0, len(new) - limit),
-                more_changes=max(0, len(changes) - limit),
-                kind=kind,
-            )
-        )
-    return tuple(out)
+def _theme(reasons: Iterable[object]) -> str:
+    """The topic of the strongest topic reason (reasons come strongest first), else OTHER."""
+    for reason in reasons:
+        topic = getattr(reason, "topic", None)
+        if getattr(reason, "kind", None) == "topic" and isinstance(topic, str) and topic:
+            return topic
+    return OTHER
 
 
-_KIND_ORDER = {"call": 0, "partner_search": 1, "notice": 2}
-
-
-def _deadlines(db: Database, *, now: datetime, days: int, builder: _Builder) -> tuple[DigestCall, ...]:
+def _deadlines(
+    db: Database, *, now: datetime, days: int, builder: _Builder, new: set[int | None]
+) -> list[DigestCall]:
     horizon = now + timedelta(days=days)
     # A date-only closing is stored at local midnight and lasts the whole day: look a day back.
     ids = planning.calls_closing_between(db, now - timedelta(days=1), horizon)
@@ -456,15 +574,26 @@ def _deadlines(db: Database, *, now: datetime, days: int, builder: _Builder) -> 
         seen_groups.add(key)
         group = builder.group(call.group_id) if call.group_id is not None else []
         # The call whose deadline put it on the list, with the group's other portals.
-        items.append(builder.item([call, *(c for c in group if c.id != call.id)]))
-    return tuple(sorted(items, key=lambda i: (i.deadline or horizon, i.call_id)))
+        items.append(builder.item([call, *(c for c in group if c.id != call.id)], new=call.group_id in new))
+    return sorted(items, key=lambda i: (i.deadline or horizon, i.call_id))
+
+
+#: Source states, worst first (:func:`health_state`).
+HEALTH_STATES = ("failing", "degraded", "errors", "never", "ok")
 
 
 def health_state(h: SourceHealth) -> str:
+    """``failing`` (its last run failed, or failures not yet made good), ``degraded`` (the
+    last run read too little, or an answer it did not understand), ``errors`` (the last run
+    succeeded but counted errors), ``never`` (not crawled yet), ``ok``: nothing else."""
     if h.last_run_at is None:
         return "never"
-    if h.consecutive_failures > 0 and h.last_outcome == "failed":
+    if h.last_outcome == "failed":
         return "failing"
-    if h.degraded:
+    if h.degraded or h.last_outcome == "degraded":
         return "degraded"
+    if h.consecutive_failures > 0:
+        return "failing"
+    if h.last_errors > 0:
+        return "errors"
     return "ok"

@@ -299,8 +299,11 @@ def _empty_digest(now: datetime) -> Digest:
         made_at=now,
         period_start=now - timedelta(days=1),
         period_end=now,
-        sections=(),
-        deadlines=(),
+        closing=(),
+        themes=(),
+        changes=(),
+        notices=(),
+        partner_searches=(),
         health=(),
     )
 

@@ -26,9 +26,10 @@ from notifier.matching.eligibility import COMPANY_TYPES
 from notifier.matching.profiles import Profile
 from notifier.messages.digest import digest_email, render_digest, render_digest_telegram
 from notifier.planning.digest import (
+    OTHER,
     Digest,
     DigestCall,
-    SourceSection,
+    ThemeSection,
     build_digest,
     cluster_profile,
     current_slot,
@@ -137,26 +138,24 @@ def scene(db: Database, now: datetime) -> dict[str, object]:
 def test_digest_content_grouping_and_order(db: Database, now: datetime, scene: dict[str, object]) -> None:
     digest = build(db, now)
     assert digest.period_start == scene["yesterday"] and digest.period_end == now
-    sections = {s.source: s for s in digest.sections}
-    assert list(sections) == ["lombardia", "sedia"]
-    # By relevance to the cluster: two keywords, one, none (then by deadline).
-    assert [c.title for c in sections["lombardia"].new] == [
-        "Packaging airless per la cosmesi",
-        NASTY,
-        "Contributi per l'efficienza energetica",
-        "Bando chiuso da tempo",
+    # First what closes within 14 days, open calls only, soonest first (new ones marked new).
+    assert [(c.title, c.new) for c in digest.closing] == [
+        ("Packaging airless per la cosmesi", True),
+        ("Horizon cluster packaging call", True),
     ]
-    assert [c.title for c in sections["sedia"].new] == ["Horizon cluster packaging call"]
-    (change,) = sections["lombardia"].changes
-    assert change.call.title == "Bando storico per il packaging"
-    assert [f.kind for f in change.facts] == ["deadline"]
-    assert digest.new_count == 5 and digest.changed_count == 1
-    # Deadlines in the next 14 days, open calls only, soonest first.
-    assert [c.title for c in digest.deadlines] == [
-        "Packaging airless per la cosmesi",
-        "Horizon cluster packaging call",
+    # Then the other new calls by theme (this matcher gives no topic: all "other"), by relevance;
+    # the closing ones are not listed twice.
+    assert [(t.theme, [c.title for c in t.calls]) for t in digest.themes] == [
+        (OTHER, [NASTY, "Contributi per l'efficienza energetica"])
     ]
+    # A call first seen already closed is a change, never a new call.
+    assert [(c.call.title, [f.kind for f in c.facts]) for c in digest.changes] == [
+        ("Bando storico per il packaging", ["deadline"]),
+        ("Bando chiuso da tempo", ["found_closed"]),
+    ]
+    assert digest.new_count == 4 and digest.changed_count == 2 and digest.closing_count == 2
     assert {h.name for h in digest.health} == {"lombardia", "sedia"}
+    assert [h.name for h in digest.unhealthy] == ["sedia"]
     # The cluster profile is the members' union.
     assert CountingMatcher.profiles[0].keywords == ["packaging", "cosmesi", "airless"]
 
@@ -168,22 +167,24 @@ def test_digest_html_escapes_and_text_keeps_titles(
     assert "Imballaggi &lt;b&gt;green&lt;/b&gt; &amp; &lt;/a&gt;&lt;script&gt;" in html
     assert "<script>" not in html and "<b>green" not in html
     assert NASTY in text
-    assert html.index("Regione Lombardia") < html.index("EU Funding")
+    assert text.index("In scadenza nei prossimi 14 giorni") < text.index("Nuovi bandi per tema")
+    assert text.index("Nuovi bandi per tema") < text.index("== Aggiornamenti ==")
     assert "Scadenza spostata" in html and "Scadenza spostata" in text
-    assert "Scadenze dei prossimi 14 giorni" in text
-    assert re.search(r"Regione Lombardia – Bandi e Servizi: ok, ultimo successo .*, 6 bandi", text)
-    assert re.search(r"EU Funding & Tenders Portal: in errore, mai riuscita, 3 errori consecutivi", text)
-    assert "Nuovi bandi: 5 · aggiornamenti: 1 · scadenze nei prossimi 14 giorni: 2" in text
+    assert "Trovato già chiuso" in text
+    assert re.search(r"Regolari: Regione Lombardia – Bandi e Servizi", text)
+    assert re.search(r"! EU Funding & Tenders Portal: in errore, mai riuscita, 3 errori consecutivi", text)
+    assert "- In scadenza entro 14 giorni: 2\n- Nuovi bandi: 4\n- Aggiornamenti: 2\n" in text
     assert "Scadenza: 5 settembre 2026, ore 09:00 (chiuso)" in text  # no countdown for a closed call
     assert 'href="https://www.bandi.regione.lombardia.it/' in html
+    assert "Non inviato a nessun membro" in text
 
 
-def test_source_headings_are_human_labels(now: datetime) -> None:
-    def item(n: int, source: str) -> DigestCall:
+def test_themes_and_labels(now: datetime) -> None:
+    def item(n: int, source: str, theme: str = OTHER) -> DigestCall:
         return DigestCall(
             call_id=n, group_id=n, source=source, title=f"Bando {n}", url=f"https://example.org/{n}",
             status="open", opens=None, opens_precision=None, closes=None, closes_precision=None,
-            deadline=None, sportello=False, budget_total=None,
+            deadline=None, sportello=False, budget_total=None, theme=theme,
             also_on=("feeds",) if source == "manual" else (),
         )  # fmt: skip
 
@@ -191,25 +192,28 @@ def test_source_headings_are_human_labels(now: datetime) -> None:
         made_at=now,
         period_start=now - timedelta(days=1),
         period_end=now,
-        sections=tuple(
-            SourceSection(source, (item(n, source),), ())
-            for n, source in enumerate(("feeds", "manual", "altro"), 1)
+        closing=(),
+        themes=(
+            ThemeSection("packaging", (item(1, "feeds", "packaging"),)),
+            ThemeSection(OTHER, (item(2, "manual"), item(3, "altro"))),
         ),
-        deadlines=(),
+        changes=(),
+        notices=(),
+        partner_searches=(),
         health=(),
     )
     html, text = render_digest(digest)
-    assert "== Feed RSS (MIMIT, agenzie UE) ==" in text and "== Inserito a mano ==" in text
-    assert "== altro ==" in text and "== feeds ==" not in text
+    assert "-- Packaging --" in text and "-- Altri temi --" in text
+    assert "Feed RSS (MIMIT, agenzie UE)" in text and "Inserito a mano" in text and "  altro" in text
     assert "anche su Feed RSS (MIMIT, agenzie UE)" in text
-    assert ">Feed RSS (MIMIT, agenzie UE)</h2>" in html
+    assert ">Altri temi</h3>" in html
     _html_en, text_en = render_digest(digest, language="en")
-    assert "== RSS feeds (MIMIT, EU agencies) ==" in text_en and "== Added by hand ==" in text_en
+    assert "-- Other themes --" in text_en and "Added by hand" in text_en
 
 
 def test_english_variant(db: Database, now: datetime, scene: dict[str, object]) -> None:
     html, text = render_digest(build(db, now), language="en")
-    assert "New calls" in text and "Deadlines in the next 14 days" in text and "Deadline moved" in text
+    assert "New calls by theme" in text and "Closing in the next 14 days" in text and "Deadline moved" in text
     assert '<html lang="en">' in html
     assert "Nuovi bandi" not in text
 
@@ -227,7 +231,7 @@ def test_telegram_digest_is_escaped_and_within_the_limit(
 def test_window_defaults_and_empty_digest(db: Database, now: datetime) -> None:
     digest = build(db, now)
     assert digest.period_start == now - timedelta(days=1)
-    assert digest.sections == () and digest.deadlines == ()
+    assert digest.empty and digest.closing == () and digest.themes == ()
     html, text = render_digest(digest)
     assert "Nessun nuovo bando" in text and "Nessuna fonte" in html
     explicit = build(db, now, since=now - timedelta(days=30))
@@ -291,7 +295,7 @@ def test_send_digest_to_subscribed_staff_and_record_it(
     assert report.unsendable == [] and report.failed == []
     assert report.recorded
     record = planning.last_digest(db)
-    assert record is not None and record.period_end == now and record.summary["new"] == 5
+    assert record is not None and record.period_end == now and record.summary["new"] == 4
     # The next digest starts where this one ended.
     assert build(db, now + timedelta(days=1)).period_start == now
 
@@ -362,7 +366,10 @@ def test_email_digest_message(db: Database, now: datetime, scene: dict[str, obje
     receipt = asyncio.run(sender.send_digest(build(db, now), recipient))
     ((message, to),) = channel.sent
     assert to == "staff@example.com" and receipt == message["Message-ID"]
-    assert message["Subject"] == "[Sentinella] Digest del 2 settembre 2026 — nuovi: 5, aggiornamenti: 1"
+    assert message["Subject"] == (
+        "[Sentinella] Digest del 2 settembre 2026 — nuovi: 4, aggiornamenti: 2, in scadenza: 2"
+    )
+    assert message["Content-Language"] == "it"
     assert "\n" not in message["To"] and message["Bcc"] is None
     assert message.get_content_type() == "multipart/alternative"
     html_part = message.get_body(("html",))
@@ -451,12 +458,13 @@ def test_senders_fall_back_to_the_console() -> None:
 
 
 def test_relevance_with_the_real_matcher(db: Database, now: datetime, scene: dict[str, object]) -> None:
+    add_member(db, now=now, chat_id=2, profile={"topics": ["packaging"]})
     digest = build_digest(db, now=now, config=CONFIG)
-    lombardia_new = next(s for s in digest.sections if s.source == "lombardia").new
-    first = lombardia_new[0]
+    first = digest.closing[0]
     assert first.title == "Packaging airless per la cosmesi" and first.score > 0
     assert first.reasons["it"] and first.reasons["en"]
-    assert lombardia_new[-1].title == "Bando chiuso da tempo"
+    # A theme is the best topic of the cluster profile (every summary here speaks of packaging).
+    assert [(t.theme, len(t.calls)) for t in digest.themes] == [("packaging", 2)]
     _, text = render_digest(digest)
     assert "Pertinenza:" in text
 
@@ -476,5 +484,130 @@ def test_a_call_page_of_another_portal_gives_the_allocation_the_canonical_lacks(
     )
     first, second = store(db, [regional, page], now=now - timedelta(hours=1))
     assert first.group_id == second.group_id  # the page links the call: one group
-    [item] = [i for s in build(db, now).sections for i in s.new]
+    [item] = build(db, now).new_calls
     assert (item.source, item.budget_total) == ("lombardia", Decimal("6000000"))
+
+
+def test_each_call_says_who_it_went_to_and_their_feedback(
+    db: Database, now: datetime, scene: dict[str, object]
+) -> None:
+    from storage import feedback, outbox
+
+    calls = scene["calls"]
+    airless = calls[1]  # type: ignore[index]
+    first = add_member(db, now=now, name="Anna", chat_id=11)
+    second = add_member(db, now=now, name="Bruno", chat_id=12)
+    third = add_member(db, now=now, name="Carla", chat_id=13)
+    items = [
+        outbox.OutboxItem(m, airless.group_id, airless.id, "new", channel)
+        for m, channel in ((first, "telegram"), (first, "email"), (second, "telegram"), (third, "telegram"))
+    ]
+    outbox.enqueue(db, items, now=now)
+    rows = {(r.member_id, r.channel): r.id for r in outbox.list_rows(db)}
+    outbox.mark_sent(db, rows[(first, "telegram")], now=now, receipt="11:1")
+    outbox.mark_dead(db, rows[(third, "telegram")], now=now, error="blocked")
+    feedback.set_feedback(db, first, airless.group_id, "interested", now=now)
+    feedback.set_feedback(db, second, airless.group_id, "not_for_us", now=now)
+
+    digest = build(db, now)
+    [item] = [c for c in digest.closing if c.call_id == airless.id]
+    # Every test member is of "Example srl": one organisation, counted per member.
+    assert item.reach.sent == ("Example srl",) and item.reach.queued == ("Example srl",)
+    assert (item.reach.undelivered, item.reach.interested, item.reach.not_for_us) == (1, 1, 1)
+    _, text = render_digest(digest)
+    assert "Inviato a 1: Example srl; in coda per 1: Example srl; non consegnato a 1" in text
+    assert "Mi interessa: 1 · Non per noi: 1" in text
+    telegram = render_digest_telegram(digest)
+    assert "Mi interessa: 1" in telegram
+
+
+def test_a_source_with_errors_is_not_ok(db: Database, now: datetime) -> None:
+    from notifier.planning.digest import health_state
+    from storage.sources import source_health
+
+    run = start_run(db, "lombardia", now=now)
+    finish_run(db, run, now=now, outcome="ok", seen=40, errors=5)
+    run = start_run(db, "sedia", now=now)
+    finish_run(db, run, now=now, outcome="ok", seen=40)
+    run = start_run(db, "sedia", now=now + timedelta(hours=1))
+    finish_run(db, run, now=now + timedelta(hours=1), outcome="ok", seen=0)  # nothing read: degraded
+    run = start_run(db, "unioncamere", now=now)
+    finish_run(db, run, now=now, outcome="ok", seen=12)
+    states = {h.name: health_state(h) for h in source_health(db)}
+    assert states == {"lombardia": "errors", "sedia": "degraded", "unioncamere": "ok"}
+    digest = build(db, now + timedelta(hours=2))
+    assert [h.name for h in digest.unhealthy] == ["lombardia", "sedia"]
+    assert digest.summary()["unhealthy_sources"] == ["lombardia", "sedia"]
+    _, text = render_digest(digest)
+    assert (
+        "! Regione Lombardia – Bandi e Servizi: con errori" in text and "5 errori nell'ultima lettura" in text
+    )
+    assert "Regolari: Unioncamere Lombardia" in text
+
+
+class FakeTelegramChannel:
+    """Stands for TelegramChannel.send_prepared: records, or raises what the channel would."""
+
+    def __init__(self, error: Exception | None = None) -> None:
+        self.error = error
+        self.sent: list[tuple[int, str, str]] = []
+
+    async def send_prepared(self, chat_id: int, html: str, text: str, **_: object) -> str:
+        if self.error is not None:
+            raise self.error
+        self.sent.append((chat_id, html, text))
+        return f"{chat_id}:1"
+
+
+def test_the_telegram_digest_goes_through_the_channel(
+    db: Database, now: datetime, scene: dict[str, object]
+) -> None:
+    from notifier.delivery.channels import RecipientGone
+    from notifier.delivery.digest import TelegramDigestSender
+    from storage import members
+
+    admin = add_member(db, now=now, name="Admin", role="admin", chat_id=9, digest_telegram=True)
+    channel = FakeTelegramChannel()
+    digest = build(db, now)
+    report = asyncio.run(
+        send_digest(db, digest, now=now, senders={"telegram": TelegramDigestSender(channel)}, config=CONFIG)
+    )
+    assert report.recorded and [(m, c) for m, c, _ in report.sent] == [(admin, "telegram")]
+    [(chat, html, text)] = channel.sent
+    assert chat == 9 and "&lt;script&gt;" in html and "<script>" in text  # the plain-text twin
+    # A 403: as for alerts, the member's Telegram is switched off.
+    gone = FakeTelegramChannel(RecipientGone("Forbidden: bot was blocked by the user"))
+    report = asyncio.run(
+        send_digest(db, digest, now=now, senders={"telegram": TelegramDigestSender(gone)}, config=CONFIG)
+    )
+    assert not report.recorded and report.failed[0][2].startswith("recipient gone")
+    member = members.get_member(db, admin)
+    assert member is not None and not member.telegram_ok
+
+
+@pytest.mark.integration
+def test_the_telegram_digest_falls_back_to_plain_text_like_alerts(
+    server: Any, now: datetime, db: Database, scene: dict[str, object]
+) -> None:
+    from pydantic import SecretStr
+
+    from notifier.delivery.channels import TelegramChannel
+    from notifier.delivery.digest import TelegramDigestSender
+    from tests.fakes.telegram_server import Answer
+
+    server.script("sendMessage", Answer.parse_error())
+    config = TelegramConfig(token=SecretStr(server.token), base_url=server.base_url, per_chat_interval=0)
+    channel = TelegramChannel(config)
+    recipient = DigestRecipient(1, "Admin", "it", None, 42)
+
+    async def go() -> str:
+        try:
+            return await TelegramDigestSender(channel).send_digest(build(db, now), recipient)
+        finally:
+            await channel.aclose()
+
+    receipt = asyncio.run(go())
+    html_try, plain = server.calls("sendMessage")
+    assert html_try.status == 400 and plain.status == 200 and "parse_mode" not in plain.params
+    assert "<script>alert(1)</script>" in plain.text and receipt == "42:1 plain"
+    assert channel.plain_fallbacks == 1

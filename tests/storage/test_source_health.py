@@ -211,3 +211,12 @@ def test_a_run_in_between_breaks_the_shrink_sequence(db: Database, now: datetime
     _shrunk(db, now + timedelta(hours=3), 40)
     assert not shrink_settled(db, "lombardia", seen=40, runs=3)
     assert shrink_settled(db, "lombardia", seen=40, runs=1)
+
+
+def test_source_health_carries_the_last_finished_runs_errors(db: Database, now: datetime) -> None:
+    _run(db, now, seen=40, errors=5)
+    assert {h.name: h.last_errors for h in source_health(db)} == {"lombardia": 5}
+    start_run(db, "lombardia", now=now + timedelta(hours=1))  # still running: not counted yet
+    assert {h.name: h.last_errors for h in source_health(db)} == {"lombardia": 5}
+    _run(db, now + timedelta(hours=2), seen=40)
+    assert {h.name: h.last_errors for h in source_health(db)} == {"lombardia": 0}

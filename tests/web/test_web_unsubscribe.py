@@ -164,11 +164,20 @@ async def test_the_digest_link_turns_off_only_the_email_digest(
     from notifier.planning.digest import build_digest
 
     members.update_member(sqlite_db, board.staff.id, now=now, digest_email=True, digest_telegram=True)
+    members.set_profile(sqlite_db, board.staff.id, {"topics": ["packaging"], "channels": ["email"]}, now=now)
     settings = _settings(25)
     digest = build_digest(sqlite_db, now=now, config=settings.digest, matching=settings.matching)  # type: ignore[attr-defined]
     message = digest_email(digest, to="stefano@example.org", email=settings.email, member_id=board.staff.id)  # type: ignore[attr-defined]
-    url, _ = _links(message)
+    url, mailto = _links(message)
     assert read_token(SECRET, url.rsplit("/", 1)[1]) == (board.staff.id, "digest")
+    token = url.rsplit("/", 1)[1]
+    assert mailto.endswith(f"?subject=unsubscribe%20{token}")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    assert message["Content-Language"] == "it"
+    # The footer of both parts carries the same personal link.
+    for kind in ("plain", "html"):
+        part = message.get_body((kind,))
+        assert part is not None and url in part.get_content()
     async with tls_client as client:
         page = await client.get(url.removeprefix(BASE))
         assert "riepilogo" in page.text
@@ -177,6 +186,8 @@ async def test_the_digest_link_turns_off_only_the_email_digest(
         ).status_code == 200
     staff = members.get_member(sqlite_db, board.staff.id)
     assert staff is not None and not staff.digest_email and staff.digest_telegram
+    # The member's e-mail alerts are not touched.
+    assert (members.get_profile(sqlite_db, board.staff.id) or {}).get("channels") == ["email"]
 
 
 def test_without_the_web_app_messages_keep_the_configured_links() -> None:
