@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import html
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
+from notifier import catalogue
 from notifier.config import EmailConfig
 from notifier.matching.topics import topic_label
 from notifier.messages.alerts import (
@@ -61,120 +62,7 @@ MAX_TITLE = 300
 #: Longest title in the Telegram digest.
 MAX_TELEGRAM_TITLE = 120
 
-_TEXT = {
-    "it": {
-        "title": "Sentinella — digest del {day}",
-        "period": "Dal {start} al {end}",
-        "count_closing": "in scadenza entro {days} giorni: {n}",
-        "count_new": "nuovi bandi: {n}",
-        "count_changed": "aggiornamenti: {n}",
-        "count_notices": "avvisi: {n}",
-        "count_partner_searches": "ricerche partner: {n}",
-        "count_sources": "fonti con problemi: {n}",
-        "closing": "In scadenza nei prossimi {days} giorni",
-        "new": "Nuovi bandi per tema",
-        "theme_other": "Altri temi",
-        "changes": "Aggiornamenti",
-        "notices": "Avvisi, esiti e atti non collegati a un bando (non sono bandi)",
-        "partner_searches": "Ricerche partner (EEN)",
-        "none_new": "Nessun nuovo bando né aggiornamento rilevante in questo periodo.",
-        "more": "… e altri {n}",
-        "minor": "{n} modifiche minori (testi, allegati) non elencate.",
-        "found_closed": "Trovato già chiuso",
-        "badge_new": "NUOVO",
-        "health": "Stato delle fonti",
-        "health_ok": "Regolari",
-        "health_never": "Mai interrogate",
-        "none_health": "Nessuna fonte ancora interrogata.",
-        "closes": "Scadenza",
-        "opens": "Apertura",
-        "sportello": "a sportello",
-        "closed": "chiuso",
-        "budget": "Dotazione",
-        "why": "Pertinenza",
-        "also_on": "anche su",
-        "sent_to": "Inviato a {n}: {names}",
-        "queued_for": "in coda per {n}: {names}",
-        "undelivered": "non consegnato a {n}",
-        "nobody": "Non inviato a nessun membro",
-        "interested": "Mi interessa: {n}",
-        "not_for_us": "Non per noi: {n}",
-        "more_names": "+{n}",
-        "footer": "Digest giornaliero per lo staff del cluster.",
-        "stop_link": "Non ricevere più questo digest",
-        "stop_bot": "Per non riceverlo più: /digest off nel bot o chiedi a un amministratore.",
-        "subject": "Digest del {day} — nuovi: {new}, aggiornamenti: {changed}, in scadenza: {closing}",
-        "state_ok": "ok",
-        "state_errors": "con errori",
-        "state_degraded": "degradata",
-        "state_failing": "in errore",
-        "state_never": "mai interrogata",
-        "last_ok": "ultimo successo {at}",
-        "never_ok": "mai riuscita",
-        "failures": "{n} errori consecutivi",
-        "failures_one": "1 errore",
-        "run_errors": "{n} errori nell'ultima lettura",
-        "run_errors_one": "1 errore nell'ultima lettura",
-        "yield": "{n} bandi nell'ultima lettura",
-        "stored": "{n} in archivio",
-    },
-    "en": {
-        "title": "Sentinella — digest of {day}",
-        "period": "From {start} to {end}",
-        "count_closing": "closing within {days} days: {n}",
-        "count_new": "new calls: {n}",
-        "count_changed": "updates: {n}",
-        "count_notices": "notices: {n}",
-        "count_partner_searches": "partner searches: {n}",
-        "count_sources": "sources with problems: {n}",
-        "closing": "Closing in the next {days} days",
-        "new": "New calls by theme",
-        "theme_other": "Other themes",
-        "changes": "Updates",
-        "notices": "Notices, results and acts linked to no call (not calls)",
-        "partner_searches": "Partner searches (EEN)",
-        "none_new": "No new call or relevant update in this period.",
-        "more": "… and {n} more",
-        "minor": "{n} minor changes (texts, attachments) not listed.",
-        "found_closed": "Found already closed",
-        "badge_new": "NEW",
-        "health": "Sources",
-        "health_ok": "Working",
-        "health_never": "Never crawled",
-        "none_health": "No source crawled yet.",
-        "closes": "Deadline",
-        "opens": "Opens",
-        "sportello": "first come, first served",
-        "closed": "closed",
-        "budget": "Budget",
-        "why": "Relevance",
-        "also_on": "also on",
-        "sent_to": "Sent to {n}: {names}",
-        "queued_for": "queued for {n}: {names}",
-        "undelivered": "undelivered to {n}",
-        "nobody": "Sent to no member",
-        "interested": "Interested: {n}",
-        "not_for_us": "Not for us: {n}",
-        "more_names": "+{n}",
-        "footer": "Daily digest for the cluster staff.",
-        "stop_link": "Stop receiving this digest",
-        "stop_bot": "To stop it: /digest off in the bot, or ask an admin.",
-        "subject": "Digest of {day} — new: {new}, updates: {changed}, closing: {closing}",
-        "state_ok": "ok",
-        "state_errors": "with errors",
-        "state_degraded": "degraded",
-        "state_failing": "failing",
-        "state_never": "never crawled",
-        "last_ok": "last success {at}",
-        "never_ok": "never succeeded",
-        "failures": "{n} failures in a row",
-        "failures_one": "1 failure",
-        "run_errors": "{n} errors in the last run",
-        "run_errors_one": "1 error in the last run",
-        "yield": "{n} calls in the last run",
-        "stored": "{n} stored",
-    },
-}
+_TEXT = catalogue.section("digest")
 
 
 def health_line(h: SourceHealth, lang: str = "it", *, now: datetime | None = None) -> str:
@@ -320,7 +208,7 @@ def _counts(digest: Digest, lang: str) -> list[str]:
     return [c[:1].upper() + c[1:] for c in out]
 
 
-def _more(t: dict[str, str], n: int) -> str:
+def _more(t: Mapping[str, str], n: int) -> str:
     return t["more"].format(n=n) if n else ""
 
 
