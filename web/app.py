@@ -52,7 +52,8 @@ from notifier.messages.formats import (
     source_label,
 )
 from notifier.messages.unsubscribe import read_token
-from storage import access, board, members, outbox
+from notifier.planning.subscriptions import unsubscribe_member
+from storage import access, board, members
 from storage.audit import audit, member_actor
 from storage.calls import CallView, call_events, get_call, get_calls, group_calls, phase
 from storage.db import Database
@@ -600,31 +601,6 @@ async def public_feed(request: Request) -> Response:
 # --- unsubscribe --------------------------------------------------------------------------------
 
 
-def turn_off(db: Database, member_id: int, scope: str, *, now: datetime, via: str) -> bool:
-    """Stop the member's e-mail alerts (``alerts``: e-mail leaves the profile's channels) or
-    e-mail digest (``digest``); audited. False when the member no longer exists."""
-    member = members.get_member(db, member_id)
-    if member is None:
-        return False
-    changed = False
-    if scope == "alerts":
-        profile = parse_profile(members.get_profile(db, member_id))
-        if "email" in profile.channels:
-            profile.channels = [c for c in profile.channels if c != "email"]
-            members.set_profile(db, member_id, profile.model_dump(mode="json"), now=now)
-            changed = True
-        # Alerts planned before the click are not sent either (RFC 8058: stop, not later).
-        outbox.give_up(db, member_id, "email", now=now, reason="the member unsubscribed from e-mail alerts")
-    elif member.digest_email:
-        members.update_member(db, member_id, now=now, digest_email=False)
-        changed = True
-    audit(
-        db, member_actor(member_id, member.role), "unsubscribe",
-        {"scope": scope, "via": via, "changed": changed}, now=now,
-    )  # fmt: skip
-    return True
-
-
 async def unsubscribe_page(request: Request) -> Response:
     deps = _deps(request)
     if not deps.token_limit.allow(_client(request)):
@@ -656,7 +632,12 @@ async def unsubscribe(request: Request) -> Response:
         return render(request, "unsubscribe.html", status=404, state="unknown")
     member_id, scope = found
     done = await deps.run(
-        turn_off, deps.db, member_id, scope, now=deps.now(), via="one-click" if one_click else "page"
+        unsubscribe_member,
+        deps.db,
+        member_id,
+        scope,
+        now=deps.now(),
+        via="one-click" if one_click else "page",
     )
     if not done:
         return render(request, "unsubscribe.html", status=404, state="unknown")

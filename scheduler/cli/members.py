@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
+import re
 import tomllib
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 import typer
 from rich.table import Table
 
 from notifier.matching.engine import dry_run
 from notifier.matching.profiles import import_members
+from notifier.messages.unsubscribe import read_token
+from notifier.planning.subscriptions import unsubscribe_member
 from scheduler.cli.common import (
     CliError,
     context,
@@ -234,6 +238,38 @@ def digest_subscription(
     store.update_member(app.db, m.id, now=app.now(), digest_email=email)
     audit(app.db, "cli", "digest.email", {"member": m.id, "on": email}, now=app.now())
     out.print(f"E-mail digest {'on' if email else 'off'} for #{m.id} {m.name}.")
+
+
+@members_app.command("unsubscribe")
+@handles_errors
+def unsubscribe_command(
+    ctx: typer.Context,
+    request: Annotated[
+        list[str], typer.Argument(help='The request as received, e.g. its subject "unsubscribe <token>".')
+    ],
+) -> None:
+    """Carry out an unsubscribe request that arrived by e-mail (the List-Unsubscribe mailto:).
+
+    The request's subject carries the recipient's signed token: it names the member and what
+    they stop (e-mail alerts or the e-mail digest), exactly as the one-click link would.
+    """
+    app = context(ctx)
+    secret = app.settings.web.secret_key
+    if secret is None:
+        raise CliError("no web.secret_key is set: unsubscribe tokens are signed with it")
+    text = " ".join(request)
+    found = None
+    for candidate in re.findall(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+", unquote(text)):
+        found = read_token(secret.get_secret_value(), candidate)
+        if found is not None:
+            break
+    if found is None:
+        raise CliError("no valid unsubscribe token in the request (signed with another key, or altered)")
+    member_id, scope = found
+    if not unsubscribe_member(app.db, member_id, scope, now=app.now(), via="mailto"):
+        raise CliError(f"member #{member_id} no longer exists")
+    what = "e-mail alerts" if scope == "alerts" else "the e-mail digest"
+    out.print(f"Member #{member_id}: {what} turned off.")
 
 
 @members_app.command("invite")

@@ -163,3 +163,43 @@ def test_match_dispatch_and_digest(env: Path, monkeypatch: pytest.MonkeyPatch) -
     assert "&lt;b&gt;2026&lt;/b&gt;" in html and "<b>2026</b>" not in html
     code, out, _ = run("digest", "--send")
     assert code == 0 and "Digest sent to 1 recipient(s)" in out
+
+
+def test_an_unsubscribe_request_by_mail_is_carried_out(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The List-Unsubscribe mailto: carries the recipient's signed token in its subject; staff
+    # paste the request and Sentinella does what the one-click link would.
+    from urllib.parse import unquote, urlsplit
+
+    from notifier.messages.unsubscribe import links
+    from scheduler.settings import load_settings
+    from storage import members
+    from storage.db import Database
+
+    secret = "k" * 40
+    monkeypatch.setenv("SENTINELLA_WEB__SECRET_KEY", secret)
+    assert run("members", "import", "members.toml")[0] == 1  # one bad entry, two imported
+    db = Database(load_settings(read_file=False).database_url)
+    laura = members.find_member(db, email="laura@example.com")
+    giulia = members.find_member(db, email="giulia@example.org")
+    assert laura is not None and giulia is not None
+    members.update_member(db, giulia.id, now=laura.created_at, digest_email=True)
+
+    mailto = links("https://bandi.example.org", secret, laura.id, "alerts", "avvisi@example.org").mailto
+    subject = unquote(urlsplit(mailto).query.removeprefix("subject="))
+    code, out, err = run("members", "unsubscribe", subject)
+    assert code == 0, err
+    assert "e-mail alerts turned off" in out
+    assert "email" not in (members.get_profile(db, laura.id) or {}).get("channels", [])
+
+    digest = links("https://bandi.example.org", secret, giulia.id, "digest", "avvisi@example.org").mailto
+    code, out, _ = run("members", "unsubscribe", "Re:", urlsplit(digest).query.removeprefix("subject="))
+    assert code == 0 and "e-mail digest turned off" in out
+    after = members.get_member(db, giulia.id)
+    assert after is not None and not after.digest_email
+
+    forged = links("https://bandi.example.org", "x" * 40, laura.id, "digest", "a@example.org").mailto
+    code, out, err = run("members", "unsubscribe", unquote(forged))
+    assert code == 1 and "no valid unsubscribe token" in out + err
+    monkeypatch.delenv("SENTINELLA_WEB__SECRET_KEY")
+    code, out, err = run("members", "unsubscribe", subject)
+    assert code == 1 and "web.secret_key" in out + err
