@@ -25,7 +25,7 @@ from rich.panel import Panel
 from rich.text import Text
 
 from notifier.config import DigestConfig, EmailConfig, MatchingConfig
-from notifier.delivery.channels import RecipientGone
+from notifier.delivery.channels import ConsoleChannel, EmailChannel, RecipientGone, TelegramChannel
 from notifier.messages.digest import digest_email, digest_telegram, render_digest
 from notifier.planning.digest import Digest, build_digest, current_slot
 from storage import outbox, planning
@@ -61,7 +61,7 @@ class EmailDigestSender:
 
     name = "email"
 
-    def __init__(self, channel: Any, config: EmailConfig, *, prefix: str | None = None) -> None:
+    def __init__(self, channel: EmailChannel, config: EmailConfig, *, prefix: str | None = None) -> None:
         self.channel = channel
         self.config = config
         self.prefix = prefix
@@ -89,7 +89,7 @@ class TelegramDigestSender:
 
     name = "telegram"
 
-    def __init__(self, channel: Any) -> None:
+    def __init__(self, channel: TelegramChannel) -> None:
         self.channel = channel
 
     async def send_digest(self, digest: Digest, recipient: DigestRecipient) -> str:
@@ -127,7 +127,6 @@ def digest_senders(
     E-mail goes through an e-mail channel that can send a prepared message; Telegram through a
     channel with a ``bot`` (only when ``config.telegram``); a console stand-in prints the digest.
     """
-    from notifier.delivery.channels import ConsoleChannel, EmailChannel, TelegramChannel
 
     senders: dict[str, DigestSender] = {}
     for name in ("email", "telegram"):

@@ -79,6 +79,7 @@ from notifier.matching.profiles import Profile, member_profile
 from notifier.matching.text import PhraseIndex, TermError, compile_term, find_in
 from notifier.matching.vocabulary import Vocabulary, default_vocabulary
 from storage.calls import CallView
+from storage.db import Database
 
 log = logging.getLogger(__name__)
 
@@ -989,7 +990,7 @@ def _as_datetime(value: date | datetime | None) -> datetime | None:
 
 
 def dry_run(
-    db: Any,
+    db: Database,
     *,
     now: datetime,
     member_id: int | None = None,
