@@ -15,8 +15,6 @@ import email
 import email.policy
 import os
 import re
-import shutil
-import subprocess
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -33,6 +31,7 @@ from storage.calls import get_call, group_calls
 from storage.db import Database
 from storage.outbox import Recipient
 from storage.records import ROME
+from tests.fakes.browser import CHROMIUM, overflows
 from tests.fakes.delivery_data import FakeCall
 from tests.fakes.planning_data import (
     PACKAGING_URL,
@@ -401,33 +400,17 @@ def test_call_context_prefers_the_calls_own_values(db: Database, now: datetime) 
 
 # --- the e-mail fits a phone and a desktop ----------------------------------------------------
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 
-
-def _scroll_width(html_text: str, width: int, tmp_path: Path) -> int:
-    """The page's width as Chromium lays it out in ``width`` CSS pixels (more: it overflows)."""
-    probe = (
-        f'<script>document.body.style.width="{width}px";document.body.style.overflow="hidden";'
-        'document.body.setAttribute("data-scroll", String(document.body.scrollWidth));</script></body>'
-    )
-    page = tmp_path / f"alert-{width}.html"
-    page.write_text(html_text.replace("</body>", probe), encoding="utf-8")
-    assert CHROMIUM is not None
-    dom = subprocess.run(
-        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--window-size={width},900",
-         "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120, check=True,
-    ).stdout  # fmt: skip
-    found = re.search(r'data-scroll="(\d+)"', dom)
-    assert found, dom[:500]
-    return int(found.group(1))
-
-
-@pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+@pytest.mark.integration
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)")
 def test_email_fits_375_and_1200_pixels(now: datetime, tmp_path: Path) -> None:
     long_title = "Bando<b>x</b> " + "Supercalifragilistichespiralidoso" * 8 + " con una parola lunga" * 20
     item = alert(now, lang="it", reason="new", payload={"matched": MATCHED}, title=long_title,
                  url="https://www.example.org/" + "a" * 400)  # fmt: skip
-    for html_text in (email_html(item), email_html(change_alert(now, "en"))):
-        for width in (375, 1200):
-            assert _scroll_width(html_text, width, tmp_path) <= width
+    pages = {}
+    for name, html_text in (("new", email_html(item)), ("change", email_html(change_alert(now, "en")))):
+        pages[name] = tmp_path / f"alert-{name}.html"
+        pages[name].write_text(html_text, encoding="utf-8")
+    overflow = overflows(pages, (375, 1200))
+    assert overflow == {key: 0 for key in overflow} and len(overflow) == 4, overflow

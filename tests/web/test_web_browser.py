@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import re
-import shutil
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import pytest
 from notifier.bot import BotServices, build_application
 from storage.db import Database
 from tests.bot.harness import Clock, FakeCrawler, Harness, make_config
+from tests.fakes.browser import CHROMIUM, NEEDS_CHROMIUM
 from tests.fakes.telegram_server import FakeBotAPI
 from tests.fakes.web_data import Board
 from tests.web.conftest import web_config
@@ -33,14 +33,7 @@ from web.server import EmbeddedServer, bind, server_config
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
-CHROMIUM = os.environ.get("SENTINELLA_CHROMIUM") or next(
-    (found for name in ("chromium", "chromium-browser") if (found := shutil.which(name))), None
-)
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.slow,
-    pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (Debian: apt-get install chromium)"),
-]
+pytestmark = NEEDS_CHROMIUM
 
 WIDTHS = (1280, 375)
 
