@@ -356,11 +356,18 @@ def applicants_line(call: CallLike, payload: Mapping[str, Any], lang: str) -> st
 
 
 def summary_text(call: CallLike, payload: Mapping[str, Any]) -> str:
-    """One or two sentences: the call's summary, else another portal's of its group."""
+    """One or two sentences: a plain-language summary another portal of its group wrote, else
+    the call's own, else another portal's."""
+    group = payload.get("group")
+    plain = (
+        isinstance(group, Mapping)
+        and isinstance(group.get("summary"), Mapping)
+        and group["summary"].get("plain")
+    )
     own = str(getattr(call, "summary", "") or "")
-    if not one_line(own):
+    if plain or not one_line(own):
         found = _group_value(payload, "summary")
-        own = found[0] if found else ""
+        own = found[0] if found else own
     return sentences(own, SUMMARY_LIMIT)
 
 

@@ -416,6 +416,11 @@ def reason_data(reasons: Iterable[Any]) -> list[dict[str, Any]]:
     return out
 
 
+#: Portals whose summaries are written in plain language for firms: an alert prefers theirs to
+#: the call's own (Open Innovation Lombardia's "bandi e sperimentazioni" pages).
+PLAIN_SUMMARY_SOURCES = frozenset({"openinnovation"})
+
+
 def call_context(
     call: CallView, group: Sequence[CallView], *, max_description: int = 20_000
 ) -> dict[str, Any]:
@@ -426,7 +431,8 @@ def call_context(
       the call does not say);
     * ``group`` — for each of ``budget_total``, ``summary``, ``granting_body`` the call lacks,
       ``{"value", "source"}`` from the first other call of its duplicate group (canonical first,
-      then by source priority) that gives it, as the digest picks the budget.
+      then by source priority) that gives it, as the digest picks the budget; the summary of a
+      portal in :data:`PLAIN_SUMMARY_SOURCES` even when the call has one (marked ``"plain"``).
     """
     fields = field_texts(call, max_description=max_description)
     found = applicants_of(call, fields, default_vocabulary())
@@ -436,7 +442,16 @@ def call_context(
         other = next((c for c in others if c.budget_total is not None), None)
         if other is not None:
             fill["budget_total"] = {"value": str(other.budget_total), "source": other.source}
-    if not call.summary.strip():
+    # A portal that writes its summaries for readers (Open Innovation Lombardia's call pages) is
+    # told first; else another portal's summary stands in for a call that has none.
+    plain = next((c for c in others if c.source in PLAIN_SUMMARY_SOURCES and c.summary.strip()), None)
+    if plain is not None and call.source not in PLAIN_SUMMARY_SOURCES:
+        fill["summary"] = {
+            "value": plain.summary.strip()[:MAX_GROUP_SUMMARY],
+            "source": plain.source,
+            "plain": "1",
+        }
+    elif not call.summary.strip():
         other = next((c for c in others if c.summary.strip()), None)
         if other is not None:
             fill["summary"] = {"value": other.summary.strip()[:MAX_GROUP_SUMMARY], "source": other.source}

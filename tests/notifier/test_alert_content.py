@@ -341,7 +341,11 @@ def test_open_innovation_allocation_and_summary_reach_the_alert(db: Database, no
     member = add_member(
         db, now=now, chat_id=101, profile={"keywords": ["packaging"], "channels": ["telegram"]}
     )
-    lombardia = packaging_call(now=now, budget_total=None, summary="")
+    lombardia = packaging_call(
+        now=now,
+        budget_total=None,
+        summary="Misura ai sensi della l.r. 11/2014, art. 2, e della d.g.r. n. XII/1234.",
+    )
     page = packaging_call(
         "bando:packaging-sostenibile",
         now=now,
@@ -365,7 +369,9 @@ def test_open_innovation_allocation_and_summary_reach_the_alert(db: Database, no
     item = Alert(1, row.reason, "telegram", recipient, get_call(db, row.call_id), row.payload, now)
     text = render_text(item)
     assert "Dotazione: € 3.500.000 (secondo Open Innovation Lombardia)" in text
+    # The page's plain-language summary, not the call's own legal wording.
     assert "Contributi alle PMI lombarde per imballaggi riciclabili." in text
+    assert "l.r. 11/2014" not in text
     assert "Chi può partecipare: PMI" in text
     assert "Pubblicato da: Regione Lombardia" in text
 
@@ -383,6 +389,7 @@ def test_open_innovation_allocation_and_summary_reach_the_alert(db: Database, no
 
 
 def test_call_context_prefers_the_calls_own_values(db: Database, now: datetime) -> None:
+    # The call's own budget and granting body stand; only a plain-language summary is preferred.
     own = packaging_call(now=now)
     page = packaging_call(
         "bando:x",
@@ -394,7 +401,9 @@ def test_call_context_prefers_the_calls_own_values(db: Database, now: datetime) 
     )
     canonical, _ = store(db, [own, page], now=now)
     context = call_context(canonical, group_calls(db, canonical.group_id or 0))
-    assert context["group"] == {}
+    assert set(context["group"]) == {"summary"}
+    assert context["group"]["summary"]["source"] == "openinnovation"
+    assert context["group"]["summary"]["plain"]
     assert context["applicants"]["admits"] == ["micro", "pmi", "startup"]
 
 
