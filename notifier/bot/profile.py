@@ -120,8 +120,8 @@ def _labels(section: str, values: Sequence[str], lang: str, sources: Sequence[st
 
 
 def _budget_text(value: int | None, lang: str) -> str:
-    # The Italian form ("€ 50.000") in both languages, as the profile has always shown it.
-    return fmt_money(Decimal(value)) if value else t(lang, "profile.any")
+    # Money as members read it in their language: "€ 50.000", "€50,000".
+    return fmt_money(Decimal(value), lang) if value else t(lang, "profile.any")
 
 
 def summary(profile: Profile, lang: str, *, sources: Sequence[str], region: str, paused: bool = False) -> str:

@@ -211,3 +211,10 @@ def test_parse_budget(text: str, value: int | None) -> None:
 def test_parse_budget_refuses(text: str) -> None:
     with pytest.raises(InputError):
         parse_budget(text)
+
+
+def test_the_minimum_budget_is_written_in_the_members_language() -> None:
+    from notifier.bot.profile import _budget_text
+
+    assert _budget_text(50_000, "it") == "€ 50.000"
+    assert _budget_text(50_000, "en") == "€50,000"
