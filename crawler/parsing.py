@@ -41,6 +41,8 @@ from html.parser import HTMLParser
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+from parsel import Selector
+
 from storage.records import ROME, Precision
 
 __all__ = [
@@ -570,3 +572,13 @@ def notice_or_call(title: str) -> str:
     if _NOTICE_WORDS.search(title) and not _OPENING_WORDS.search(title):
         return "notice"
     return "call"
+
+
+def page_selector(body: bytes) -> Selector:
+    """A page's HTML for CSS queries: UTF-8, else Windows-1252 (what Italian public sites send
+    when they do not say), never an error on a stray byte."""
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = body.decode("windows-1252", "replace")
+    return Selector(text=text)

@@ -16,7 +16,6 @@ cookies: its authority is the signed per-recipient token in the URL (``notifier.
 
 from __future__ import annotations
 
-import base64
 import binascii
 import hashlib
 import hmac
@@ -31,6 +30,8 @@ from typing import Any
 from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+
+from notifier.messages.unsubscribe import b64url, unb64url
 
 COOKIE = "sentinella_session"
 #: No script at all: the board is plain HTML forms and one style sheet.
@@ -49,14 +50,6 @@ SECURITY_HEADERS = {
 }
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 class Signer:
     """HMAC-SHA256 signatures of small JSON documents, one purpose per signer (a session cookie
     cannot be replayed as something else)."""
@@ -69,14 +62,14 @@ class Signer:
 
     def dumps(self, value: dict[str, Any]) -> str:
         body = json.dumps(value, separators=(",", ":"), sort_keys=True).encode("utf-8")
-        return f"{_b64(body)}.{_b64(self._mac(body))}"
+        return f"{b64url(body)}.{b64url(self._mac(body))}"
 
     def loads(self, text: str) -> dict[str, Any] | None:
         if len(text) > 4000 or text.count(".") != 1:
             return None
         head, mac = text.split(".")
         try:
-            body, given = _unb64(head), _unb64(mac)
+            body, given = unb64url(head), unb64url(mac)
         except (ValueError, binascii.Error):
             return None
         if not hmac.compare_digest(given, self._mac(body)):
@@ -219,4 +212,4 @@ def calendar_token(secret: str, member_id: int, version: int) -> str:
         f"{member_id}:{version}".encode(),
         hashlib.sha256,
     ).digest()
-    return _b64(mac[:24])
+    return b64url(mac[:24])

@@ -28,7 +28,15 @@ from urllib.parse import urlsplit
 from parsel import Selector
 
 from crawler.extract import ShapeError, note
-from crawler.parsing import html_lines, html_to_text, http_url, one_line, parse_amount, parse_it_date
+from crawler.parsing import (
+    html_lines,
+    html_to_text,
+    http_url,
+    one_line,
+    page_selector,
+    parse_amount,
+    parse_it_date,
+)
 from storage.records import CallRecord, CallStatus, Precision, effective_deadline, local_midnight
 
 SOURCE = "openinnovation"
@@ -82,13 +90,6 @@ class Card:
         return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:24]
 
 
-def _selector(body: bytes) -> Selector:
-    try:
-        return Selector(text=body.decode("utf-8"))
-    except UnicodeDecodeError:
-        return Selector(text=body.decode("windows-1252", "replace"))
-
-
 def proposal_id(url: str) -> str | None:
     match = _PROPOSAL.search(urlsplit(url).path)
     return match.group(1) if match else None
@@ -102,7 +103,7 @@ def _type_of(node: Selector) -> str:
 
 def parse_proposals(body: bytes, url: str, fetched_at: datetime) -> list[Card]:
     """The proposals a listing page links, in page order (cards when present, else bare links)."""
-    page = _selector(body)
+    page = page_selector(body)
     cards: dict[str, Card] = {}
     for node in page.css(".collaborations-card"):
         href = http_url(node.css(".collaborations-card-title a::attr(href), a::attr(href)").get(), url)
@@ -131,7 +132,7 @@ def extract_proposal(
     body: bytes, url: str, fetched_at: datetime, *, card: Card | None = None, errors: list[str] | None = None
 ) -> CallRecord:
     """One partner search from its page (the listing's card fills what the page lacks)."""
-    page = _selector(body)
+    page = page_selector(body)
     pid = proposal_id(url) or (card.id if card else None)
     if pid is None:
         raise ShapeError(f"{ASSUMPTIONS['proposal_link']}: {url} is not a proposal page")
@@ -199,7 +200,7 @@ def call_page_slug(url: str) -> str | None:
 def parse_call_links(body: bytes, url: str, fetched_at: datetime) -> list[tuple[str, str, str]]:
     """``(slug, url, link text)`` of each call page the listing links."""
     out: dict[str, tuple[str, str, str]] = {}
-    for link in _selector(body).css("a[href]"):
+    for link in page_selector(body).css("a[href]"):
         href = http_url(link.attrib.get("href"), url)
         slug = call_page_slug(href) if href else None
         if href is not None and slug is not None and slug not in out:
@@ -210,7 +211,7 @@ def parse_call_links(body: bytes, url: str, fetched_at: datetime) -> list[tuple[
 def extract_call_page(body: bytes, url: str, fetched_at: datetime) -> CallRecord | None:
     """The allocation and plain-language summary of a call page, linked to the Bandi e Servizi
     page it names; None when it names none (a challenge, a consultation: not a call we follow)."""
-    page = _selector(body)
+    page = page_selector(body)
     slug = call_page_slug(url)
     if slug is None:
         raise ShapeError(f"{ASSUMPTIONS['call_page']}: {url} is not a call page")

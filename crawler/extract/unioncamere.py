@@ -22,11 +22,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from urllib.parse import urlsplit
 
-from parsel import Selector
-
 from crawler.extract import ShapeError, note
 from crawler.extract.acts import classify
-from crawler.parsing import find_deadline, html_lines, http_url, one_line, parse_amount, parse_it_datetime
+from crawler.parsing import (
+    find_deadline,
+    html_lines,
+    http_url,
+    one_line,
+    page_selector,
+    parse_amount,
+    parse_it_datetime,
+)
 from storage.acts import Act
 from storage.records import ROME, Attachment, CallRecord, CallStatus, Precision, final_deadline
 
@@ -70,14 +76,6 @@ class Listing:
     next_url: str | None
 
 
-def _selector(body: bytes) -> Selector:
-    try:
-        text = body.decode("utf-8")
-    except UnicodeDecodeError:
-        text = body.decode("windows-1252", "replace")
-    return Selector(text=text)
-
-
 def slug_of(url: str) -> str | None:
     match = _DETAIL.search(urlsplit(url).path)
     return match.group(1).lower() if match else None
@@ -85,7 +83,7 @@ def slug_of(url: str) -> str | None:
 
 def parse_listing(body: bytes, url: str, fetched_at: datetime) -> Listing:
     """The calls one listing page links (by the detail-page URL pattern) and the next page."""
-    page = _selector(body)
+    page = page_selector(body)
     entries: dict[str, Entry] = {}
     for link in page.css("a[href]"):
         href = http_url(link.attrib.get("href"), url)
@@ -125,7 +123,7 @@ def extract_detail(
     errors: list[str] | None = None,
 ) -> CallRecord:
     """One call from its ``dettaglio-bando`` page (status from the listing's filter, then dates)."""
-    page = _selector(body)
+    page = page_selector(body)
     slug = slug_of(url)
     if slug is None:
         raise ShapeError(f"{ASSUMPTIONS['detail_link']}: {url} is not a call page")

@@ -28,11 +28,13 @@ PATH = "/disiscrizione/"
 _DOMAIN = b"sentinella-unsubscribe:"
 
 
-def _b64(data: bytes) -> str:
+def b64url(data: bytes) -> str:
+    """URL-safe base64 without padding (tokens in links)."""
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
 
 
-def _unb64(text: str) -> bytes:
+def unb64url(text: str) -> bytes:
+    """The bytes of :func:`b64url` text (ValueError or binascii.Error when it is not)."""
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
@@ -45,7 +47,7 @@ def make_token(secret: str, member_id: int, scope: Scope) -> str:
     if scope not in SCOPES:
         raise ValueError(f"unknown unsubscribe scope {scope!r}")
     body = f"{member_id}.{scope}".encode("ascii")
-    return f"{_b64(body)}.{_b64(_mac(secret, body))}"
+    return f"{b64url(body)}.{b64url(_mac(secret, body))}"
 
 
 def read_token(secret: str, token: str) -> tuple[int, Scope] | None:
@@ -54,7 +56,7 @@ def read_token(secret: str, token: str) -> tuple[int, Scope] | None:
         return None
     head, mac = token.split(".")
     try:
-        body, given = _unb64(head), _unb64(mac)
+        body, given = unb64url(head), unb64url(mac)
         member, scope = body.decode("ascii").split(".")
         member_id = int(member)
     except (ValueError, binascii.Error, UnicodeDecodeError):
