@@ -92,9 +92,21 @@ class SearchPage:
     hits: tuple[Hit, ...]
 
 
-def clean_body(body: bytes) -> bytes:
-    """The body with the NUL escapes the API puts in its JSON removed (and raw NUL bytes)."""
-    return body.replace(b"\\u0000", b"").replace(b"\x00", b"")
+def read_json(body: bytes) -> Any:
+    """The answer's JSON with the NULs the API puts in its strings removed: raw NUL bytes before
+    parsing (JSON forbids them), ``\\u0000`` escapes after (removing them from the bytes would
+    also eat an escaped backslash's ``\\\\u0000``, turning a literal text into a control code)."""
+    return _without_nul(json.loads(body.replace(b"\x00", b"").decode("utf-8")))
+
+
+def _without_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        return [_without_nul(v) for v in value]
+    if isinstance(value, dict):
+        return {_without_nul(k): _without_nul(v) for k, v in value.items()}
+    return value
 
 
 def read_search(
@@ -103,7 +115,7 @@ def read_search(
     """A ``ricercaAvanzata`` answer → its total and hits. Raises :class:`ShapeError` when the
     answer is not what :data:`ASSUMPTIONS` describe; a single unreadable hit is noted and skipped."""
     try:
-        data = json.loads(clean_body(body).decode("utf-8"))
+        data = read_json(body)
     except (UnicodeDecodeError, ValueError) as exc:
         raise ShapeError(f"{ASSUMPTIONS['body']}: not JSON ({exc})") from exc
     if not isinstance(data, dict):

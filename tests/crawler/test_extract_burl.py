@@ -17,6 +17,7 @@ from crawler.extract.burl import (
     decrees,
     new_deadline,
     quoted_title,
+    read_json,
     read_search,
 )
 from storage.records import ROME, Precision
@@ -42,6 +43,12 @@ def test_nul_escapes_are_removed_and_dates_of_every_allowed_form_read() -> None:
         "2026-08-28",
         "2026-08-26",
     ]
+
+
+def test_nuls_go_but_an_escaped_backslash_stays_text() -> None:
+    # A literal backslash before "u0000" is text, not a NUL escape: it must not become "\b".
+    body = b'{"a": "x\\u0000y", "b": "p\\\\u0000q", "c": ["\x00z"]}'
+    assert read_json(body) == {"a": "xy", "b": "p\\u0000q", "c": ["z"]}
 
 
 @pytest.mark.parametrize(
