@@ -54,7 +54,3 @@ class WebAccess:
         else:
             token = calendar_token(self._secret, member_id, version)
         return self.config.url(f"/calendario/{token}.ics")
-
-    def public_links(self) -> dict[str, str]:
-        """The public feeds of open calls (for /calendario's footer and the README)."""
-        return {kind: self.config.url(f"/feed/bandi.{kind}") for kind in ("ics", "rss", "atom")}
