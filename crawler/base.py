@@ -102,7 +102,7 @@ from scrapy.downloadermiddlewares.retry import RetryMiddleware
 from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.http import Request, Response
 from scrapy.robotstxt import RobotParser
-from scrapy.settings import BaseSettings
+from scrapy.settings import BaseSettings, default_settings
 from scrapy.utils.defer import maybe_deferred_to_future
 from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
@@ -211,10 +211,25 @@ def crawl_settings(crawl: CrawlConfig) -> dict[str, Any]:
         },
         # Collects the records for ingest and computes the per-field validation report.
         "ITEM_PIPELINES": {"crawler.base.CollectPipeline": 100},
-        # Sessions are not needed by any source and cookies would make runs depend on each other.
+        # Sessions are not needed by any source and cookies would make runs depend on each other;
+        # the cookies middleware is not even loaded (it imports tldextract and requests).
         "COOKIES_ENABLED": False,
+        "DOWNLOADER_MIDDLEWARES_BASE": {
+            path: order
+            for path, order in default_settings.DOWNLOADER_MIDDLEWARES_BASE.items()
+            if not path.endswith(".CookiesMiddleware")
+        },
         # No interactive console in an unattended child process (and no port to bind).
         "TELNETCONSOLE_ENABLED": False,
+        # Nor Scrapy's remote control (2.19 and later: an HTTP server that runs code sent to it),
+        # and not even loaded: Scrapy imports every listed extension, even one set to None, and
+        # this one would bring aiohttp (about 10 MB) to stay idle.
+        "REMOTE_CONTROL_ENABLED": False,
+        "EXTENSIONS_BASE": {
+            path: order
+            for path, order in default_settings.EXTENSIONS_BASE.items()
+            if not path.endswith(".RemoteControl")
+        },
         # The crawl process's stderr is captured by the parent; keep it to warnings and errors.
         "LOG_LEVEL": crawl.log_level,
         # The run record and the summary carry the figures; no stats dump in the log.

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from scheduler.cli.common import CliError, configure_logging, context, handles_errors, out
-from scheduler.demo import DemoError, print_summary, run_demo
 
 
 @handles_errors
@@ -32,6 +31,10 @@ def demo_command(
 ) -> None:
     """Try Sentinella with no network and no secrets: crawl the bundled recordings from a local
     server, match them to demo members, print each alert and write the staff digest."""
+    # Imported here: the replay site's parsers are the demo's alone, and every other command
+    # (the daemon among them) is lighter without them.
+    from scheduler.demo import DemoError, print_summary, run_demo
+
     if language not in ("it", "en"):
         raise CliError("--language must be 'it' or 'en'")
     # The demo reads no settings file: it brings its own sources, database, clock and channels.

@@ -122,3 +122,17 @@ def test_politeness_settings() -> None:
     assert {500, 502, 503, 504, 408, 429} <= set(settings["RETRY_HTTP_CODES"])
     with pytest.raises(ValueError):
         CrawlConfig(concurrency=3)
+
+
+def test_nothing_in_a_crawl_listens_for_commands() -> None:
+    # Neither the telnet console nor Scrapy's remote control (an HTTP server that runs code it is
+    # sent, on by default since Scrapy 2.19): a crawl is an unattended child process.
+    settings = crawl_settings(CrawlConfig())
+    assert settings["TELNETCONSOLE_ENABLED"] is False
+    assert settings["REMOTE_CONTROL_ENABLED"] is False
+    assert not any(path.endswith("RemoteControl") for path in settings["EXTENSIONS_BASE"])
+    # Nor are cookies kept (nor their middleware loaded); the other defaults stay.
+    assert settings["COOKIES_ENABLED"] is False
+    base = settings["DOWNLOADER_MIDDLEWARES_BASE"]
+    assert not any(path.endswith("CookiesMiddleware") for path in base)
+    assert len(base) == len(default_settings.DOWNLOADER_MIDDLEWARES_BASE) - 1

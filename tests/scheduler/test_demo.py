@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-import scheduler.cli.demo as demo_cli
+import scheduler.demo as demo_module
 from crawler.replay.regional import RECORDINGS
 from notifier.matching.profiles import validate_members
 from scheduler.cli import app
@@ -63,7 +63,7 @@ def test_demo_runs_offline_end_to_end(tmp_path: Path, monkeypatch: pytest.Monkey
         reports.append(report)
         return report
 
-    monkeypatch.setattr(demo_cli, "run_demo", keep_report)
+    monkeypatch.setattr(demo_module, "run_demo", keep_report)  # the command imports it when run
     keep = tmp_path / "kept"
     result = CliRunner().invoke(app, ["demo", "--keep", str(keep)])
 
