@@ -267,7 +267,7 @@ def reasons_line(payload: Mapping[str, Any], lang: str) -> str:
             if not isinstance(item, Mapping):
                 continue
             kind, topic = str(item.get("kind") or ""), item.get("topic")
-            term = t["quote"].format(term=shorten(str(item.get("term") or ""), MAX_TERM))
+            term = catalogue.text(lang, "format.quoted", words=shorten(str(item.get("term") or ""), MAX_TERM))
             field = str(item.get("field") or "")
             where = field_words(field, lang) if field in FIELD_NAMES else ""
             if kind == "topic" and isinstance(topic, str):
