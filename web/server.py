@@ -8,7 +8,6 @@ Behind a TLS reverse proxy, uvicorn believes ``X-Forwarded-Proto``/``X-Forwarded
 from __future__ import annotations
 
 import contextlib
-import socket
 from collections.abc import Iterator
 from typing import Any
 
@@ -44,14 +43,3 @@ def server_config(
         server_header=False,
         log_level="warning",
     )
-
-
-def bind(host: str, port: int) -> socket.socket:
-    """A listening socket (``port`` 0: any free port; read it from ``getsockname()``)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, port))
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock

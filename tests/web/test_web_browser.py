@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import socket
 import threading
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -29,13 +30,24 @@ from tests.web.conftest import web_config
 from web.access import WebAccess
 from web.app import create_app
 from web.config import WebConfig
-from web.server import EmbeddedServer, bind, server_config
+from web.server import EmbeddedServer, server_config
 
 playwright_api = pytest.importorskip("playwright.async_api")
 
 pytestmark = NEEDS_CHROMIUM
 
 WIDTHS = (1280, 375)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening socket (``port`` 0: any free port; read it from ``getsockname()``)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(128)
+    sock.set_inheritable(True)
+    return sock
 
 
 @dataclass
