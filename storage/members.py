@@ -30,16 +30,15 @@ from sqlalchemy import Connection, Table, delete, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from storage._bulk import upsert
-from storage.audit import DELETED_ACTOR, chat_actor, member_actor
+from storage.audit import DELETED_ACTOR, _audit, chat_actor, member_actor
 from storage.db import Database
-from storage.models import ROLES, AuditLog, Invitation, Member, Profile
+from storage.models import ROLES, Invitation, Member, Profile
 from storage.records import ROME
 from storage.sanitise import clean_text
 
 _members = cast(Table, Member.__table__)
 _profiles = cast(Table, Profile.__table__)
 _invitations = cast(Table, Invitation.__table__)
-_audit = cast(Table, AuditLog.__table__)
 
 MAX_NAME = 200
 MAX_ORGANISATION = 200
