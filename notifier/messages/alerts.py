@@ -401,17 +401,6 @@ def alert_kind(reason: str) -> str:
     return "new"
 
 
-def _without_headline(line: str, prefixes: Sequence[str]) -> str:
-    """A change line without the words the headline already says ("Scadenza spostata: a → b"
-    under the headline "Scadenza spostata" says "a → b")."""
-    for prefix in prefixes:
-        for sep in (": ", ", "):
-            if prefix and line.casefold().startswith(prefix.casefold() + sep):
-                rest = line[len(prefix) + len(sep) :]
-                return rest[:1].upper() + rest[1:]
-    return line
-
-
 def facts(alert: Alert) -> AlertFacts:
     """Gather what the alert says, in the member's language, as plain strings."""
     lang, call, now, payload = alert.lang, alert.call, alert.now, alert.payload
@@ -430,12 +419,8 @@ def facts(alert: Alert) -> AlertFacts:
             acts = [f.new for f in found if f.kind == "act" and isinstance(f.new, Mapping)]
             if acts:
                 headline_key = "ranking" if acts[0].get("kind") == "graduatoria" else "act"
-        repeated = [t[headline_key]]
-        if headline_key == "ranking":  # "Graduatoria pubblicata" says what the act is
-            repeated.append(catalogue.text(lang, "act.kind.graduatoria"))
-        elif headline_key == "reopened":  # "Riaperto, scade …" under "Bando riaperto"
-            repeated.append(t["reopened_word"])
-        change_lines = "\n".join(_without_headline(one_line(change_line(f, lang)), repeated) for f in found)
+        # Each change is said without the words of the headline it stands under.
+        change_lines = "\n".join(one_line(change_line(f, lang, under=headline_key)) for f in found)
     elif kind == "new" and getattr(call, "kind", "call") == "partner_search":
         headline_key = "partner"
         t = {**t, "open": t["open_partner"], "closes": t["expires"]}

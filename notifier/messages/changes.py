@@ -21,19 +21,27 @@ _CONFIDENCES = ("certo", "probabile", "possibile")
 _RULES = ("page", "code", "decree", "title")
 
 
-def change_line(fact: ChangeFact, lang: str = "it") -> str:
-    """One change in one plain line: ``Scadenza spostata: 30 ottobre 2026, ore 12:00 → …``."""
+def change_line(fact: ChangeFact, lang: str = "it", *, under: str | None = None) -> str:
+    """One change in one plain line: ``Scadenza spostata: 30 ottobre 2026, ore 12:00 → …``.
+
+    ``under`` is the headline the line is shown under (an alert's: ``deadline``, ``reopened``,
+    ``ranking``): the change it names is then said without the headline's words (``30 ottobre
+    2026, ore 12:00 → …`` under "Scadenza spostata")."""
     old, new = fmt_value(fact.old, lang), fmt_value(fact.new, lang)
 
     def say(key: str) -> str:
         return catalogue.text(lang, f"change.{key}", old=old, new=new)
 
     if fact.kind == "reopened":
-        return say("reopened_closes" if fact.new is not None else "reopened")
+        if fact.new is None:
+            return say("reopened")
+        return say("reopened_closes_under" if under == "reopened" else "reopened_closes")
     if fact.kind == "deadline":
         if fact.old is None:
             return say("deadline_set")
-        return say("deadline_removed" if fact.new is None else "deadline_moved")
+        if fact.new is None:
+            return say("deadline_removed")
+        return say("deadline_moved_under" if under == "deadline" else "deadline_moved")
     if fact.kind == "stages":
         return say("stages")
     if fact.kind == "opening":
@@ -43,14 +51,14 @@ def change_line(fact: ChangeFact, lang: str = "it") -> str:
     if fact.kind == "budget":
         return say("budget")
     if fact.kind == "act" and isinstance(fact.new, Mapping):
-        return act_line(fact.new, lang)
+        return act_line(fact.new, lang, bare=under == "ranking" and fact.new.get("kind") == "graduatoria")
     return catalogue.text(lang, "change.other", kind=fact.kind, old=old, new=new)
 
 
-def act_line(act: Mapping[str, Any], lang: str = "it") -> str:
+def act_line(act: Mapping[str, Any], lang: str = "it", *, bare: bool = False) -> str:
     """One line on an act: what it is, where and when it was published, how sure its link is
     ("Graduatoria o esiti pubblicati: <title> (BURL 1 settembre 2026; collegamento certo: codice
-    del bando)")."""
+    del bando)"); ``bare``: without what it is, which the headline above it says already."""
     kind = str(act.get("kind"))
     words = catalogue.text(lang, f"act.kind.{kind if kind in ACT_KINDS else 'altro'}")
     title = " ".join(str(act.get("title") or "").split())[:MAX_ACT_TITLE]
@@ -72,6 +80,7 @@ def act_line(act: Mapping[str, Any], lang: str = "it") -> str:
         else:
             link = catalogue.text(lang, "act.link", confidence=said)
     details = "; ".join(p for p in (where, link) if p)
-    if details:
-        return catalogue.text(lang, "act.line_details", kind=words, title=title, details=details)
-    return catalogue.text(lang, "act.line", kind=words, title=title)
+    if bare:
+        title = title[:1].upper() + title[1:]
+    key = ("act.line_details" if details else "act.line") + ("_bare" if bare else "")
+    return catalogue.text(lang, key, kind=words, title=title, details=details)
