@@ -43,7 +43,7 @@ from urllib.parse import urljoin, urlsplit
 
 from parsel import Selector
 
-from storage.records import ROME, Precision
+from storage.records import ROME, CallStatus, Precision, effective_deadline
 
 __all__ = [
     "DateMatch",
@@ -582,3 +582,21 @@ def page_selector(body: bytes) -> Selector:
     except UnicodeDecodeError:
         text = body.decode("windows-1252", "replace")
     return Selector(text=text)
+
+
+def status_from_dates(
+    *,
+    opens: datetime | None,
+    closes: datetime | None,
+    closes_precision: Precision | None,
+    now: datetime,
+) -> CallStatus:
+    """Open / forthcoming / closed from the dates alone (UNKNOWN when there are none)."""
+    end = effective_deadline(closes, closes_precision)
+    if end is not None and end < now:
+        return CallStatus.CLOSED
+    if opens is not None and opens > now:
+        return CallStatus.FORTHCOMING
+    if opens is not None or closes is not None:
+        return CallStatus.OPEN
+    return CallStatus.UNKNOWN

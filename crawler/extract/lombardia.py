@@ -18,7 +18,7 @@ Three pure readers and the rules that combine them into one :class:`CallRecord` 
 record; the portal wins where they disagree (the registry lags it and has no hours).
 
 Status without a detail page comes from the dates and ``fetched_at``
-(:func:`status_from_dates`); the detail page's chip only wins when it says "Chiuso" (a call can
+(:func:`crawler.parsing.status_from_dates`); the detail page's chip only wins when it says "Chiuso" (a call can
 close early when its funds run out) or when the dates cannot tell.
 
 Known limits:
@@ -58,7 +58,15 @@ from parsel import Selector
 from w3lib.encoding import html_to_unicode
 
 from crawler.extract import ExtractionError, note
-from crawler.parsing import html_lines, html_to_text, http_url, iter_amounts, one_line, parse_it_datetime
+from crawler.parsing import (
+    html_lines,
+    html_to_text,
+    http_url,
+    iter_amounts,
+    one_line,
+    parse_it_datetime,
+    status_from_dates,
+)
 from storage.records import (
     ROME,
     Attachment,
@@ -66,7 +74,6 @@ from storage.records import (
     CallStatus,
     Deadline,
     Precision,
-    effective_deadline,
     local_midnight,
 )
 
@@ -149,24 +156,6 @@ def search_form(
 
 
 # --- status -------------------------------------------------------------------------------
-
-
-def status_from_dates(
-    *,
-    opens: datetime | None,
-    closes: datetime | None,
-    closes_precision: Precision | None,
-    now: datetime,
-) -> CallStatus:
-    """Open / forthcoming / closed from the dates alone (UNKNOWN when there are none)."""
-    end = effective_deadline(closes, closes_precision)
-    if end is not None and end < now:
-        return CallStatus.CLOSED
-    if opens is not None and opens > now:
-        return CallStatus.FORTHCOMING
-    if opens is not None or closes is not None:
-        return CallStatus.OPEN
-    return CallStatus.UNKNOWN
 
 
 def status_from_label(label: str) -> CallStatus:

@@ -36,8 +36,9 @@ from crawler.parsing import (
     page_selector,
     parse_amount,
     parse_it_date,
+    status_from_dates,
 )
-from storage.records import CallRecord, CallStatus, Precision, effective_deadline, local_midnight
+from storage.records import CallRecord, Precision, local_midnight
 
 SOURCE = "openinnovation"
 EEN = "Enterprise Europe Network"
@@ -165,7 +166,6 @@ def extract_proposal(
     cta = http_url(page.css("a.collaborations-approfondisci::attr(href)").get(), url)
     canonical = http_url(page.css('link[rel="canonical"]::attr(href)').get(), url)
     closes = local_midnight(expiry_day) if expiry_day else None
-    end = effective_deadline(closes, Precision.DATE)
     return CallRecord(
         source=SOURCE,
         source_id=f"proposal:{pid}",
@@ -174,9 +174,7 @@ def extract_proposal(
         summary=abstract[:1000],
         description=abstract,
         language="it",
-        status=CallStatus.UNKNOWN
-        if end is None
-        else (CallStatus.OPEN if end >= fetched_at else CallStatus.CLOSED),
+        status=status_from_dates(opens=None, closes=closes, closes_precision=Precision.DATE, now=fetched_at),
         closes=closes,
         closes_precision=Precision.DATE if closes else None,
         programme=EEN,

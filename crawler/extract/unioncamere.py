@@ -32,9 +32,10 @@ from crawler.parsing import (
     page_selector,
     parse_amount,
     parse_it_datetime,
+    status_from_dates,
 )
 from storage.acts import Act
-from storage.records import ROME, Attachment, CallRecord, CallStatus, Precision, final_deadline
+from storage.records import ROME, Attachment, CallRecord, CallStatus, Precision
 
 SOURCE = "unioncamere"
 GRANTING_BODY = "Unioncamere Lombardia"
@@ -185,12 +186,10 @@ def _status(
     precision: Precision | None,
     now: datetime,
 ) -> CallStatus:
-    end = final_deadline(closes, precision, ())
-    if end is not None and end < now:
-        return CallStatus.CLOSED
-    if opens is not None:
-        return CallStatus.OPEN if opens <= now else CallStatus.FORTHCOMING
-    return listed
+    """The dates' word (:func:`crawler.parsing.status_from_dates`) when they say it is closed or
+    give an opening; else the listing's filter (``?stato=``) the call was found under."""
+    status = status_from_dates(opens=opens, closes=closes, closes_precision=precision, now=now)
+    return status if status is CallStatus.CLOSED or opens is not None else listed
 
 
 def _act_id(url: str) -> str:

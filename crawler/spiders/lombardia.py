@@ -29,9 +29,8 @@ from crawler.extract.lombardia import (
     row_to_record,
     search_form,
     search_url,
-    status_from_dates,
 )
-from crawler.parsing import one_line
+from crawler.parsing import one_line, status_from_dates
 from storage.records import ROME, CallRecord, CallStatus, Precision
 
 #: Registry rows closed less than this long before this week's Monday (7 to 13 days ago) are still

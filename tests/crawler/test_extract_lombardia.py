@@ -31,8 +31,8 @@ from crawler.extract.lombardia import (
     row_fingerprint,
     row_to_record,
     search_form,
-    status_from_dates,
 )
+from crawler.parsing import status_from_dates
 from storage.records import ROME, CallRecord, CallStatus, Precision, record_from_json, record_to_json
 from tests.crawler.expected_cases import (
     LOMBARDIA,
