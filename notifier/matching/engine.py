@@ -55,7 +55,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from itertools import repeat
 from operator import itemgetter
-from typing import Any, NamedTuple, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -917,9 +917,33 @@ def explain(
     return Matcher([(0, profile)], config=config).explain(call, 0, now=now)
 
 
+#: Reason lines kept (in an outbox payload, the digest), and their length: a message shows them
+#: on one line anyway.
+MAX_REASONS = 8
+MAX_REASON_CHARS = 200
+
+
+class ReasonLike(Protocol):
+    """A reason as messages use it (:class:`Reason`, or a stand-in matcher's)."""
+
+    def line(self, lang: str) -> str: ...
+
+
+def reason_lines(reasons: Iterable[ReasonLike], lang: str, *, limit: int = MAX_REASONS) -> list[str]:
+    """The reasons as distinct plain lines in ``lang``, at most ``limit``, each capped."""
+    lines: list[str] = []
+    for reason in reasons:
+        text = " ".join(reason.line(lang).split())[:MAX_REASON_CHARS]
+        if text and text not in lines:
+            lines.append(text)
+        if len(lines) >= limit:
+            break
+    return lines
+
+
 def reasons_line(reasons: Sequence[Reason], lang: str = "it", *, limit: int = 2) -> str:
     """The first reasons joined for one line of an alert."""
-    return "; ".join(r.line(lang) for r in reasons[:limit])
+    return "; ".join(reason_lines(reasons, lang, limit=limit))
 
 
 # --- dry run (``sentinella match``) -------------------------------------------------------------

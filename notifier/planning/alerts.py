@@ -69,7 +69,7 @@ from pydantic import ValidationError
 
 from notifier.config import MatchingConfig
 from notifier.matching.eligibility import applicants_of, field_texts
-from notifier.matching.engine import Matcher
+from notifier.matching.engine import MAX_REASON_CHARS, Matcher, ReasonLike, reason_lines
 from notifier.matching.profiles import Profile, member_profile
 from notifier.matching.vocabulary import default_vocabulary
 from notifier.planning.changes import ChangeFact, changes_json, significant_changes
@@ -84,17 +84,10 @@ log = logging.getLogger(__name__)
 #: The outbox reason of a partner search alert.
 PARTNER = "partner"
 
-#: Reason lines kept in a payload, and their length: a message shows them on one line anyway.
-MAX_REASONS = 8
-MAX_REASON_CHARS = 200
 #: Match reasons kept as data for the message (it shows at most three distinct ones).
 MAX_MATCHED = 8
 #: Longest summary taken from another portal of the group (the message shows two sentences).
 MAX_GROUP_SUMMARY = 1_000
-
-
-class ReasonLike(Protocol):
-    def line(self, lang: str) -> str: ...
 
 
 class MatchLike(Protocol):
@@ -463,15 +456,3 @@ def call_context(
         "applicants": {"admits": sorted(found.admits), "sectors": sorted(found.sectors)},
         "group": fill,
     }
-
-
-def reason_lines(reasons: Iterable[ReasonLike], lang: str) -> list[str]:
-    """The match reasons as distinct plain lines in ``lang``, capped in number and length."""
-    lines: list[str] = []
-    for reason in reasons:
-        text = " ".join(reason.line(lang).split())[:MAX_REASON_CHARS]
-        if text and text not in lines:
-            lines.append(text)
-        if len(lines) >= MAX_REASONS:
-            break
-    return lines

@@ -49,8 +49,9 @@ from pydantic import ValidationError
 
 from notifier.config import DigestConfig, MatchingConfig
 from notifier.matching.eligibility import COMPANY_TYPES
+from notifier.matching.engine import reason_lines
 from notifier.matching.profiles import Profile, parse_profile
-from notifier.planning.alerts import MatcherFactory, MatcherLike, default_matcher, reason_lines
+from notifier.planning.alerts import MatcherFactory, MatcherLike, default_matcher
 from notifier.planning.changes import ChangeFact, changes_json, significant_changes
 from storage import planning
 from storage.acts import linked_notices
